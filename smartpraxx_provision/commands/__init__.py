@@ -1,0 +1,17 @@
+"""CLI command groups, one module per area; each exposes ``register(app)``.
+
+Commands stay thin: parse options, build what the operation needs from
+``ctx.obj.settings``, call into ``operations``/``starter``/``inventory``, print the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import typer
+
+from . import config_cmd
+
+REGISTRY: list[Callable[[typer.Typer], None]] = [
+    config_cmd.register,
+]

@@ -1,0 +1,130 @@
+"""One exception hierarchy for the whole tool.
+
+Every error names the object it is about and the next command an operator should run.
+The CLI formats them once (``cli.py``); exit codes: 0 ok, 1 operation failed, 2 usage or
+input error. Messages never contain secrets or staff personal data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class SmartpraxxError(Exception):
+    """Base of every error the tool raises on purpose.
+
+    ``obj`` names the thing the error is about (a file, a practice, a slot, a container,
+    a service); ``hint`` is the next command or action for the operator; ``details`` is
+    extra machine-readable context for ``--json`` output (never secrets, never staff data).
+    """
+
+    exit_code: int = EXIT_FAILED
+    kind: str = "failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        obj: str | None = None,
+        hint: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.obj = obj
+        self.hint = hint
+        self.details: dict[str, Any] = dict(details or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "message": self.message}
+        if self.obj:
+            out["object"] = self.obj
+        if self.hint:
+            out["next"] = self.hint
+        if self.details:
+            out["details"] = self.details
+        return out
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- usage and input (exit 2) -------------------------------------------------------
+
+
+class UsageError(SmartpraxxError):
+    """The operator's call or input is wrong; nothing was changed."""
+
+    exit_code = EXIT_USAGE
+    kind = "usage"
+
+
+class ConfigError(UsageError):
+    """A setting (smartpraxx.yaml, SMARTPRAXX_* variable or flag) is invalid."""
+
+    kind = "config"
+
+
+class StarterExcelError(UsageError):
+    """The Starter Excel cannot be read or does not validate.
+
+    ``report`` is the full validation report (all problems at once) when there is one.
+    """
+
+    kind = "starter-excel"
+
+    def __init__(self, message: str, *, report: Any = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.report = report
+
+
+class NotFoundError(UsageError):
+    """A named object (practice, host, slot, realm) does not exist."""
+
+    kind = "not-found"
+
+
+# --- operation failures (exit 1) ----------------------------------------------------
+
+
+class ConflictError(SmartpraxxError):
+    """The requested change collides with existing state: a name taken, a slot in use,
+    another operation running on the same practice."""
+
+    kind = "conflict"
+
+
+class ServiceUnavailableError(SmartpraxxError):
+    """An external system (Docker engine, Keycloak, Vault, database) cannot be reached."""
+
+    kind = "service-unavailable"
+
+
+class ExternalServiceError(SmartpraxxError):
+    """An external system answered, but refused or failed the request."""
+
+    kind = "service-error"
+
+
+class SecretStoreError(SmartpraxxError):
+    kind = "secret-store"
+
+
+class InventoryError(SmartpraxxError):
+    kind = "inventory"
+
+
+class OperationFailed(SmartpraxxError):
+    """A step of an operation failed; the journal says which, a re-run resumes."""
+
+    kind = "operation-failed"
+
+
+class SafetyRefusal(SmartpraxxError):
+    """A guarded destructive step refused to run (e.g. export not verified)."""
+
+    kind = "refused"
