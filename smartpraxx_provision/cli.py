@@ -118,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     _register()
     try:
-        app(args=args, prog_name="smartpraxx-provision", standalone_mode=False)
-        code = 0
+        rv = app(args=args, prog_name="smartpraxx-provision", standalone_mode=False)
+        # click returns the code of a typer.Exit(code) instead of raising it here
+        code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
     except SmartpraxxError as err:
         if _wants_json(args):
             print_json({"ok": False, "error": err.to_dict()})

@@ -92,12 +92,15 @@ class Settings:
 
     # Keycloak (identity). admin password lives in the secret store (platform/keycloak-admin)
     keycloak_url: str = "http://127.0.0.1:8180"  # admin API base, as this tool reaches it
-    keycloak_public_url: str = ""  # issuer base as browsers/Nextcloud see it; default = keycloak_url
+    keycloak_public_url: str = (
+        ""  # issuer base as browsers/Nextcloud see it; default = keycloak_url
+    )
     keycloak_admin_user: str = "admin"
     keycloak_version: str = "26.5.6"
     keycloak_port: int = 8180
     keycloak_timeout: float = 30.0
     java_home: str = ""  # empty: auto-detect a JDK >= 21
+    keycloak_login_theme: str = ""  # realm loginTheme hook; empty = Keycloak's default theme
 
     # Docker images (profile defaults)
     nextcloud_image: str = ""
@@ -109,6 +112,7 @@ class Settings:
     db_mem_limit: str = "512m"
     redis_mem_limit: str = "128m"
     health_timeout: float = 180.0
+    nextcloud_cron: bool = True  # a <slot>-cron container runs Nextcloud's background jobs
 
     # e-mail (optional; empty host = no mail is sent)
     smtp_host: str = ""
@@ -116,6 +120,10 @@ class Settings:
     smtp_from: str = ""
     smtp_user: str = ""
     smtp_starttls: bool = True
+
+    # fleet hosts (ansible/): restic repository of the slot backups, e.g. sftp:backup@store:/fleet
+    # (its password is generated into the secret store: platform/restic-password)
+    backup_repository: str = ""
 
     # policies
     admin_totp: bool = False
@@ -279,11 +287,30 @@ def load_settings(
                 obj=f"--set {key}",
                 hint="see README 'Configuration' for the list of settings",
             )
-        values[key] = _coerce(key, raw, f"--set {key}" if key not in ("state_dir", "profile") else f"--{key.replace('_', '-')}")
+        if key in SECRET_ENV_ONLY:  # a flag would put the secret into the process list
+            raise ConfigError(
+                f"{key} is a secret and may only come from {ENV_PREFIX}{key.upper()}",
+                obj=f"--set {key}",
+                hint=f"export {ENV_PREFIX}{key.upper()} instead",
+            )
+        values[key] = _coerce(
+            key,
+            raw,
+            f"--set {key}" if key not in ("state_dir", "profile") else f"--{key.replace('_', '-')}",
+        )
 
     return Settings(**values)
 
 
 def replace(settings: Settings, **changes: Any) -> Settings:
     """A copy of ``settings`` with some fields changed (profile defaults re-applied)."""
+    if changes.get("profile", settings.profile) != settings.profile:
+        # fields still at the old profile's default take the new profile's default
+        for key, value in _PROFILE_DEFAULTS[settings.profile].items():
+            if key not in changes and getattr(settings, key) == value:
+                changes[key] = ""
+    if "keycloak_url" in changes and "keycloak_public_url" not in changes and (
+        settings.keycloak_public_url == settings.keycloak_url
+    ):
+        changes["keycloak_public_url"] = ""  # derived default follows keycloak_url
     return dataclasses.replace(settings, **changes)

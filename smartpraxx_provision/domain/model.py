@@ -145,6 +145,8 @@ class Person:
     lanr: str | None = None
     specialty: str | None = None  # slug from the specialty catalogue
     admin: bool = False
+    # every LANR of the person (one per Fachgruppe, digits 1–7 equal); lanr == lanrs[0]
+    lanrs: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:
