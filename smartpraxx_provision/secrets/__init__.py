@@ -6,7 +6,13 @@ from ..config import Settings
 from .base import SecretStore, generate_token, practice_prefix
 from .filestore import FileSecretStore
 
-__all__ = ["FileSecretStore", "SecretStore", "generate_token", "open_secret_store", "practice_prefix"]
+__all__ = [
+    "FileSecretStore",
+    "SecretStore",
+    "generate_token",
+    "open_secret_store",
+    "practice_prefix",
+]
 
 
 def open_secret_store(settings: Settings) -> SecretStore:

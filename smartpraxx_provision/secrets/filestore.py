@@ -29,6 +29,7 @@ from .base import SecretStore, check_path, generate_token
 
 _MAGIC = b"SPXS1"
 _NONCE = 12
+_SEP = "+"  # joins the two segments of a unit in its file name
 
 
 def _unit_of(path: str) -> tuple[str, str]:
@@ -87,6 +88,12 @@ class FileSecretStore(SecretStore):
             return self._key
         with self._locked():
             if not self.key_path.exists():
+                if any(self.directory.glob("*.enc")):
+                    raise SecretStoreError(
+                        f"key file {self.key_path} is missing but encrypted secrets exist",
+                        obj=str(self.key_path),
+                        hint="restore the key file from the backup of the state dir",
+                    )
                 atomic_write(self.key_path, base64.b64encode(AESGCM.generate_key(256)) + b"\n")
             mode = self.key_path.stat().st_mode & 0o777
             if mode & 0o077:
@@ -114,7 +121,9 @@ class FileSecretStore(SecretStore):
 
     # --- unit files --------------------------------------------------------------------
     def _file(self, unit: str) -> Path:
-        return self.directory / (unit.replace("/", "__") + ".enc")
+        # "+" is outside the path alphabet ([a-z0-9._-]), so file name <-> unit is one-to-one
+        # (a "__" separator made "a/b__c" and "a__b/c" share one file)
+        return self.directory / (unit.replace("/", _SEP) + ".enc")
 
     def _read_unit(self, unit: str) -> dict[str, str]:
         path = self._file(unit)
@@ -204,7 +213,9 @@ class FileSecretStore(SecretStore):
     def _units(self) -> list[str]:
         if not self.directory.is_dir():
             return []
-        return sorted(p.name[: -len(".enc")].replace("__", "/") for p in self.directory.glob("*.enc"))
+        return sorted(
+            p.name[: -len(".enc")].replace(_SEP, "/") for p in self.directory.glob("*.enc")
+        )
 
     def list(self, prefix: str) -> list[str]:
         prefix = prefix.strip("/")

@@ -1,0 +1,185 @@
+"""``hosts add|list|drain|activate`` (and ``hosts bootstrap`` from fleet_cmd): the fleet
+hosts ``cloudYYY`` in the inventory, their Docker engine endpoints and capacity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import UsageError
+from ..output import Reporter, print_json
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")]
+HostArg = Annotated[str, typer.Argument(help="Host name, e.g. cloud023.")]
+
+
+def _tls(ca: Path | None, cert: Path | None, key: Path | None) -> dict[str, str] | None:
+    given = {"ca": ca, "cert": cert, "key": key}
+    if not any(given.values()):
+        return None
+    missing = [f"--tls-{k}" for k, v in given.items() if v is None]
+    if missing:
+        raise UsageError(
+            f"TLS needs all of --tls-ca, --tls-cert, --tls-key (missing {', '.join(missing)})",
+            obj="--tls-*",
+            hint="pass the CA, client certificate and client key of the Docker engine",
+        )
+    out: dict[str, str] = {}
+    for k, v in given.items():
+        assert v is not None
+        if not v.is_file():
+            raise UsageError(f"TLS file {v} does not exist", obj=str(v), hint=f"fix --tls-{k}")
+        out[k] = str(v.resolve())
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    hosts_app = typer.Typer(
+        help="Fleet hosts (cloudYYY) and their Docker engines.", no_args_is_help=True
+    )
+
+    @hosts_app.command("add")
+    def add(
+        ctx: typer.Context,
+        name: HostArg,
+        endpoint: Annotated[
+            str,
+            typer.Option(
+                "--endpoint",
+                help="unix:///var/run/docker.sock | ssh://user@host | "
+                "tcp://host:2376 (with --tls-*).",
+            ),
+        ],
+        capacity: Annotated[int, typer.Option("--capacity", min=0, help="Max. slots.")] = 50,
+        bootstrapping: Annotated[
+            bool, typer.Option("--bootstrapping", help="Register it as not yet ready.")
+        ] = False,
+        tls_ca: Annotated[Path | None, typer.Option("--tls-ca", help="CA certificate.")] = None,
+        tls_cert: Annotated[
+            Path | None, typer.Option("--tls-cert", help="Client certificate.")
+        ] = None,
+        tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Client key.")] = None,
+        dry_run: DryRunOpt = False,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Register a host (re-running with the same settings changes nothing)."""
+        from ..inventory import open_inventory
+        from ..inventory.store import validate_endpoint
+
+        tls = _tls(tls_ca, tls_cert, tls_key)
+        state = "bootstrapping" if bootstrapping else "active"
+        reporter = Reporter(quiet=json_out)
+        with open_inventory(ctx.obj.settings) as inv:
+            existing = inv.get_host(name)
+            if dry_run:
+                validate_endpoint(endpoint, tls)
+                plan = {
+                    "host": name,
+                    "endpoint": endpoint,
+                    "capacity": capacity,
+                    "state": state,
+                    "exists": existing is not None,
+                }
+                if json_out:
+                    print_json({"ok": True, "dry_run": True, "plan": plan})
+                else:
+                    typer.echo(
+                        f"would add host {name} ({endpoint}, capacity {capacity}, {state})"
+                        if existing is None
+                        else f"host {name} exists; nothing to add"
+                    )
+                return
+            record = inv.add_host(name, endpoint, capacity=capacity, state=state, tls=tls)
+        if existing is None:
+            reporter.change(f"host {name} added ({endpoint}, capacity {capacity}, {state})")
+        else:
+            reporter.skip(f"host {name} exists, up to date")
+        if json_out:
+            print_json({"ok": True, "changed": existing is None, "host": record.to_dict()})
+
+    @hosts_app.command("list")
+    def list_(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+        """Hosts with state, used/capacity and the next slot number."""
+        from ..inventory import open_inventory
+
+        with open_inventory(ctx.obj.settings) as inv:
+            hosts = inv.list_hosts()
+        if json_out:
+            print_json({"ok": True, "hosts": [h.to_dict() for h in hosts]})
+            return
+        if not hosts:
+            typer.echo("no hosts (smartpraxx-provision hosts add cloud001 --endpoint ...)")
+            return
+        typer.echo(f"{'HOST':<10} {'STATE':<14} {'USED':>9} {'NEXT':<6} {'TLS':<4} ENDPOINT")
+        for h in hosts:
+            used = f"{h.used}/{h.capacity}"
+            typer.echo(
+                f"{h.name:<10} {h.state:<14} {used:>9} nc{h.next_number:02d}   "
+                f"{'yes' if h.tls else 'no':<4} {h.endpoint}"
+            )
+
+    def _set_state(
+        ctx: typer.Context, name: str, state: str, dry_run: bool, json_out: bool
+    ) -> None:
+        from ..errors import NotFoundError
+        from ..inventory import open_inventory
+
+        reporter = Reporter(quiet=json_out)
+        with open_inventory(ctx.obj.settings) as inv:
+            current = inv.get_host(name)
+            if current is None:
+                raise NotFoundError(
+                    f"host {name} is not in the inventory",
+                    obj=name,
+                    hint=f"smartpraxx-provision hosts add {name} --endpoint ...",
+                )
+            changed = current.state != state
+            if dry_run:
+                if json_out:
+                    print_json(
+                        {
+                            "ok": True,
+                            "dry_run": True,
+                            "plan": {"host": name, "from": current.state, "to": state},
+                        }
+                    )
+                else:
+                    typer.echo(
+                        f"would set host {name} {current.state} -> {state}"
+                        if changed
+                        else f"host {name} is {state}; nothing to do"
+                    )
+                return
+            record = inv.set_host_state(name, state) if changed else current
+        if changed:
+            reporter.change(f"host {name}: {current.state} -> {state}")
+        else:
+            reporter.skip(f"host {name} is {state}, up to date")
+        if json_out:
+            print_json({"ok": True, "changed": changed, "host": record.to_dict()})
+
+    @hosts_app.command("drain")
+    def drain(
+        ctx: typer.Context, name: HostArg, dry_run: DryRunOpt = False, json_out: JsonOpt = False
+    ) -> None:
+        """Stop placing new practices on the host (existing ones stay)."""
+        _set_state(ctx, name, "draining", dry_run, json_out)
+
+    @hosts_app.command("activate")
+    def activate(
+        ctx: typer.Context, name: HostArg, dry_run: DryRunOpt = False, json_out: JsonOpt = False
+    ) -> None:
+        """Let the host take new practices again."""
+        _set_state(ctx, name, "active", dry_run, json_out)
+
+    try:
+        from .fleet_cmd import add_bootstrap_command
+    except ImportError:  # pragma: no cover - fleet commands not installed
+        pass
+    else:
+        add_bootstrap_command(hosts_app)
+
+    app.add_typer(hosts_app, name="hosts")

@@ -1,0 +1,158 @@
+"""Records the inventory hands out (plain frozen dataclasses, no I/O).
+
+Do-not-track: nothing here carries staff personal data. A practice is described by
+practice-level facts and counts only (praxisname, slot, KV, specialties, billable seats).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..domain.model import Slot
+
+HOST_STATES = ("active", "draining", "bootstrapping")
+PRACTICE_STATES = (
+    "allocated",
+    "provisioning",
+    "active",
+    "failed",
+    "decommissioning",
+    "tombstoned",
+)
+OPERATION_STATES = ("running", "done", "failed", "abandoned")
+STEP_STATES = ("started", "done", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    """A fleet host ``cloudYYY`` and its Docker engine endpoint."""
+
+    name: str
+    number: int
+    endpoint: str
+    capacity: int
+    state: str
+    tls: dict[str, str] | None
+    used: int  # live (not tombstoned) slots on this host
+    next_number: int  # the ncXX number the next allocation on this host gets
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def free(self) -> int:
+        return max(self.capacity - self.used, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "capacity": self.capacity,
+            "used": self.used,
+            "free": self.free,
+            "state": self.state,
+            "tls": dict(self.tls) if self.tls else None,
+            "next_slot": f"nc{self.next_number:02d}",
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class PracticeRecord:
+    """One practice: its immutable slot and practice-level facts (no staff data)."""
+
+    praxisname: str
+    slot: Slot
+    realm: str
+    order_id: str
+    display_name: str
+    kv: str
+    specialties: tuple[str, ...]
+    billable_seats: int
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    former_names: tuple[str, ...] = ()
+    last_smoke: str | None = None  # JSON text written by the smoke check
+    apps: tuple[str, ...] = ()  # Nextcloud app ids as ordered (spreed, deck, ...)
+
+    @property
+    def slot_id(self) -> str:
+        return self.slot.id
+
+    @property
+    def host(self) -> str:
+        return self.slot.host
+
+    @property
+    def tombstoned(self) -> bool:
+        return self.state == "tombstoned"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "praxisname": self.praxisname,
+            "slot": self.slot.id,
+            "host": self.slot.host,
+            "realm": self.realm,
+            "order_id": self.order_id,
+            "display_name": self.display_name,
+            "kv": self.kv,
+            "specialties": list(self.specialties),
+            "billable_seats": self.billable_seats,
+            "apps": list(self.apps),
+            "state": self.state,
+            "former_names": list(self.former_names),
+            "last_smoke": self.last_smoke,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    """One run of an operation (provision, rename, decommission ...) on a praxisname."""
+
+    op_id: str
+    kind: str
+    praxisname: str
+    state: str
+    hostname: str
+    pid: int
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One step of an operation; one row per (op_id, step), updated in place."""
+
+    op_id: str
+    step: str
+    seq: int
+    state: str
+    detail: str
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A business event (billing hook): provisioned with seats, renamed, decommissioned."""
+
+    id: int
+    kind: str
+    praxisname: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "praxisname": self.praxisname,
+            "payload": self.payload,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }

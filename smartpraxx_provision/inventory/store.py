@@ -1,0 +1,850 @@
+"""The inventory: hosts, practices with their immutable slots, the operation lock and
+journal, and business events. One class, two database backends (SQLite, PostgreSQL).
+
+Guarantees (DESIGN.md invariants 1, 2, 5):
+
+- a slot ``ncXX-cloudYYY`` is allocated inside an exclusive write transaction from the
+  host's high-water mark ``next_number``, which only grows: a number is never handed out
+  twice, tombstoned practices keep theirs;
+- a praxisname is held by at most one live practice (unique index) and is not handed out
+  again after a tombstone or while it is a former name in its rename grace period, unless
+  ops ask explicitly (``reuse_name``);
+- one running operation per praxisname (unique index on running operations); a lock left by
+  a process that no longer exists on this machine is taken over;
+- do-not-track: the schema has no column for staff names, e-mails, usernames or LANRs, and
+  event payloads with such keys are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from ..config import Settings
+from ..domain.model import HOST_RE, Slot
+from ..errors import ConfigError, ConflictError, InventoryError, NotFoundError, UsageError
+from .backend import Backend, IntegrityViolation, Tx, split_statements
+from .models import (
+    HOST_STATES,
+    OPERATION_STATES,
+    PRACTICE_STATES,
+    STEP_STATES,
+    Event,
+    HostRecord,
+    JournalEntry,
+    OperationRecord,
+    PracticeRecord,
+)
+
+# Keys an event payload may never carry (do-not-track; no secrets).
+FORBIDDEN_PAYLOAD_KEYS = frozenset(
+    {
+        "email",
+        "e_mail",
+        "mail",
+        "username",
+        "user",
+        "first_name",
+        "last_name",
+        "vorname",
+        "nachname",
+        "lanr",
+        "persons",
+        "staff",
+        "password",
+        "secret",
+        "token",
+    }
+)
+_PRACTICE_FIELDS = (
+    "display_name",
+    "kv",
+    "specialties",
+    "billable_seats",
+    "apps",
+    "state",
+    "last_smoke",
+)
+_JSON_LIST_FIELDS = ("specialties", "apps")
+_ENDPOINT_SCHEMES = ("unix://", "ssh://", "tcp://")
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _ts(dt: datetime) -> str:
+    """Fixed-width ISO 8601 UTC text (sorts like the time it names)."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime")
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _req_dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (zombies count as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def validate_endpoint(endpoint: str, tls: dict[str, str] | None) -> None:
+    """A Docker engine endpoint: unix://PATH, ssh://[user@]host[:port] or tcp://host:port."""
+    if not endpoint.startswith(_ENDPOINT_SCHEMES) or len(endpoint) <= len("tcp://"):
+        raise UsageError(
+            f"invalid engine endpoint {endpoint!r}",
+            obj=endpoint,
+            hint="use unix:///var/run/docker.sock, ssh://user@host or tcp://host:2376 with --tls-*",
+        )
+    if endpoint.startswith("tcp://") and not tls:
+        host = endpoint[len("tcp://") :].rsplit(":", 1)[0]
+        if host not in _LOOPBACK:
+            raise UsageError(
+                f"tcp endpoint {endpoint} needs TLS (the Docker API is root access)",
+                obj=endpoint,
+                hint="pass --tls-ca, --tls-cert and --tls-key, or use ssh://",
+            )
+    if tls is not None and set(tls) != {"ca", "cert", "key"}:
+        raise UsageError(
+            "TLS needs all three of ca, cert and key",
+            obj=endpoint,
+            hint="pass --tls-ca, --tls-cert and --tls-key together",
+        )
+
+
+class Inventory:
+    """The state store. Open it with :func:`open_inventory`; close it (or use ``with``).
+
+    Safe to share between threads of one process (calls are serialised); every process
+    opens its own. ``clock`` returns the current time (tests replace it).
+    """
+
+    def __init__(self, backend: Backend, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.backend = backend
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self.hostname = socket.gethostname()
+        self.migrate()
+
+    # --- plumbing --------------------------------------------------------------------
+    def __enter__(self) -> Inventory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self.backend.close()
+
+    @contextmanager
+    def _tx(self, *, write: bool) -> Iterator[Tx]:
+        with self._lock, self.backend.transaction(write=write) as tx:
+            yield tx
+
+    def _now(self) -> str:
+        return _ts(self.clock())
+
+    # --- schema migrations -----------------------------------------------------------
+    @staticmethod
+    def migrations() -> list[tuple[int, str, str]]:
+        """(version, name, SQL) of every migration shipped in ``inventory/migrations``."""
+        out: list[tuple[int, str, str]] = []
+        folder = resources.files(__package__).joinpath("migrations")
+        for entry in folder.iterdir():
+            name = entry.name
+            if not name.endswith(".sql"):
+                continue
+            version = int(name.split("_", 1)[0])
+            out.append((version, name[: -len(".sql")], entry.read_text(encoding="utf-8")))
+        return sorted(out)
+
+    def migrate(self) -> int:
+        """Apply the missing migrations (in one exclusive transaction); return the version."""
+        known = self.migrations()
+        with self._tx(write=True) as tx:
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            applied = {int(r["version"]) for r in tx.query("SELECT version FROM schema_migrations")}
+            newest = max((v for v, _, _ in known), default=0)
+            if applied and max(applied) > newest:
+                raise InventoryError(
+                    f"inventory {self.backend.describe()} has schema version {max(applied)}, "
+                    f"newer than this tool knows ({newest})",
+                    obj=self.backend.describe(),
+                    hint="upgrade smartpraxx-provision",
+                )
+            for version, name, sql in known:
+                if version in applied:
+                    continue
+                for statement in split_statements(sql.replace("{{AUTO_ID}}", self.backend.auto_id)):
+                    tx.execute(statement)
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, self._now()),
+                )
+            return newest
+
+    def schema_version(self) -> int:
+        with self._tx(write=False) as tx:
+            rows = tx.query("SELECT MAX(version) AS v FROM schema_migrations")
+        return int(rows[0]["v"] or 0)
+
+    # --- hosts -----------------------------------------------------------------------
+    _HOST_SELECT = (
+        "SELECT h.*, (SELECT COUNT(*) FROM practices p"
+        " WHERE p.host = h.name AND p.state <> 'tombstoned') AS used FROM hosts h"
+    )
+
+    @staticmethod
+    def _host(row: dict[str, Any]) -> HostRecord:
+        tls = None
+        if row["tls_ca"] or row["tls_cert"] or row["tls_key"]:
+            tls = {"ca": row["tls_ca"], "cert": row["tls_cert"], "key": row["tls_key"]}
+        return HostRecord(
+            name=row["name"],
+            number=int(row["number"]),
+            endpoint=row["endpoint"],
+            capacity=int(row["capacity"]),
+            state=row["state"],
+            tls=tls,
+            used=int(row["used"]),
+            next_number=int(row["next_number"]),
+            created_at=_req_dt(row["created_at"]),
+            updated_at=_req_dt(row["updated_at"]),
+        )
+
+    def add_host(
+        self,
+        name: str,
+        endpoint: str,
+        capacity: int = 50,
+        state: str = "active",
+        tls: dict[str, str] | None = None,
+    ) -> HostRecord:
+        """Register host ``name``; adding it again with the same settings changes nothing."""
+        m = HOST_RE.match(name)
+        if not m:
+            raise UsageError(
+                f"invalid host name {name!r}", obj=name, hint="host names look like cloud023"
+            )
+        if state not in HOST_STATES:
+            raise UsageError(f"invalid host state {state!r}", obj=name, hint=", ".join(HOST_STATES))
+        if capacity < 0:
+            raise UsageError(f"capacity must be >= 0, got {capacity}", obj=name)
+        validate_endpoint(endpoint, tls)
+        tls = tls or {}
+        with self._tx(write=True) as tx:
+            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))
+            if rows:
+                existing = self._host(rows[0])
+                if (existing.endpoint, existing.capacity, existing.tls or {}) != (
+                    endpoint,
+                    capacity,
+                    tls,
+                ):
+                    raise ConflictError(
+                        f"host {name} exists with other settings",
+                        obj=name,
+                        hint=f"smartpraxx-provision hosts list  (host {name} is registered)",
+                    )
+                return existing
+            now = self._now()
+            try:
+                tx.execute(
+                    "INSERT INTO hosts (name, number, endpoint, capacity, state, tls_ca, tls_cert,"
+                    " tls_key, next_number, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                    (
+                        name,
+                        int(m.group("number")),
+                        endpoint,
+                        capacity,
+                        state,
+                        tls.get("ca"),
+                        tls.get("cert"),
+                        tls.get("key"),
+                        now,
+                        now,
+                    ),
+                )
+            except IntegrityViolation as exc:
+                raise ConflictError(
+                    f"host number of {name} is taken by another host name",
+                    obj=name,
+                    hint="smartpraxx-provision hosts list",
+                ) from exc
+            return self._host(tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))[0])
+
+    def get_host(self, name: str) -> HostRecord | None:
+        with self._tx(write=False) as tx:
+            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))
+        return self._host(rows[0]) if rows else None
+
+    def list_hosts(self) -> list[HostRecord]:
+        with self._tx(write=False) as tx:
+            rows = tx.query(self._HOST_SELECT + " ORDER BY h.number")
+        return [self._host(r) for r in rows]
+
+    def set_host_state(self, name: str, state: str) -> HostRecord:
+        if state not in HOST_STATES:
+            raise UsageError(f"invalid host state {state!r}", obj=name, hint=", ".join(HOST_STATES))
+        with self._tx(write=True) as tx:
+            changed = tx.execute(
+                "UPDATE hosts SET state = ?, updated_at = ? WHERE name = ?",
+                (state, self._now(), name),
+            )
+            if not changed:
+                raise NotFoundError(
+                    f"host {name} is not in the inventory",
+                    obj=name,
+                    hint=f"smartpraxx-provision hosts add {name} --endpoint ...",
+                )
+            return self._host(tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))[0])
+
+    # --- practices -------------------------------------------------------------------
+    @staticmethod
+    def _practice(tx: Tx, row: dict[str, Any]) -> PracticeRecord:
+        former = tx.query(
+            "SELECT name FROM former_names WHERE slot_id = ? ORDER BY renamed_at, name",
+            (row["slot_id"],),
+        )
+        return PracticeRecord(
+            praxisname=row["praxisname"],
+            slot=Slot(host=row["host"], number=int(row["slot_number"])),
+            realm=row["realm"],
+            order_id=row["order_id"],
+            display_name=row["display_name"],
+            kv=row["kv"],
+            specialties=tuple(json.loads(row["specialties"])),
+            billable_seats=int(row["billable_seats"]),
+            state=row["state"],
+            created_at=_req_dt(row["created_at"]),
+            updated_at=_req_dt(row["updated_at"]),
+            former_names=tuple(r["name"] for r in former),
+            last_smoke=row["last_smoke"],
+            apps=tuple(json.loads(row["apps"])),
+        )
+
+    def _one(self, tx: Tx, where: str, params: Sequence[Any]) -> PracticeRecord | None:
+        rows = tx.query(f"SELECT * FROM practices WHERE {where}", params)  # noqa: S608
+        return self._practice(tx, rows[0]) if rows else None
+
+    def _live(self, tx: Tx, praxisname: str) -> PracticeRecord | None:
+        return self._one(tx, "praxisname = ? AND state <> 'tombstoned'", (praxisname,))
+
+    def _last_tombstoned(self, tx: Tx, praxisname: str) -> PracticeRecord | None:
+        return self._one(
+            tx,
+            "praxisname = ? AND state = 'tombstoned' ORDER BY updated_at DESC",
+            (praxisname,),
+        )
+
+    def _reserved_former(self, tx: Tx, name: str, *, exclude_slot: str = "") -> str | None:
+        """The slot whose former name ``name`` is still in its grace period, if any."""
+        rows = tx.query(
+            "SELECT slot_id, grace_until FROM former_names"
+            " WHERE name = ? AND grace_until > ? AND slot_id <> ? ORDER BY grace_until DESC",
+            (name, self._now(), exclude_slot),
+        )
+        return str(rows[0]["slot_id"]) if rows else None
+
+    def allocate_practice(
+        self,
+        praxisname: str,
+        *,
+        order_id: str,
+        display_name: str,
+        kv: str,
+        specialties: Sequence[str],
+        billable_seats: int,
+        host: str | None = None,
+        reuse_name: bool = False,
+        apps: Sequence[str] = (),
+    ) -> PracticeRecord:
+        """Allocate a slot for ``praxisname`` atomically (state ``allocated``).
+
+        Re-running with the same ``order_id`` returns the existing practice (resume).
+        """
+        if not praxisname or not order_id:
+            raise UsageError("praxisname and order id must not be empty", obj=praxisname or "?")
+        if billable_seats < 0:
+            raise UsageError("billable seats must be >= 0", obj=praxisname)
+        with self._tx(write=True) as tx:
+            live = self._live(tx, praxisname)
+            if live is not None:
+                if live.order_id != order_id:
+                    raise ConflictError(
+                        f"praxisname {praxisname} is taken by slot {live.slot.id} "
+                        f"(order {live.order_id})",
+                        obj=praxisname,
+                        hint="choose another praxisname ('smartpraxx-provision practices list')",
+                    )
+                if host is not None and host != live.slot.host:
+                    raise ConflictError(
+                        f"practice {praxisname} already has slot {live.slot.id}; "
+                        f"a slot never moves to {host}",
+                        obj=praxisname,
+                        hint=f"re-run without --host (or with --host {live.slot.host})",
+                    )
+                return live
+            if not reuse_name and self._last_tombstoned(tx, praxisname) is not None:
+                raise ConflictError(
+                    f"praxisname {praxisname} belonged to a decommissioned practice",
+                    obj=praxisname,
+                    hint="choose another praxisname, or pass --reuse-name to hand it out again",
+                )
+            reserved_by = self._reserved_former(tx, praxisname)
+            if reserved_by is not None:
+                raise ConflictError(
+                    f"praxisname {praxisname} is a former name of slot {reserved_by} "
+                    "and still redirects there (rename grace period)",
+                    obj=praxisname,
+                    hint="choose another praxisname",
+                )
+            target = self._pick_host(tx, host)
+            number = int(target["next_number"])
+            slot = Slot(host=target["name"], number=number)
+            now = self._now()
+            tx.execute(
+                "UPDATE hosts SET next_number = next_number + 1, updated_at = ?"
+                " WHERE name = ? AND next_number = ?",
+                (now, slot.host, number),
+            )
+            tx.execute(
+                "INSERT INTO practices (slot_id, host, slot_number, praxisname, realm, order_id,"
+                " display_name, kv, specialties, billable_seats, apps, state, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'allocated', ?, ?)",
+                (
+                    slot.id,
+                    slot.host,
+                    slot.number,
+                    praxisname,
+                    slot.realm,
+                    order_id,
+                    display_name,
+                    kv,
+                    json.dumps(list(specialties)),
+                    billable_seats,
+                    json.dumps(list(apps)),
+                    now,
+                    now,
+                ),
+            )
+            record = self._live(tx, praxisname)
+            assert record is not None
+            return record
+
+    def _pick_host(self, tx: Tx, pinned: str | None) -> dict[str, Any]:
+        if pinned is not None:
+            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (pinned,))
+            if not rows:
+                raise NotFoundError(
+                    f"host {pinned} is not in the inventory",
+                    obj=pinned,
+                    hint=f"smartpraxx-provision hosts add {pinned} --endpoint ...",
+                )
+            row = rows[0]
+            if row["state"] != "active":
+                raise ConflictError(
+                    f"host {pinned} is {row['state']}, it takes no new practices",
+                    obj=pinned,
+                    hint=f"smartpraxx-provision hosts activate {pinned}, or drop --host",
+                )
+            if int(row["used"]) >= int(row["capacity"]):
+                raise ConflictError(
+                    f"host {pinned} is full ({row['used']}/{row['capacity']} slots)",
+                    obj=pinned,
+                    hint="drop --host to place the practice on another host",
+                )
+            return row
+        rows = tx.query(
+            f"SELECT * FROM ({self._HOST_SELECT}) c"  # noqa: S608
+            " WHERE c.state = 'active' AND c.used < c.capacity ORDER BY c.used, c.number"
+        )
+        if not rows:
+            raise ConflictError(
+                "no active host has a free slot",
+                obj="hosts",
+                hint="smartpraxx-provision hosts add cloudNNN --endpoint ...  (or hosts activate)",
+            )
+        return rows[0]
+
+    def get_practice(self, praxisname: str) -> PracticeRecord | None:
+        """The practice currently named ``praxisname`` (live first, else the last tombstoned)."""
+        with self._tx(write=False) as tx:
+            return self._live(tx, praxisname) or self._last_tombstoned(tx, praxisname)
+
+    def get_practice_by_slot(self, slot_id: str) -> PracticeRecord | None:
+        with self._tx(write=False) as tx:
+            return self._one(tx, "slot_id = ?", (slot_id,))
+
+    def resolve_name(self, name: str) -> PracticeRecord | None:
+        """The practice for a current name, or for a former name recorded by a rename
+        (one in its grace period first, then the most recent one)."""
+        with self._tx(write=False) as tx:
+            live = self._live(tx, name)
+            if live is not None:
+                return live
+            slot_id = self._reserved_former(tx, name)
+            if slot_id is None:
+                tomb = self._last_tombstoned(tx, name)
+                if tomb is not None:
+                    return tomb
+                rows = tx.query(
+                    "SELECT slot_id FROM former_names WHERE name = ? ORDER BY renamed_at DESC",
+                    (name,),
+                )
+                slot_id = str(rows[0]["slot_id"]) if rows else None
+            return self._one(tx, "slot_id = ?", (slot_id,)) if slot_id else None
+
+    def list_practices(self, include_tombstoned: bool = False) -> list[PracticeRecord]:
+        where = "" if include_tombstoned else " WHERE p.state <> 'tombstoned'"
+        with self._tx(write=False) as tx:
+            rows = tx.query(
+                "SELECT p.* FROM practices p JOIN hosts h ON h.name = p.host"  # noqa: S608
+                + where
+                + " ORDER BY h.number, p.slot_number"
+            )
+            return [self._practice(tx, r) for r in rows]
+
+    def update_practice(self, praxisname: str, **fields: Any) -> PracticeRecord:
+        """Change practice-level facts of the live practice ``praxisname``.
+
+        Fields: display_name, kv, specialties, billable_seats, apps, state, last_smoke.
+        """
+        unknown = set(fields) - set(_PRACTICE_FIELDS)
+        if unknown:
+            raise InventoryError(
+                f"update_practice: unknown field(s) {', '.join(sorted(unknown))}",
+                obj=praxisname,
+            )
+        if "state" in fields and fields["state"] not in PRACTICE_STATES:
+            raise UsageError(
+                f"invalid practice state {fields['state']!r}",
+                obj=praxisname,
+                hint=", ".join(PRACTICE_STATES),
+            )
+        for name in _JSON_LIST_FIELDS:
+            if name in fields:
+                fields[name] = json.dumps(list(fields[name]))
+        if "billable_seats" in fields and int(fields["billable_seats"]) < 0:
+            raise UsageError("billable seats must be >= 0", obj=praxisname)
+        with self._tx(write=True) as tx:
+            record = self._require_live(tx, praxisname)
+            if fields:
+                names = sorted(fields)
+                assignments = ", ".join(f"{n} = ?" for n in names)
+                tx.execute(
+                    f"UPDATE practices SET {assignments}, updated_at = ? WHERE slot_id = ?",  # noqa: S608
+                    [fields[n] for n in names] + [self._now(), record.slot.id],
+                )
+            updated = self._one(tx, "slot_id = ?", (record.slot.id,))
+            assert updated is not None
+            return updated
+
+    def _require_live(self, tx: Tx, praxisname: str) -> PracticeRecord:
+        record = self._live(tx, praxisname)
+        if record is None:
+            tomb = self._last_tombstoned(tx, praxisname)
+            if tomb is not None:
+                raise ConflictError(
+                    f"practice {praxisname} ({tomb.slot.id}) is decommissioned",
+                    obj=praxisname,
+                    hint="smartpraxx-provision practices list --all",
+                )
+            raise NotFoundError(
+                f"practice {praxisname} is not in the inventory",
+                obj=praxisname,
+                hint="smartpraxx-provision practices list",
+            )
+        return record
+
+    def rename_practice(self, old: str, new: str, *, grace_until: datetime) -> PracticeRecord:
+        """Give the practice ``old`` the name ``new``; it keeps its slot and realm.
+
+        ``old`` is recorded as a former name, reserved until ``grace_until``. Re-running a
+        finished rename returns the renamed practice.
+        """
+        if not new:
+            raise UsageError("the new praxisname must not be empty", obj=old)
+        with self._tx(write=True) as tx:
+            record = self._live(tx, old)
+            if record is None:
+                done = self._live(tx, new)
+                if done is not None and old in done.former_names:
+                    return done  # re-run of a finished rename
+                record = self._require_live(tx, old)
+            if new == old:
+                return record
+            holder = self._live(tx, new) or self._last_tombstoned(tx, new)
+            if holder is not None:
+                what = "a decommissioned practice" if holder.tombstoned else "another practice"
+                raise ConflictError(
+                    f"praxisname {new} belongs to {what} ({holder.slot.id})",
+                    obj=new,
+                    hint="choose another praxisname",
+                )
+            reserved_by = self._reserved_former(tx, new, exclude_slot=record.slot.id)
+            if reserved_by is not None:
+                raise ConflictError(
+                    f"praxisname {new} is a former name of slot {reserved_by} and still "
+                    "redirects there (rename grace period)",
+                    obj=new,
+                    hint="choose another praxisname",
+                )
+            now = self._now()
+            tx.execute(
+                "DELETE FROM former_names WHERE name = ? AND slot_id = ?", (new, record.slot.id)
+            )
+            tx.execute(
+                "INSERT INTO former_names (name, slot_id, renamed_at, grace_until)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (name, slot_id)"
+                " DO UPDATE SET renamed_at = excluded.renamed_at,"
+                " grace_until = excluded.grace_until",
+                (old, record.slot.id, now, _ts(grace_until)),
+            )
+            tx.execute(
+                "UPDATE practices SET praxisname = ?, updated_at = ? WHERE slot_id = ?",
+                (new, now, record.slot.id),
+            )
+            renamed = self._one(tx, "slot_id = ?", (record.slot.id,))
+            assert renamed is not None
+            return renamed
+
+    def tombstone_practice(self, praxisname: str) -> PracticeRecord:
+        """Mark the practice decommissioned; its slot number and name stay reserved."""
+        with self._tx(write=True) as tx:
+            record = self._live(tx, praxisname)
+            if record is None:
+                tomb = self._last_tombstoned(tx, praxisname)
+                if tomb is not None:
+                    return tomb  # re-run
+                self._require_live(tx, praxisname)
+                raise AssertionError("unreachable")
+            tx.execute(
+                "UPDATE practices SET state = 'tombstoned', updated_at = ? WHERE slot_id = ?",
+                (self._now(), record.slot.id),
+            )
+            tomb = self._one(tx, "slot_id = ?", (record.slot.id,))
+            assert tomb is not None
+            return tomb
+
+    # --- operation lock and journal --------------------------------------------------
+    @staticmethod
+    def _operation(row: dict[str, Any]) -> OperationRecord:
+        return OperationRecord(
+            op_id=row["op_id"],
+            kind=row["kind"],
+            praxisname=row["praxisname"],
+            state=row["state"],
+            hostname=row["hostname"],
+            pid=int(row["pid"]),
+            started_at=_req_dt(row["started_at"]),
+            ended_at=_dt(row["ended_at"]),
+        )
+
+    def begin_operation(self, kind: str, praxisname: str) -> str:
+        """Take the operation lock on ``praxisname`` and open a journal; return the op id."""
+        op_id = uuid.uuid4().hex
+        with self._tx(write=True) as tx:
+            rows = tx.query(
+                "SELECT * FROM operations WHERE praxisname = ? AND state = 'running'",
+                (praxisname,),
+            )
+            if rows:
+                running = self._operation(rows[0])
+                stale = running.hostname == self.hostname and not _pid_alive(running.pid)
+                if not stale:
+                    raise ConflictError(
+                        f"{kind} of {praxisname} refused: operation {running.op_id} "
+                        f"({running.kind}) is running since {running.started_at:%Y-%m-%d %H:%M:%S} "
+                        f"UTC (pid {running.pid} on {running.hostname})",
+                        obj=praxisname,
+                        hint="wait for it to finish and re-run; if that process is gone on "
+                        f"{running.hostname}, end it there or abandon operation {running.op_id}",
+                        details={"op_id": running.op_id, "kind": running.kind},
+                    )
+                tx.execute(
+                    "UPDATE operations SET state = 'abandoned', ended_at = ? WHERE op_id = ?",
+                    (self._now(), running.op_id),
+                )
+            tx.execute(
+                "INSERT INTO operations (op_id, kind, praxisname, state, hostname, pid, started_at)"
+                " VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                (op_id, kind, praxisname, self.hostname, os.getpid(), self._now()),
+            )
+        return op_id
+
+    def end_operation(self, op_id: str, state: str) -> None:
+        """Release the lock: ``state`` is 'done', 'failed' or 'abandoned'."""
+        if state not in OPERATION_STATES or state == "running":
+            raise InventoryError(f"invalid end state {state!r}", obj=op_id)
+        with self._tx(write=True) as tx:
+            changed = tx.execute(
+                "UPDATE operations SET state = ?, ended_at = ? WHERE op_id = ?",
+                (state, self._now(), op_id),
+            )
+        if not changed:
+            raise NotFoundError(f"operation {op_id} is not in the journal", obj=op_id)
+
+    def abandon_operation(self, op_id: str) -> None:
+        """Release a lock whose process is gone on another machine (ops decision)."""
+        self.end_operation(op_id, "abandoned")
+
+    def get_operation(self, op_id: str) -> OperationRecord | None:
+        with self._tx(write=False) as tx:
+            rows = tx.query("SELECT * FROM operations WHERE op_id = ?", (op_id,))
+        return self._operation(rows[0]) if rows else None
+
+    def journal_step(self, op_id: str, step: str, state: str, detail: str = "") -> None:
+        """Record the state of one step (one row per (op_id, step), updated in place).
+
+        ``detail`` is for operators: never a secret, never staff personal data.
+        """
+        if state not in STEP_STATES:
+            raise InventoryError(f"invalid step state {state!r}", obj=f"{op_id}/{step}")
+        now = self._now()
+        ended = now if state != "started" else None
+        try:
+            with self._tx(write=True) as tx:
+                tx.execute(
+                    "INSERT INTO journal (op_id, step, seq, state, detail, started_at,"
+                    " updated_at, ended_at) VALUES (?, ?,"
+                    " (SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE op_id = ?),"
+                    " ?, ?, ?, ?, ?) ON CONFLICT (op_id, step) DO UPDATE SET"
+                    " state = excluded.state, detail = excluded.detail,"
+                    " updated_at = excluded.updated_at, ended_at = excluded.ended_at",
+                    (op_id, step, op_id, state, detail, now, now, ended),
+                )
+        except IntegrityViolation as exc:
+            raise NotFoundError(f"operation {op_id} is not in the journal", obj=op_id) from exc
+
+    def journal(self, op_id: str) -> list[JournalEntry]:
+        with self._tx(write=False) as tx:
+            rows = tx.query("SELECT * FROM journal WHERE op_id = ? ORDER BY seq", (op_id,))
+        return [
+            JournalEntry(
+                op_id=r["op_id"],
+                step=r["step"],
+                seq=int(r["seq"]),
+                state=r["state"],
+                detail=r["detail"],
+                started_at=_req_dt(r["started_at"]),
+                updated_at=_req_dt(r["updated_at"]),
+                ended_at=_dt(r["ended_at"]),
+            )
+            for r in rows
+        ]
+
+    def _operations(self, praxisname: str, kind: str | None) -> list[OperationRecord]:
+        sql = "SELECT * FROM operations WHERE praxisname = ?"
+        params: list[Any] = [praxisname]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        with self._tx(write=False) as tx:
+            rows = tx.query(sql + " ORDER BY started_at DESC, op_id", params)
+        return [self._operation(r) for r in rows]
+
+    def last_operation(self, praxisname: str, kind: str | None = None) -> OperationRecord | None:
+        ops = self._operations(praxisname, kind)
+        return ops[0] if ops else None
+
+    def unfinished_operation(self, praxisname: str) -> OperationRecord | None:
+        """The latest operation on ``praxisname`` that did not finish (running, failed,
+        abandoned) and was not followed by a finished run of the same kind."""
+        seen: set[str] = set()
+        for op in self._operations(praxisname, None):
+            if op.kind in seen:
+                continue
+            seen.add(op.kind)
+            if op.state != "done":
+                return op
+        return None
+
+    # --- events ----------------------------------------------------------------------
+    def record_event(self, kind: str, praxisname: str, payload: dict[str, Any]) -> Event:
+        """A business event for billing (e.g. provisioned with seats). No staff data."""
+        bad = sorted(k for k in payload if k.lower() in FORBIDDEN_PAYLOAD_KEYS)
+        if bad:
+            raise InventoryError(
+                f"event payload key(s) {', '.join(bad)} are not allowed in the inventory "
+                "(do-not-track, no secrets)",
+                obj=f"event {kind}",
+            )
+        text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        now = self._now()
+        with self._tx(write=True) as tx:
+            tx.execute(
+                "INSERT INTO events (kind, praxisname, payload, created_at) VALUES (?, ?, ?, ?)",
+                (kind, praxisname, text, now),
+            )
+            rows = tx.query(
+                "SELECT MAX(id) AS id FROM events WHERE kind = ? AND praxisname = ?",
+                (kind, praxisname),
+            )
+        return Event(int(rows[0]["id"]), kind, praxisname, json.loads(text), _req_dt(now))
+
+    def list_events(self, praxisname: str | None = None, kind: str | None = None) -> list[Event]:
+        sql = "SELECT * FROM events WHERE 1 = 1"
+        params: list[Any] = []
+        if praxisname is not None:
+            sql += " AND praxisname = ?"
+            params.append(praxisname)
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        with self._tx(write=False) as tx:
+            rows = tx.query(sql + " ORDER BY id", params)
+        return [
+            Event(
+                int(r["id"]),
+                r["kind"],
+                r["praxisname"],
+                json.loads(r["payload"]),
+                _req_dt(r["created_at"]),
+            )
+            for r in rows
+        ]
+
+
+def open_inventory(settings: Settings) -> Inventory:
+    """The configured inventory: SQLite under the state dir, or PostgreSQL by URL."""
+    url = settings.inventory_url.strip()
+    if not url:
+        from .sqlite import SQLiteBackend
+
+        return Inventory(SQLiteBackend(settings.inventory_path))
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresBackend
+
+        return Inventory(PostgresBackend(url))
+    raise ConfigError(
+        "inventory_url must be empty (SQLite under the state dir) or a postgresql:// URL",
+        obj="setting inventory_url",
+        hint="e.g. SMARTPRAXX_INVENTORY_URL=postgresql://smartpraxx@db.internal:5432/smartpraxx",
+    )
