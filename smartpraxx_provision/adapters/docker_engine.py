@@ -1,0 +1,795 @@
+"""The one door to the Docker API (docker SDK 7.x).
+
+Everything the tool does with a Docker engine goes through :class:`DockerEngine`: networks,
+volumes, containers (labelled with the slot they belong to), bounded health waits, ``exec``
+with exit code and separated output, logs, removal, image build/import/copy and archive
+export/import. The same code path serves the local socket (``base_url=None``: ``DOCKER_HOST``
+or the default socket), ``tcp://host:port`` (optionally TLS via ``tls_cert_dir`` or the
+``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH`` variables) and ``ssh://user@host`` (through the
+``ssh`` binary; the docker SDK needs ``paramiko`` importable for that, see the ``fleet``
+extra).
+
+Rules kept here:
+
+* published ports are always bound to ``127.0.0.1``; nothing addresses a container IP;
+* ``ensure_container`` is idempotent: a SHA-256 of the spec (and the image id) is stored in
+  the ``de.smartpraxx.spec-hash`` label, never the spec itself; secrets in ``env`` are thus
+  only ever present as part of a hash in labels;
+* exec environment goes through the exec API's environment, never into argv;
+* every wait is bounded in time and count;
+* errors leave as :mod:`smartpraxx_provision.errors` subclasses naming the object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.tls import TLSConfig
+from docker.types import EndpointConfig
+from docker.utils.socket import consume_socket_output, demux_adaptor, frames_iter
+
+from ..errors import (
+    ConfigError,
+    ExternalServiceError,
+    ServiceUnavailableError,
+    SmartpraxxError,
+)
+
+if TYPE_CHECKING:
+    from ..output import Reporter
+
+LABEL_SLOT = "de.smartpraxx.slot"
+LABEL_MANAGED = "de.smartpraxx.managed"
+LABEL_SPEC_HASH = "de.smartpraxx.spec-hash"
+
+LOCAL_HINT = "smartpraxx-provision dev-stack up"
+DEFAULT_EXEC_TIMEOUT = 300.0
+
+
+# --- value types -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What a container should look like. Hashed as a whole for idempotent re-runs.
+
+    ``volumes`` maps a named volume (created with the spec's labels if missing) to its mount
+    path; a key starting with ``/`` is a host bind mount instead (e.g. ``/sys/fs/cgroup`` for a
+    fleet engine). ``ports`` maps container port to host port (0 = random), always on
+    127.0.0.1. ``healthcheck`` is the Docker API form (see :func:`healthcheck`). ``extra`` is
+    passed to the SDK's ``containers.create`` as is (``cap_add``, ``security_opt``,
+    ``device_cgroup_rules``, ``cgroupns``, ``tmpfs``...) for the few containers that need it.
+    """
+
+    name: str
+    image: str
+    env: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    network: str | None = None
+    aliases: tuple[str, ...] = ()
+    volumes: dict[str, str] = field(default_factory=dict)
+    ports: dict[int, int] = field(default_factory=dict)
+    mem_limit: str | None = None
+    restart_policy: str = "unless-stopped"
+    command: list[str] | None = None
+    healthcheck: dict[str, Any] | None = None
+    user: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def spec_hash(self, image_id: str = "") -> str:
+        """SHA-256 over the canonical JSON of the spec plus the image id."""
+        data = dataclasses.asdict(self)
+        data["image_id"] = image_id
+        canonical = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    name: str
+    id: str
+    image: str
+    status: str  # created | running | exited | paused | restarting | dead
+    health: str | None  # starting | healthy | unhealthy | None (no healthcheck)
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    name: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    name: str
+    id: str
+    internal: bool
+    labels: dict[str, str]
+
+
+def healthcheck(
+    test: list[str],
+    *,
+    interval: float = 2.0,
+    timeout: float = 5.0,
+    retries: int = 30,
+    start_period: float = 0.0,
+) -> dict[str, Any]:
+    """A healthcheck dict in the Docker API form; ``test`` like ``["CMD", "prog", "arg"]``."""
+    ns = 1_000_000_000
+    return {
+        "test": list(test),
+        "interval": int(interval * ns),
+        "timeout": int(timeout * ns),
+        "retries": int(retries),
+        "start_period": int(start_period * ns),
+    }
+
+
+# --- the adapter -------------------------------------------------------------------------
+
+
+class DockerEngine:
+    """A Docker engine reached through the docker SDK. Connects lazily on first use."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        tls_cert_dir: Path | None = None,
+        timeout: int = 120,
+    ) -> None:
+        self.base_url = base_url
+        self._tls_cert_dir = tls_cert_dir
+        self._timeout = timeout
+        self._client: Any = None
+
+    # -- connection ------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The engine address as shown to operators."""
+        if self.base_url:
+            return self.base_url
+        return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+    @property
+    def is_local(self) -> bool:
+        return self.url.startswith(("unix://", "npipe://"))
+
+    def _unavailable(self, exc: BaseException) -> ServiceUnavailableError:
+        hint = (
+            LOCAL_HINT
+            if self.is_local
+            else f"check that the Docker engine at {self.url} runs and is reachable"
+        )
+        return ServiceUnavailableError(
+            f"Docker engine at {self.url} does not answer ({type(exc).__name__})",
+            obj=self.url,
+            hint=hint,
+        )
+
+    @property
+    def client(self) -> Any:
+        """The docker SDK client (``docker.DockerClient``)."""
+        if self._client is None:
+            kwargs: dict[str, Any] = {"version": "auto", "timeout": self._timeout}
+            if self.base_url is None:
+                kwargs.update(docker.utils.kwargs_from_env())
+            else:
+                kwargs["base_url"] = self.base_url
+                if self.base_url.startswith("ssh://"):
+                    kwargs["use_ssh_client"] = True
+                if self._tls_cert_dir is not None:
+                    d = self._tls_cert_dir
+                    kwargs["tls"] = TLSConfig(
+                        client_cert=(str(d / "cert.pem"), str(d / "key.pem")),
+                        ca_cert=str(d / "ca.pem"),
+                        verify=True,
+                    )
+            try:
+                self._client = docker.DockerClient(**kwargs)
+            except docker.errors.DockerException as exc:
+                if "paramiko" in str(exc):
+                    raise ConfigError(
+                        f"ssh:// Docker engines need the paramiko package ({self.url})",
+                        obj=self.url,
+                        hint="pip install 'smartpraxx-provision[fleet]'",
+                    ) from exc
+                raise self._unavailable(exc) from exc
+            except (requests.exceptions.RequestException, OSError) as exc:
+                raise self._unavailable(exc) from exc
+        return self._client
+
+    @property
+    def api(self) -> Any:
+        """The low-level ``docker.APIClient``."""
+        return self.client.api
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
+    @contextlib.contextmanager
+    def _call(self, what: str, obj: str) -> Iterator[None]:
+        """Map transport and API errors to the tool's errors, naming ``obj``."""
+        try:
+            yield
+        except SmartpraxxError:
+            raise
+        except docker.errors.APIError as exc:
+            raise ExternalServiceError(
+                f"Docker engine refused to {what} {obj}: {exc.explanation or exc}",
+                obj=obj,
+                hint=f"inspect it with: docker inspect {obj}",
+            ) from exc
+        except (requests.exceptions.RequestException, OSError) as exc:
+            self.close()
+            raise self._unavailable(exc) from exc
+        except docker.errors.DockerException as exc:
+            raise ExternalServiceError(
+                f"Docker engine failed to {what} {obj}: {exc}", obj=obj
+            ) from exc
+
+    def ping(self) -> dict[str, str]:
+        """Engine version facts; raises ServiceUnavailableError when it does not answer."""
+        with self._call("answer", self.url):
+            v = self.client.version()
+        return {
+            "url": self.url,
+            "version": str(v.get("Version", "")),
+            "api_version": str(v.get("ApiVersion", "")),
+            "os": str(v.get("Os", "")),
+        }
+
+    def answers(self) -> bool:
+        try:
+            self.ping()
+        except SmartpraxxError:
+            return False
+        return True
+
+    # -- networks and volumes --------------------------------------------------------------
+
+    def ensure_network(self, name: str, labels: dict[str, str], internal: bool = False) -> bool:
+        """Create the bridge network when missing. True if it was created."""
+        with self._call("create network", name):
+            try:
+                self.client.networks.get(name)
+                return False
+            except docker.errors.NotFound:
+                pass
+            self.client.networks.create(
+                name,
+                driver="bridge",
+                internal=internal,
+                labels={LABEL_MANAGED: "true", **labels},
+                check_duplicate=True,
+            )
+            return True
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
+        """Create the named volume when missing. True if it was created."""
+        with self._call("create volume", name):
+            try:
+                self.client.volumes.get(name)
+                return False
+            except docker.errors.NotFound:
+                pass
+            self.client.volumes.create(name=name, labels={LABEL_MANAGED: "true", **labels})
+            return True
+
+    # -- containers -----------------------------------------------------------------------
+
+    def _get(self, name: str) -> Any | None:
+        try:
+            return self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+
+    @staticmethod
+    def _info(c: Any) -> ContainerInfo:
+        state = c.attrs.get("State") or {}
+        health = (state.get("Health") or {}).get("Status")
+        tags = c.attrs.get("Config", {}).get("Image", "")
+        return ContainerInfo(
+            name=c.name,
+            id=c.id,
+            image=str(tags),
+            status=str(state.get("Status", c.status)),
+            health=health,
+            labels=dict(c.labels or {}),
+        )
+
+    def inspect_container(self, name: str) -> ContainerInfo | None:
+        with self._call("inspect container", name):
+            c = self._get(name)
+            return None if c is None else self._info(c)
+
+    def _image_id(self, tag: str) -> str:
+        try:
+            return str(self.client.images.get(tag).id)
+        except docker.errors.ImageNotFound:
+            raise ExternalServiceError(
+                f"image {tag} is not present on the Docker engine at {self.url}",
+                obj=tag,
+                hint=LOCAL_HINT if self.is_local else f"copy the image to {self.url} first",
+            ) from None
+
+    def _create(self, spec: ContainerSpec, spec_hash: str) -> Any:
+        for vol in spec.volumes:
+            if not vol.startswith("/"):
+                self.ensure_volume(vol, spec.labels)
+        kwargs: dict[str, Any] = {
+            "name": spec.name,
+            "environment": dict(spec.env),
+            "labels": {LABEL_MANAGED: "true", **spec.labels, LABEL_SPEC_HASH: spec_hash},
+            "volumes": {k: {"bind": v, "mode": "rw"} for k, v in spec.volumes.items()},
+            "ports": {
+                f"{cport}/tcp": ("127.0.0.1", hport or None) for cport, hport in spec.ports.items()
+            },
+            "restart_policy": {"Name": spec.restart_policy},
+            "detach": True,
+        }
+        if spec.network:
+            kwargs["network"] = spec.network
+            if spec.aliases:
+                kwargs["networking_config"] = {
+                    spec.network: EndpointConfig(
+                        version=self.api.api_version, aliases=list(spec.aliases)
+                    )
+                }
+        if spec.mem_limit:
+            kwargs["mem_limit"] = spec.mem_limit
+        if spec.command is not None:
+            kwargs["command"] = list(spec.command)
+        if spec.healthcheck is not None:
+            kwargs["healthcheck"] = dict(spec.healthcheck)
+        if spec.user:
+            kwargs["user"] = spec.user
+        kwargs.update(spec.extra)
+        return self.client.containers.create(spec.image, **kwargs)
+
+    def ensure_container(self, spec: ContainerSpec) -> str:
+        """Converge a container to ``spec``: 'created' | 'started' | 'running' | 'recreated'.
+
+        Recreates only when the stored spec hash (spec + image id) differs; starts a stopped
+        container; leaves a running, matching one alone.
+        """
+        with self._call("create container", spec.name):
+            wanted = spec.spec_hash(self._image_id(spec.image))
+            current = self._get(spec.name)
+            outcome = "created"
+            if current is not None:
+                if (current.labels or {}).get(LABEL_SPEC_HASH) == wanted:
+                    current.reload()
+                    if current.status == "running":
+                        return "running"
+                    current.start()
+                    return "started"
+                current.remove(force=True, v=True)
+                outcome = "recreated"
+            container = self._create(spec, wanted)
+            container.start()
+            return outcome
+
+    def start_container(self, name: str) -> bool:
+        """Start a stopped container. True if it was started, False if already running."""
+        with self._call("start container", name):
+            c = self.client.containers.get(name)
+            if c.status == "running":
+                return False
+            c.start()
+            return True
+
+    def stop_container(self, name: str, timeout: int = 10) -> bool:
+        """Stop a container. True if it was running; missing or stopped = False."""
+        with self._call("stop container", name):
+            c = self._get(name)
+            if c is None or c.status != "running":
+                return False
+            c.stop(timeout=timeout)
+            return True
+
+    def wait_healthy(self, name: str, timeout: float, interval: float = 1.0) -> ContainerInfo:
+        """Wait until the container is healthy (or running, without a healthcheck).
+
+        Bounded by ``timeout`` seconds and ``timeout/interval + 1`` polls. Raises
+        ExternalServiceError naming the container, with its last 40 log lines in ``details``,
+        as soon as it exited or when time runs out.
+        """
+        deadline = time.monotonic() + timeout
+        attempts = int(timeout / max(interval, 0.05)) + 1
+        last: ContainerInfo | None = None
+        for _ in range(attempts + 1):
+            last = self.inspect_container(name)
+            if last is None:
+                raise ExternalServiceError(
+                    f"container {name} does not exist", obj=name, hint=LOCAL_HINT
+                )
+            if last.status == "running" and last.health in (None, "healthy"):
+                return last
+            if last.status in ("exited", "dead"):
+                break
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        state = "missing" if last is None else f"{last.status}/{last.health or 'no healthcheck'}"
+        raise ExternalServiceError(
+            f"container {name} did not become healthy within {timeout:g}s (state {state})",
+            obj=name,
+            hint=f"docker logs {name}",
+            details={"container": name, "state": state, "logs": self.logs(name, tail=40)},
+        )
+
+    def logs(self, name: str, tail: int = 40) -> str:
+        """The last ``tail`` lines of stdout+stderr ('' when the container is missing)."""
+        with self._call("read logs of", name):
+            c = self._get(name)
+            if c is None:
+                return ""
+            raw = c.logs(stdout=True, stderr=True, tail=tail)
+            return bytes(raw).decode("utf-8", errors="replace")
+
+    def published_port(self, name: str, container_port: int) -> int:
+        """The host port (on 127.0.0.1) that ``container_port`` is published on."""
+        with self._call("inspect ports of", name):
+            c = self.client.containers.get(name)
+            ports = (c.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+            for binding in ports.get(f"{container_port}/tcp") or []:
+                if binding.get("HostPort"):
+                    return int(binding["HostPort"])
+        raise ExternalServiceError(
+            f"container {name} does not publish port {container_port}",
+            obj=name,
+            hint=f"docker port {name}",
+        )
+
+    def remove_container(self, name: str) -> bool:
+        """Force-remove a container and its anonymous volumes (named volumes stay).
+
+        Missing = False.
+        """
+        with self._call("remove container", name):
+            c = self._get(name)
+            if c is None:
+                return False
+            try:
+                c.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                return False
+            return True
+
+    def remove_volume(self, name: str) -> bool:
+        with self._call("remove volume", name):
+            try:
+                self.client.volumes.get(name).remove()
+            except docker.errors.NotFound:
+                return False
+            return True
+
+    def remove_network(self, name: str) -> bool:
+        with self._call("remove network", name):
+            try:
+                self.client.networks.get(name).remove()
+            except docker.errors.NotFound:
+                return False
+            return True
+
+    @staticmethod
+    def _label_filter(labels: dict[str, str]) -> list[str]:
+        return [f"{k}={v}" if v else k for k, v in labels.items()]
+
+    def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        """All containers (running or not) carrying every label (value '' = any value)."""
+        with self._call("list containers", self.url):
+            found = self.client.containers.list(
+                all=True, filters={"label": self._label_filter(labels)}
+            )
+            return sorted((self._info(c) for c in found), key=lambda i: i.name)
+
+    def list_volumes(self, labels: dict[str, str]) -> list[VolumeInfo]:
+        with self._call("list volumes", self.url):
+            found = self.client.volumes.list(filters={"label": self._label_filter(labels)})
+            return sorted(
+                (VolumeInfo(v.name, dict(v.attrs.get("Labels") or {})) for v in found),
+                key=lambda i: i.name,
+            )
+
+    def list_networks(self, labels: dict[str, str]) -> list[NetworkInfo]:
+        with self._call("list networks", self.url):
+            found = self.client.networks.list(filters={"label": self._label_filter(labels)})
+            return sorted(
+                (
+                    NetworkInfo(
+                        n.name,
+                        n.id,
+                        bool(n.attrs.get("Internal")),
+                        dict(n.attrs.get("Labels") or {}),
+                    )
+                    for n in found
+                ),
+                key=lambda i: i.name,
+            )
+
+    # -- exec ------------------------------------------------------------------------------
+
+    def exec(
+        self,
+        name: str,
+        cmd: list[str],
+        user: str | None = None,
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        stdin: bytes | None = None,
+        timeout: float = DEFAULT_EXEC_TIMEOUT,
+    ) -> ExecResult:
+        """Run ``cmd`` in the running container; stdout and stderr separated.
+
+        ``env`` travels in the exec API's environment (never argv). ``stdin`` is written and
+        then half-closed so the command sees EOF (local socket, plain tcp:// and ssh://; TLS
+        engines cannot half-close and refuse ``stdin``). The wait is bounded by ``timeout``:
+        on expiry the connection is dropped and ExternalServiceError raised (the process in
+        the container may still run).
+        """
+        what = f"{name} ({cmd[0] if cmd else '?'})"
+        with self._call("exec in", name):
+            created = self.api.exec_create(
+                name,
+                cmd,
+                stdout=True,
+                stderr=True,
+                stdin=stdin is not None,
+                user=user or "",
+                environment=env or None,
+                workdir=workdir,
+            )
+            exec_id = created["Id"]
+            sock = self.api.exec_start(exec_id, socket=True)
+            try:
+                out, err = _read_demuxed(sock, timeout, what, stdin)
+            finally:
+                _close_quietly(sock)
+            exit_code: int | None = None
+            for _ in range(100):  # bounded: ~5 s for the exec to be reported finished
+                info = self.api.exec_inspect(exec_id)
+                if not info.get("Running") and info.get("ExitCode") is not None:
+                    exit_code = int(info["ExitCode"])
+                    break
+                time.sleep(0.05)
+            if exit_code is None:
+                raise ExternalServiceError(
+                    f"exec in {what} reported no exit code", obj=name, hint=f"docker logs {name}"
+                )
+        return ExecResult(
+            exit_code,
+            out.decode("utf-8", errors="replace"),
+            err.decode("utf-8", errors="replace"),
+        )
+
+    # -- images ----------------------------------------------------------------------------
+
+    def image_exists(self, tag: str) -> bool:
+        with self._call("inspect image", tag):
+            try:
+                self.client.images.get(tag)
+            except docker.errors.ImageNotFound:
+                return False
+            return True
+
+    def image_labels(self, tag: str) -> dict[str, str] | None:
+        """The image's labels, or None when the image is missing."""
+        with self._call("inspect image", tag):
+            try:
+                img = self.client.images.get(tag)
+            except docker.errors.ImageNotFound:
+                return None
+            return dict(img.labels or {})
+
+    def image_id(self, tag: str) -> str:
+        with self._call("inspect image", tag):
+            return self._image_id(tag)
+
+    def build_image(
+        self,
+        context_dir: Path,
+        tag: str,
+        buildargs: dict[str, str] | None = None,
+        *,
+        labels: dict[str, str] | None = None,
+        reporter: Reporter | None = None,
+        nocache: bool = False,
+    ) -> None:
+        """Build ``context_dir`` (classic builder) as ``tag``; progress goes to ``reporter``.
+
+        On failure raises ExternalServiceError with the last 40 build log lines in details.
+        """
+        tail: deque[str] = deque(maxlen=40)
+        error: str | None = None
+        with self._call("build image", tag):
+            stream = self.api.build(
+                path=str(context_dir),
+                tag=tag,
+                buildargs=buildargs or None,
+                labels=labels or None,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                nocache=nocache,
+                decode=True,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    for line in str(chunk["stream"]).splitlines():
+                        if line.strip():
+                            tail.append(line)
+                            if reporter is not None and line.startswith("Step "):
+                                reporter.info(f"{tag}: {line}")
+                if "error" in chunk:
+                    error = str(chunk.get("error") or chunk.get("errorDetail"))
+                    tail.append(error)
+        if error is not None:
+            raise ExternalServiceError(
+                f"building image {tag} failed: {error.strip().splitlines()[-1][:300]}",
+                obj=tag,
+                hint=f"fix {context_dir} and run: {LOCAL_HINT} --rebuild",
+                details={"image": tag, "context": str(context_dir), "log": "\n".join(tail)},
+            )
+
+    def import_image(self, tarball: Path, tag: str, changes: list[str] | None = None) -> str:
+        """``docker import`` of a root file system tarball; returns the image id."""
+        repository, _, version = tag.rpartition(":")
+        if not repository:
+            repository, version = tag, "latest"
+        with self._call("import image", tag):
+            self.api.import_image_from_file(
+                str(tarball), repository=repository, tag=version, changes=changes
+            )
+            return self._image_id(tag)
+
+    def remove_image(self, tag: str) -> bool:
+        with self._call("remove image", tag):
+            try:
+                self.client.images.remove(tag)
+            except docker.errors.ImageNotFound:
+                return False
+            return True
+
+    def copy_image_to(self, other: DockerEngine, tag: str) -> None:
+        """``docker save | docker load`` from this engine to ``other``, streamed."""
+        with self._call("save image", tag):
+            chunks = self.client.images.get(tag).save(named=True)
+            with other._call("load image", tag):
+                other.api.load_image(chunks)
+        if not other.image_exists(tag):
+            raise ExternalServiceError(
+                f"image {tag} did not arrive on {other.url}",
+                obj=tag,
+                hint=f"docker -H {other.url} images",
+            )
+
+    # -- archives --------------------------------------------------------------------------
+
+    def get_archive(self, name: str, path: str) -> Iterator[bytes]:
+        """A tar stream of ``path`` in the container (chunks of bytes)."""
+        with self._call("read archive from", name):
+            stream, _stat = self.api.get_archive(name, path)
+        return _guarded_iter(self, stream, name)
+
+    def put_archive(self, name: str, path: str, data: bytes | Iterable[bytes]) -> None:
+        """Unpack a tar archive (bytes or a stream of chunks) at ``path`` in the container."""
+        with self._call("write archive to", name):
+            ok = self.api.put_archive(name, path, data)
+        if not ok:
+            raise ExternalServiceError(
+                f"writing an archive to {name}:{path} failed", obj=name, hint=f"docker logs {name}"
+            )
+
+
+# --- exec stream helpers ---------------------------------------------------------------------
+
+
+def _guarded_iter(engine: DockerEngine, stream: Iterable[bytes], name: str) -> Iterator[bytes]:
+    with engine._call("read archive from", name):
+        yield from stream
+
+
+def _raw_socket(sock: Any) -> Any:
+    """The socket under the SDK's hijacked-connection wrapper (SocketIO → socket)."""
+    if isinstance(sock, socket.SocketIO):
+        return sock._sock  # type: ignore[attr-defined]
+    return sock
+
+
+def _send_and_half_close(sock: Any, data: bytes, what: str) -> None:
+    raw = _raw_socket(sock)
+    if hasattr(raw, "shutdown_write"):  # paramiko channel
+        raw.sendall(data)
+        raw.shutdown_write()
+        return
+    proc = getattr(raw, "proc", None)  # docker SDK's SSHSocket (through the ssh binary)
+    if proc is not None:
+        raw.sendall(data)
+        proc.stdin.close()
+        return
+    import ssl
+
+    if isinstance(raw, ssl.SSLSocket):
+        raise ExternalServiceError(
+            f"exec in {what}: stdin cannot be half-closed over a TLS engine connection",
+            obj=what,
+            hint="pass the data with put_archive instead of stdin",
+        )
+    raw.sendall(data)
+    raw.shutdown(socket.SHUT_WR)
+
+
+def _read_demuxed(sock: Any, timeout: float, what: str, stdin: bytes | None) -> tuple[bytes, bytes]:
+    """Read the multiplexed exec stream in a helper thread, bounded by ``timeout``.
+
+    The reader runs before ``stdin`` is sent, so a command echoing large input cannot
+    deadlock against a full pipe.
+    """
+    result: dict[str, Any] = {}
+
+    def reader() -> None:
+        try:
+            frames = (demux_adaptor(*frame) for frame in frames_iter(sock, tty=False))
+            result["out"] = consume_socket_output(frames, demux=True)
+        except BaseException as exc:  # reported to the caller below
+            result["exc"] = exc
+
+    thread = threading.Thread(target=reader, name=f"exec-read {what}", daemon=True)
+    thread.start()
+    if stdin is not None:
+        _send_and_half_close(sock, stdin, what)
+    thread.join(timeout)
+    if thread.is_alive():
+        _close_quietly(sock)
+        thread.join(2.0)
+        raise ExternalServiceError(
+            f"exec in {what} did not finish within {timeout:g}s",
+            obj=what,
+            hint="the command may still run in the container; check its logs",
+        )
+    if "exc" in result:
+        raise result["exc"]
+    out, err = result.get("out") or (None, None)
+    return out or b"", err or b""
+
+
+def _close_quietly(sock: Any) -> None:
+    raw = _raw_socket(sock)
+    with contextlib.suppress(Exception):
+        raw.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        sock.close()
