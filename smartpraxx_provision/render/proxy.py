@@ -1,0 +1,227 @@
+"""Reverse-proxy (Caddy) configuration: pure, deterministic renders.
+
+Three renders, all Caddyfile text:
+
+* ``render_slot_site`` — the site block of one slot ``ncXX.cloudYYY.<domain>``: automatic
+  ACME TLS (production, ``public_scheme == "https"``; Caddy also redirects HTTP to HTTPS) or a
+  plain ``http://`` site (embedded profile), HSTS and security headers, Nextcloud's
+  ``/.well-known/carddav|caldav`` redirects, ``reverse_proxy`` to the slot's app container.
+* ``render_host_routes`` — the whole routing file of one ``cloudYYY`` host (sites sorted).
+  The practice_host Ansible role copies it to ``/etc/caddy/routes/`` and reloads Caddy.
+* ``render_start_page_routes`` — the identity host (``mein.smartpraxx.de``): ``/<praxisname>``
+  redirects to the account console of the practice's realm, former names (rename grace
+  period) redirect to the new path, Keycloak's ``/realms/`` and ``/resources/`` are proxied.
+
+Every value that ends up in the file is checked against a strict pattern first, so nothing
+from a practice's data can inject Caddyfile syntax. No I/O besides reading the templates.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import jinja2
+
+from ..config import Settings
+from ..domain.model import Slot
+from ..errors import UsageError
+
+TEMPLATE_PACKAGE = "smartpraxx_provision._templates"
+TEMPLATE_DIR = "proxy"
+
+# Keycloak on the identity host listens here (http, behind Caddy); see ansible identity_host.
+KEYCLOAK_UPSTREAM = "127.0.0.1:8080"
+
+# Paths on the identity host that are not practice start pages.
+RESERVED_PATHS = frozenset(
+    {"realms", "resources", "admin", "js", "health", "metrics", "robots.txt", "favicon.ico"}
+)
+
+_UPSTREAM_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?:[0-9]{1,5}$")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+_PATH_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_REALM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class _StartPage:
+    name: str
+    realm: str
+    former_names: tuple[str, ...]
+
+
+def _load_template(name: str) -> str | None:
+    resource = importlib.resources.files(TEMPLATE_PACKAGE).joinpath(TEMPLATE_DIR, name)
+    if not resource.is_file():
+        return None
+    return resource.read_text(encoding="utf-8")
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    # Caddyfile, not HTML: autoescaping would be wrong; every value is validated instead.
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load_template),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _render(template: str, **context: object) -> str:
+    return _environment().get_template(template).render(**context)
+
+
+def _https(settings: Settings) -> bool:
+    scheme = settings.public_scheme
+    if scheme not in ("http", "https"):
+        raise UsageError(
+            f"public_scheme must be http or https, not {scheme!r}",
+            obj="setting public_scheme",
+            hint="smartpraxx-provision --set public_scheme=https ...",
+        )
+    return scheme == "https"
+
+
+def _check_hostname(name: str, what: str) -> str:
+    if not _HOSTNAME_RE.match(name):
+        raise UsageError(
+            f"{what} {name!r} is not a valid lower-case host name",
+            obj=what,
+            hint="fix the setting (domain / identity_host)",
+        )
+    return name
+
+
+def _check_upstream(upstream: str, obj: str) -> str:
+    if not _UPSTREAM_RE.match(upstream):
+        raise UsageError(
+            f"proxy upstream {upstream!r} must be <host>:<port>",
+            obj=obj,
+            hint="pass the app container as name:port, e.g. nc07-cloud023-app:80",
+        )
+    return upstream
+
+
+def _check_path_name(name: str, obj: str) -> str:
+    if not _PATH_NAME_RE.match(name) or name in RESERVED_PATHS:
+        raise UsageError(
+            f"praxisname {name!r} cannot be a start-page path "
+            "(lower-case letters, digits and '-' only; not a reserved path)",
+            obj=obj,
+            hint="choose another praxisname with smartpraxx-provision rename",
+        )
+    return name
+
+
+def _address(settings: Settings, hostname: str) -> str:
+    # No scheme = Caddy's automatic HTTPS (ACME certificate + HTTP->HTTPS redirect).
+    return hostname if _https(settings) else f"http://{hostname}"
+
+
+def render_slot_site(settings: Settings, slot: Slot, upstream: str) -> str:
+    """The Caddy site block of one slot, proxied to ``upstream`` (``name:port``)."""
+    fqdn = _check_hostname(slot.fqdn(settings.domain), "slot host name")
+    return _render(
+        "slot_site.caddy.j2",
+        slot_id=slot.id,
+        address=_address(settings, fqdn),
+        https=_https(settings),
+        upstream=_check_upstream(upstream, f"slot {slot.id}"),
+    )
+
+
+def render_host_routes(settings: Settings, sites: Sequence[tuple[Slot, str]]) -> str:
+    """The routing file of one ``cloudYYY`` host: a site per slot, sorted by slot.
+
+    All slots must live on the same host, each once. An empty list renders a valid file
+    without sites; the host is taken from the slots, so pass at least one to name it.
+    """
+    ordered = sorted(sites, key=lambda item: item[0])
+    hosts = {slot.host for slot, _ in ordered}
+    if len(hosts) > 1:
+        raise UsageError(
+            f"one routing file per host, got slots of {', '.join(sorted(hosts))}",
+            obj="routing file",
+            hint="render one file per cloudYYY host",
+        )
+    ids = [slot.id for slot, _ in ordered]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise UsageError(
+            f"slot(s) {', '.join(duplicates)} listed twice",
+            obj="routing file",
+            hint="pass each slot once",
+        )
+    host = next(iter(hosts)) if hosts else "(no slots)"
+    blocks = [render_slot_site(settings, slot, upstream) for slot, upstream in ordered]
+    return _render("host_routes.caddy.j2", host=host, sites=blocks)
+
+
+def render_start_page_routes(
+    settings: Settings,
+    practices: Iterable[tuple[str, str, Sequence[str]]],
+    *,
+    keycloak_upstream: str = KEYCLOAK_UPSTREAM,
+) -> str:
+    """The identity host's site: ``/<praxisname>`` → ``/realms/<realm>/account/``.
+
+    ``practices`` holds ``(praxisname, realm, former_names)``; former names (still in the
+    rename grace period) redirect to ``/<praxisname>``; a former name that is some practice's
+    live name, or a former name of two practices, gets no redirect. Redirects are 302, never
+    301: a browser must not cache a path that may change again. Sorted by praxisname.
+    """
+    identity = _check_hostname(settings.identity_host, "identity host name")
+    pages: list[_StartPage] = []
+    for name, realm, former in practices:
+        obj = f"practice {name}"
+        if not _REALM_RE.match(realm):
+            raise UsageError(
+                f"realm name {realm!r} is invalid", obj=obj, hint="check the inventory"
+            )
+        pages.append(
+            _StartPage(
+                name=_check_path_name(name, obj),
+                realm=realm,
+                former_names=tuple(sorted({_check_path_name(f, obj) for f in former} - {name})),
+            )
+        )
+    pages.sort(key=lambda p: p.name)
+    live: dict[str, int] = {}
+    claims: dict[str, int] = {}
+    for page in pages:
+        live[page.name] = live.get(page.name, 0) + 1
+        for former in page.former_names:
+            claims[former] = claims.get(former, 0) + 1
+    twice = sorted(name for name, count in live.items() if count > 1)
+    if twice:
+        raise UsageError(
+            f"start-page path /{twice[0]} is claimed by two practices",
+            obj=f"practice {twice[0]}",
+            hint="every praxisname must be unique",
+        )
+    # A live name always wins over a former one (its grace period is over once the name is
+    # taken again); a former name of two practices is ambiguous and gets no redirect.
+    pages = [
+        _StartPage(
+            p.name,
+            p.realm,
+            tuple(f for f in p.former_names if f not in live and claims[f] == 1),
+        )
+        for p in pages
+    ]
+    return _render(
+        "start_page.caddy.j2",
+        identity_host=identity,
+        address=_address(settings, identity),
+        https=_https(settings),
+        practices=pages,
+        keycloak_upstream=_check_upstream(keycloak_upstream, "keycloak upstream"),
+    )
