@@ -1,0 +1,190 @@
+"""HTTP side of the Nextcloud stand-in (test double): port 80, ``/status.php`` and
+``/ocs/v{1,2}.php/cloud/capabilities``; everything else answers 404. Every response carries
+the header ``X-Smartpraxx-Standin: nextcloud``.
+
+``/status.php`` has the keys of the real one (web order); with an untrusted Host it answers
+400 ``{"error": "Trusted domain error.", "code": 15}`` like Nextcloud's base.php. OCS needs
+the header ``OCS-APIRequest: true``; JSON with ``?format=json`` or ``Accept:
+application/json``, XML otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
+
+from . import PRODUCT, STANDIN_HEADER, VERSION, VERSION_STRING, catalog
+from .commands import enabled_apps
+from .output import php_json
+from .state import StandinError, Store, SystemConfig
+
+PORT = 80
+LOCALHOST = re.compile(r"^(127\.0\.0\.1|localhost|\[::1\])$")
+
+
+def status_web(system: SystemConfig) -> dict[str, Any]:
+    """Key order of the web ``/status.php``."""
+    return {
+        "installed": system.installed,
+        "maintenance": system.get("maintenance") is True,
+        "needsDbUpgrade": False,
+        "version": VERSION,
+        "versionstring": VERSION_STRING,
+        "edition": "",
+        "productname": PRODUCT,
+        "extendedSupport": False,
+    }
+
+
+def is_trusted_domain(system: SystemConfig, host_with_port: str) -> bool:
+    """``OC\\Security\\TrustedDomainHelper::isTrustedDomain``."""
+    if system.get("overwritehost", "") != "":
+        return True
+    host = host_with_port
+    if not host.endswith("]"):
+        host = re.sub(r":\d+$", "", host)
+    trusted = system.get("trusted_domains", [])
+    if not isinstance(trusted, list):
+        return False
+    if LOCALHOST.match(host):
+        return True
+    if host.startswith("-") or ".." in host:
+        return False
+    for entry in trusted:
+        if not isinstance(entry, str):
+            break
+        regex = "^" + "[-\\.a-zA-Z0-9]*".join(re.escape(p) for p in entry.split("*")) + "$"
+        if re.match(regex, host, re.I) or re.match(regex, host_with_port, re.I):
+            return True
+    return False
+
+
+def to_xml(value: Any, indent: str = " ") -> str:
+    if isinstance(value, dict):
+        return "".join(f"{indent}<{k}>" + (f"\n{to_xml(v, indent + ' ')}{indent}"
+                                             if isinstance(v, (dict, list)) and v
+                                             else to_xml(v, indent)) + f"</{k}>\n"
+                       for k, v in value.items())
+    if isinstance(value, list):
+        return to_xml({"element": value[0]}, indent) if len(value) == 1 else "".join(
+            to_xml({"element": v}, indent) for v in value)
+    if isinstance(value, bool):
+        return "1" if value else ""
+    return escape("" if value is None else str(value))
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "Nextcloud-standin"
+    root = Path("/var/www/html")
+
+    def do_GET(self) -> None:
+        self._handle(body=True)
+
+    def do_HEAD(self) -> None:
+        self._handle(body=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.path.startswith("/status.php"):
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+
+    def _send(self, code: int, payload: str, ctype: str, body: bool) -> None:
+        data = payload.encode()
+        self.send_response(code)
+        self.send_header(*STANDIN_HEADER)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        if self.path.startswith("/status.php"):
+            self.send_header("Access-Control-Allow-Origin", "*")
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def _handle(self, body: bool) -> None:
+        url = urlsplit(self.path)
+        system = SystemConfig(self.root, os.environ)
+        host = self.headers.get("Host", "")
+        trusted = not system.installed or is_trusted_domain(system, host)
+        if url.path == "/status.php":
+            if not trusted:
+                self._send(400, '{"error": "Trusted domain error.", "code": 15}',
+                           "application/json", body)
+            else:
+                self._send(200, php_json(status_web(system)), "application/json", body)
+        elif re.fullmatch(r"/ocs/v[12]\.php/cloud/capabilities/?", url.path):
+            self._ocs(url.path, parse_qs(url.query), system, trusted, body)
+        else:
+            self._send(404, "Not Found (Nextcloud stand-in, test double)\n", "text/plain", body)
+
+    def _ocs(self, path: str, query: dict[str, list[str]], system: SystemConfig,
+             trusted: bool, body: bool) -> None:
+        v1 = "/v1.php/" in path
+        as_json = query.get("format", [""])[0] == "json" or (
+            "application/json" in self.headers.get("Accept", ""))
+
+        def reply(http: int, status: str, code: int, message: str, data: Any) -> None:
+            meta: dict[str, Any] = {"status": status, "statuscode": code, "message": message}
+            if v1:
+                meta.update(totalitems="", itemsperpage="")
+            doc = {"ocs": {"meta": meta, "data": data}}
+            if as_json:
+                self._send(http, php_json(doc), "application/json; charset=utf-8", body)
+            else:
+                xml = '<?xml version="1.0"?>\n<ocs>\n' + to_xml(doc["ocs"]) + "</ocs>\n"
+                self._send(http, xml, "text/xml; charset=UTF-8", body)
+
+        if not trusted:
+            self._send(400, "Access through untrusted domain (Nextcloud stand-in)\n",
+                       "text/plain", body)
+            return
+        if not system.installed or system.get("maintenance") is True:
+            reply(503, "failure", 503 if not v1 else 996, "Service unavailable", [])
+            return
+        if self.headers.get("OCS-APIRequest", "").lower() != "true":
+            reply(412 if not v1 else 200, "failure", 412 if not v1 else 997,
+                  "CSRF check failed", [])
+            return
+        try:
+            store = Store.connect(system.values)
+            try:
+                enabled = enabled_apps(store)
+                theming = {k: v.value for k, v in
+                           store.app_values("theming").get("theming", {}).items()}
+            finally:
+                store.close()
+        except StandinError as e:
+            sys.stderr.write(f"capabilities: {e}\n")
+            self._send(500, "Internal Server Error\n", "text/plain", body)
+            return
+        major, minor, micro = (int(x) for x in VERSION_STRING.split("."))
+        data = {"version": {"major": major, "minor": minor, "micro": micro,
+                            "string": VERSION_STRING, "edition": "", "extendedSupport": False},
+                "capabilities": catalog.capabilities(enabled, theming)}
+        reply(200, "ok", 100 if v1 else 200, "OK", data)
+
+
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (inside the container; published on 127.0.0.1)
+
+
+def make_server(root: Path, port: int = PORT, host: str = ALL_INTERFACES) -> ThreadingHTTPServer:
+    """Bound (as root if need be) but not listening yet: clients are refused until serve()."""
+    Handler.root = root
+    httpd = ThreadingHTTPServer((host, port), Handler, bind_and_activate=False)
+    httpd.daemon_threads = True
+    httpd.server_bind()
+    return httpd
+
+
+def serve(httpd: ThreadingHTTPServer) -> None:
+    httpd.server_activate()
+    print(f"Nextcloud stand-in (test double): HTTP on port {httpd.server_address[1]}",
+          flush=True)
+    try:
+        httpd.serve_forever()
+    finally:
+        httpd.server_close()
