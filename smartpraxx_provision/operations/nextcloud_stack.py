@@ -1,0 +1,495 @@
+"""A practice's Nextcloud stack: launch, configure (occ), status, removal.
+
+Steps are idempotent: each re-reads live state and changes only what differs, reporting
+"changed"/"up to date" lines through the Reporter. Every Docker object carries the slot's
+labels and a slot-scoped name (``slot_names``), so nothing here can touch another slot.
+
+* ``launch_stack`` — network, volumes, MariaDB, Redis, Nextcloud (+ optional cron) through
+  the Docker API (not compose), with secrets drawn from the secret store (generated once) and
+  bounded health waits. A DB password that the database refuses stops the launch with an
+  error naming the slot and the container, its logs attached.
+* ``configure_nextcloud`` — read state (``config:list``, ``app:list``,
+  ``user_oidc:providers``: 3 occ runs), diff against the desired state, write the
+  differences (apps in one call each, config in one ``config:import``, the login provider in
+  one call). A converge with nothing to do issues no mutating occ command.
+* ``remove_stack`` — containers, volumes, network (idempotent). It deletes data: callers
+  (decommission) must export and verify first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ..adapters.docker_engine import ContainerSpec, DockerEngine, healthcheck
+from ..adapters.nextcloud import NextcloudAdapter, provider_differences
+from ..config import Settings
+from ..domain.model import PracticeSpec, Slot
+from ..errors import ExternalServiceError, SmartpraxxError
+from ..output import Reporter
+from ..render.bundle import (
+    APP_PORT,
+    CRON_COMMAND,
+    CRON_MEM_LIMIT,
+    DATA_MOUNT,
+    DB_HEALTH,
+    DB_MOUNT,
+    DB_NAME,
+    DB_USER,
+    LABEL_SLOT,
+    OIDC_PROVIDER_ID,
+    REDIS_COMMAND,
+    REDIS_HEALTH,
+    REDIS_USER,
+    RESTART_POLICY,
+    SlotNames,
+    desired_apps,
+    desired_config,
+    oidc_provider_options,
+    parse_env,
+    render_slot_bundle,
+    resolve_secret_refs,
+    slot_labels,
+    slot_names,
+    slot_secret_refs,
+)
+from ..secrets import SecretStore
+from ..secrets.filestore import atomic_write
+
+__all__ = [
+    "OIDC_FINGERPRINT_KEY",
+    "ConvergeResult",
+    "SlotNames",
+    "configure_nextcloud",
+    "launch_stack",
+    "remove_stack",
+    "slot_names",
+    "slot_status",
+    "write_bundle",
+]
+
+# System config key holding the SHA-256 of the OIDC client secret last given to user_oidc
+# (occ never shows the secret; the fingerprint lets a converge notice a rotated secret).
+OIDC_FINGERPRINT_KEY = "smartpraxx.oidc_client_secret_sha256"
+
+_LOG_TAIL = 40
+_POLL = 1.0
+
+
+@dataclass
+class ConvergeResult:
+    changes: list[str] = field(default_factory=list)
+    occ_calls: int = 0
+    mutating_calls: int = 0
+
+
+# --- launch --------------------------------------------------------------------------------
+
+
+def _slot_error(
+    engine: DockerEngine,
+    slot: Slot,
+    container: str,
+    message: str,
+    hint: str,
+    extra: dict[str, Any] | None = None,
+) -> ExternalServiceError:
+    logs = engine.logs(container, tail=_LOG_TAIL)
+    last = "\n".join(logs.strip().splitlines()[-10:])
+    return ExternalServiceError(
+        f"slot {slot.id}: {message}"
+        + (f"\n--- last log lines of {container} ---\n{last}" if last else ""),
+        obj=container,
+        hint=hint,
+        details={"slot": slot.id, "container": container, "logs": logs, **(extra or {})},
+    )
+
+
+def _wait(engine: DockerEngine, slot: Slot, container: str, timeout: float) -> None:
+    try:
+        engine.wait_healthy(container, timeout)
+    except ExternalServiceError as exc:
+        raise _slot_error(
+            engine,
+            slot,
+            container,
+            exc.message,
+            exc.hint or f"docker logs {container}",
+            {"state": exc.details.get("state")},
+        ) from exc
+
+
+def _check_db_login(
+    engine: DockerEngine, slot: Slot, names: SlotNames, password: str, ref: str
+) -> None:
+    """Log in as the app's DB user over TCP (password via the exec environment)."""
+    result = engine.exec(
+        names.db,
+        [
+            "mariadb",
+            "--no-defaults",
+            "--protocol=tcp",
+            "--host=127.0.0.1",
+            f"--user={DB_USER}",
+            "--connect-timeout=5",
+            "--execute=SELECT 1",
+            DB_NAME,
+        ],
+        env={"MYSQL_PWD": password},
+    )
+    if result.exit_code != 0:
+        reason = (result.stderr.strip() or result.stdout.strip()).replace(password, "***")
+        raise _slot_error(
+            engine,
+            slot,
+            names.db,
+            f"database container {names.db} refuses the password from the secret store "
+            f"({ref}): {reason[-300:]}",
+            f"check the secret {ref} against the database of {slot.id} "
+            f"(the DB keeps the password it was initialised with); docker logs {names.db}",
+        )
+
+
+def _wait_installed(
+    engine: DockerEngine, slot: Slot, nc: NextcloudAdapter, timeout: float
+) -> dict[str, Any]:
+    """Poll status.php through the published port until Nextcloud reports installed."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    for _ in range(int(timeout / _POLL) + 2):
+        info = engine.inspect_container(nc.container)
+        if info is None or info.status in ("exited", "dead"):
+            last = f"container {info.status if info else 'missing'}"
+            break
+        try:
+            status = nc.status_http()
+            if status.get("installed") and not status.get("maintenance"):
+                return status
+            last = f"installed={status.get('installed')} maintenance={status.get('maintenance')}"
+        except (SmartpraxxError, requests.RequestException) as exc:
+            last = type(exc).__name__
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(_POLL)
+    raise _slot_error(
+        engine,
+        slot,
+        nc.container,
+        f"Nextcloud in {nc.container} is not installed and ready within {timeout:g}s ({last})",
+        f"docker logs {nc.container}",
+    )
+
+
+def _resolved_env(bundle: dict[str, bytes], path: str, secrets: SecretStore) -> dict[str, str]:
+    return parse_env(resolve_secret_refs(bundle[path].decode(), secrets.ensure))
+
+
+def launch_stack(
+    engine: DockerEngine,
+    spec: PracticeSpec,
+    slot: Slot,
+    settings: Settings,
+    secrets: SecretStore,
+    reporter: Reporter,
+) -> dict[str, Any]:
+    """Converge the slot's network, volumes and containers; wait until Nextcloud is ready."""
+    start = time.monotonic()
+    names = slot_names(slot)
+    refs = slot_secret_refs(slot)
+    bundle = render_slot_bundle(spec, slot, settings, refs)
+    db_env = _resolved_env(bundle, "env/db.env", secrets)
+    redis_env = _resolved_env(bundle, "env/redis.env", secrets)
+    app_env = _resolved_env(bundle, "env/app.env", secrets)
+    timeout = settings.health_timeout
+    result: dict[str, Any] = {"slot": slot.id, "containers": {}}
+
+    if engine.ensure_network(names.network, slot_labels(slot, "network")):
+        reporter.change(f"network {names.network} created")
+    else:
+        reporter.skip(f"network {names.network} exists")
+    for volume in (names.db_volume, names.data_volume):
+        if engine.ensure_volume(volume, slot_labels(slot, "volume")):
+            reporter.change(f"volume {volume} created")
+        else:
+            reporter.skip(f"volume {volume} exists")
+
+    def ensure(spec_: ContainerSpec, role: str) -> None:
+        outcome = engine.ensure_container(spec_)
+        result["containers"][role] = outcome
+        if outcome == "running":
+            reporter.skip(f"container {spec_.name} running, up to date")
+        else:
+            reporter.change(f"container {spec_.name} {outcome}")
+
+    net, restart = names.network, RESTART_POLICY
+    ensure(
+        ContainerSpec(
+            name=names.db,
+            image=settings.mariadb_image,
+            env=db_env,
+            labels=slot_labels(slot, "db"),
+            volumes={names.db_volume: DB_MOUNT},
+            mem_limit=settings.db_mem_limit,
+            healthcheck=healthcheck(DB_HEALTH),
+            network=net,
+            restart_policy=restart,
+        ),
+        "db",
+    )
+    ensure(
+        ContainerSpec(
+            name=names.redis,
+            image=settings.redis_image,
+            env=redis_env,
+            labels=slot_labels(slot, "redis"),
+            mem_limit=settings.redis_mem_limit,
+            command=REDIS_COMMAND,
+            user=REDIS_USER,
+            healthcheck=healthcheck(REDIS_HEALTH),
+            network=net,
+            restart_policy=restart,
+        ),
+        "redis",
+    )
+    _wait(engine, slot, names.db, timeout)
+    _wait(engine, slot, names.redis, timeout)
+    _check_db_login(engine, slot, names, db_env["MARIADB_PASSWORD"], refs["db_password"])
+
+    ensure(
+        ContainerSpec(
+            name=names.app,
+            image=settings.nextcloud_image,
+            env=app_env,
+            labels=slot_labels(slot, "app"),
+            volumes={names.data_volume: DATA_MOUNT},
+            ports={APP_PORT: 0},
+            mem_limit=settings.app_mem_limit,
+            network=net,
+            restart_policy=restart,
+        ),
+        "app",
+    )
+    nc = NextcloudAdapter(engine, names.app)
+    status = _wait_installed(engine, slot, nc, timeout)
+    if settings.nextcloud_cron:
+        ensure(
+            ContainerSpec(
+                name=names.cron,
+                image=settings.nextcloud_image,
+                env=app_env,
+                labels=slot_labels(slot, "cron"),
+                volumes={names.data_volume: DATA_MOUNT},
+                mem_limit=CRON_MEM_LIMIT,
+                command=CRON_COMMAND,
+                network=net,
+                restart_policy=restart,
+            ),
+            "cron",
+        )
+    elif engine.remove_container(names.cron):
+        reporter.change(f"container {names.cron} removed (setting nextcloud_cron is off)")
+
+    result["app_port"] = engine.published_port(names.app, APP_PORT)
+    result["version"] = status.get("versionstring", "")
+    result["seconds"] = round(time.monotonic() - start, 2)
+    reporter.info(
+        f"Nextcloud {result['version']} of slot {slot.id} ready on 127.0.0.1:{result['app_port']}"
+    )
+    return result
+
+
+# --- configure -----------------------------------------------------------------------------
+
+
+def _same(current: Any, desired: Any) -> bool:
+    return json.dumps(current, sort_keys=True) == json.dumps(desired, sort_keys=True)
+
+
+def _app_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def config_diff(
+    current: dict[str, Any], desired: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The part of ``desired`` that differs from ``current`` (config:import form) and the
+    names of the differing keys (``system.<key>`` / ``apps.<app>.<key>``)."""
+    out: dict[str, Any] = {}
+    keys: list[str] = []
+    cur_system = current.get("system") or {}
+    for key, value in sorted((desired.get("system") or {}).items()):
+        if key not in cur_system or not _same(cur_system[key], value):
+            out.setdefault("system", {})[key] = value
+            keys.append(f"system.{key}")
+    cur_apps = current.get("apps") or {}
+    for app, values in sorted((desired.get("apps") or {}).items()):
+        have = cur_apps.get(app) or {}
+        for key, value in sorted(values.items()):
+            if key not in have or _app_value(have[key]) != _app_value(value):
+                out.setdefault("apps", {}).setdefault(app, {})[key] = value
+                keys.append(f"apps.{app}.{key}")
+    return out, keys
+
+
+def configure_nextcloud(
+    nc: NextcloudAdapter,
+    spec: PracticeSpec,
+    slot: Slot,
+    settings: Settings,
+    secrets: SecretStore,
+    reporter: Reporter,
+    *,
+    issuer: str,
+    client_id: str = "nextcloud",
+) -> ConvergeResult:
+    """Converge system/app config, apps and the user_oidc login provider of the slot."""
+    calls0, mutating0 = nc.calls, nc.mutating_calls
+    changes: list[str] = []
+
+    current = nc.config_list()
+    apps = nc.app_list()
+
+    secret = secrets.ensure(slot_secret_refs(slot)["oidc_client_secret"])
+    desired = desired_config(spec, slot, settings)
+    desired["system"][OIDC_FINGERPRINT_KEY] = hashlib.sha256(secret.encode()).hexdigest()
+
+    plan = desired_apps(spec)
+    to_enable = [a for a in plan.enable if a not in apps["enabled"]]
+    to_disable = [a for a in plan.disable if a in apps["enabled"]]
+    if to_enable:
+        nc.enable_apps(to_enable)
+        changes += [f"app {a} enabled" for a in to_enable]
+    if to_disable:
+        nc.disable_apps(to_disable)
+        changes += [f"app {a} disabled" for a in to_disable]
+    if not to_enable and not to_disable:
+        reporter.skip(f"apps of {slot.id} up to date ({', '.join(plan.enable)})")
+
+    providers = nc.oidc_providers()
+    provider = next((p for p in providers if p.get("identifier") == OIDC_PROVIDER_ID), None)
+    options = oidc_provider_options(issuer, client_id)
+    secret_stale = not _same(
+        (current.get("system") or {}).get(OIDC_FINGERPRINT_KEY),
+        desired["system"][OIDC_FINGERPRINT_KEY],
+    )
+    if provider is None:
+        nc.set_oidc_provider(OIDC_PROVIDER_ID, options, secret)
+        changes.append(f"login provider {OIDC_PROVIDER_ID} created")
+    else:
+        differing = provider_differences(provider, options)
+        if differing or secret_stale:
+            nc.set_oidc_provider(
+                OIDC_PROVIDER_ID,
+                {name: options[name] for name in differing},
+                secret if secret_stale else None,
+            )
+            what = [*differing, *(["client secret"] if secret_stale else [])]
+            changes.append(f"login provider {OIDC_PROVIDER_ID} updated ({', '.join(what)})")
+        else:
+            reporter.skip(f"login provider {OIDC_PROVIDER_ID} of {slot.id} up to date")
+
+    # Config last: the secret fingerprint is recorded only after the provider holds the secret.
+    diff, keys = config_diff(current, desired)
+    if diff:
+        nc.config_import(diff)
+        changes += [f"config {k} set" for k in keys]
+    else:
+        reporter.skip(f"Nextcloud config of {slot.id} up to date")
+
+    for line in changes:
+        reporter.change(line)
+    result = ConvergeResult(changes, nc.calls - calls0, nc.mutating_calls - mutating0)
+    reporter.info(f"occ runs for {slot.id}: {result.occ_calls} ({result.mutating_calls} changing)")
+    return result
+
+
+# --- bundle on disk, status, removal -------------------------------------------------------
+
+
+def write_bundle(
+    bundle: dict[str, bytes], directory: Path, secrets: SecretStore | None = None
+) -> list[Path]:
+    """Write a rendered bundle. ``env/*`` files are always 0600; with ``secrets`` their
+    references are resolved (the only place secret values reach a file)."""
+    written: list[Path] = []
+    for rel, data in bundle.items():
+        target = directory / rel
+        if rel.startswith("env/"):
+            if secrets is not None:
+                data = resolve_secret_refs(data.decode(), secrets.ensure).encode()
+            atomic_write(target, data, 0o600)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(target, data, 0o644)
+        written.append(target)
+    os.chmod(directory, 0o700)
+    return written
+
+
+def slot_status(engine: DockerEngine, slot: Slot) -> dict[str, Any]:
+    """Containers, volumes, network and Nextcloud's status.php of one slot."""
+    names = slot_names(slot)
+    containers: dict[str, Any] = {}
+    for role, name in (
+        ("db", names.db),
+        ("redis", names.redis),
+        ("app", names.app),
+        ("cron", names.cron),
+    ):
+        info = engine.inspect_container(name)
+        containers[role] = (
+            None
+            if info is None
+            else {
+                "name": name,
+                "status": info.status,
+                "health": info.health,
+                "slot_label": info.labels.get(LABEL_SLOT),
+            }
+        )
+    volumes = {v.name for v in engine.list_volumes({LABEL_SLOT: slot.id})}
+    networks = {n.name for n in engine.list_networks({LABEL_SLOT: slot.id})}
+    status: dict[str, Any] = {
+        "slot": slot.id,
+        "containers": containers,
+        "volumes": {v: v in volumes for v in (names.db_volume, names.data_volume)},
+        "network": names.network in networks,
+        "nextcloud": None,
+    }
+    app = containers["app"]
+    if app is not None and app["status"] == "running":
+        nc = NextcloudAdapter(engine, names.app)
+        try:
+            status["app_port"] = engine.published_port(names.app, APP_PORT)
+            status["nextcloud"] = nc.status_http()
+        except SmartpraxxError as exc:
+            status["nextcloud"] = {"error": exc.message}
+    return status
+
+
+def remove_stack(engine: DockerEngine, slot: Slot, reporter: Reporter) -> dict[str, Any]:
+    """Remove the slot's containers, volumes (its DATA) and network. Idempotent."""
+    names = slot_names(slot)
+    removed: list[str] = []
+    for name in (names.cron, names.app, names.redis, names.db):
+        if engine.remove_container(name):
+            removed.append(f"container {name}")
+    for name in (names.data_volume, names.db_volume):
+        if engine.remove_volume(name):
+            removed.append(f"volume {name}")
+    if engine.remove_network(names.network):
+        removed.append(f"network {names.network}")
+    for line in removed:
+        reporter.change(f"{line} removed")
+    if not removed:
+        reporter.skip(f"stack of {slot.id} already removed")
+    return {"slot": slot.id, "removed": removed}

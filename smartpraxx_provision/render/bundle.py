@@ -1,0 +1,372 @@
+"""The slot bundle: everything one practice's Nextcloud stack is made of, rendered purely.
+
+``render_slot_bundle(spec, slot, settings, secret_refs)`` returns ``{relative path: bytes}``:
+
+* ``compose.yaml`` — the stack as a Compose file ops can run by hand (the provision command
+  launches the same stack through the Docker API, see operations/nextcloud_stack.py);
+* ``env/db.env``, ``env/redis.env``, ``env/app.env`` — the containers' environment with
+  secret *references* ``<secret:PATH>`` only; ``resolve_secret_refs`` turns them into values
+  at apply time (launch, or a 0600 copy on disk), never here;
+* ``nextcloud/config.json`` — the desired system + app config (``occ config:import`` format),
+  ``nextcloud/apps.json`` and ``nextcloud/oidc-provider.json`` — the app and login plan;
+* ``proxy/<fqdn>.caddy`` and ``proxy/start-page.caddy`` — from render/proxy.py;
+* ``README.txt`` for ops.
+
+Pure and deterministic: no I/O besides reading the packaged templates, no timestamps, JSON
+with sorted keys. The desired-state helpers (``slot_names``, ``desired_config``,
+``desired_apps``, ``oidc_provider_options``) are shared with the apply steps so the bundle
+and the live stack cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from ..config import Settings
+from ..domain.model import PracticeSpec, Slot
+from ..errors import UsageError
+from .proxy import render_slot_site, render_start_page_routes
+
+TEMPLATE_PACKAGE = "smartpraxx_provision._templates"
+
+# Label keys; the same strings as adapters/docker_engine.py LABEL_* (checked by a unit test).
+LABEL_SLOT = "de.smartpraxx.slot"
+LABEL_MANAGED = "de.smartpraxx.managed"
+LABEL_ROLE = "de.smartpraxx.role"
+
+DB_NAME = "nextcloud"
+DB_USER = "nextcloud"
+ADMIN_USER = "admin"  # the local break-glass admin
+APP_PORT = 80
+RESTART_POLICY = "unless-stopped"
+DATA_MOUNT = "/var/www/html"
+DB_MOUNT = "/var/lib/mysql"
+CRON_MEM_LIMIT = "256m"
+
+# Container commands and health checks (Docker API form; compose.yaml gets the same lists).
+DB_HEALTH = ["CMD", "healthcheck.sh", "--connect", "--innodb_initialized"]
+REDIS_HEALTH = ["CMD-SHELL", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG']
+APP_HEALTH = ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://localhost/status.php"]
+# The password reaches redis-server on stdin (config from "-"), never in an argument list.
+REDIS_COMMAND = [
+    "sh",
+    "-c",
+    'exec redis-server - <<EOF\nrequirepass "$REDIS_PASSWORD"\nEOF\n',
+]
+REDIS_USER = "redis"
+CRON_COMMAND = ["/cron.sh"]
+
+# The login provider's identifier in user_oidc (shown on the login button).
+OIDC_PROVIDER_ID = "Praxis-Login"
+OIDC_SCOPE = "openid email profile"
+
+# Nextcloud's log level (0 debug .. 4 fatal): warnings and worse in every profile.
+NEXTCLOUD_LOGLEVEL = 2
+# Start hour (UTC) of the nightly 4-hour window for heavy background jobs.
+MAINTENANCE_WINDOW_START = 1
+
+# Secret names under practices/<slot id>/ (logical key -> path segment).
+SECRET_NAMES: dict[str, str] = {
+    "db_password": "db-password",
+    "db_root_password": "db-root-password",
+    "redis_password": "redis-password",
+    "nc_admin": "nc-admin",
+    "oidc_client_secret": "oidc-nextcloud",  # = identity.nextcloud_secret_path
+}
+
+# Apps the Starter Excel can order (Talk = spreed) and apps every slot has.
+OPTIONAL_APPS = ("spreed", "deck", "passwords", "forms")
+REQUIRED_APPS = ("theming", "user_oidc")
+# Apps a practice does not need, disabled on every slot (documented in README.txt/apps.json).
+# (lookup_server_connector is always enabled in Nextcloud; publishing profile data to the
+# global lookup server is switched off in config.json instead.)
+DISABLED_APPS: dict[str, str] = {
+    "app_api": "external apps need a Docker daemon inside the slot; not part of the platform",
+    "firstrunwizard": "first-run wizard; staff are onboarded by the practice",
+    "nextcloud_announcements": "fetches news from nextcloud.com",
+    "support": "subscription advertisements",
+    "survey_client": "sends usage statistics to Nextcloud GmbH (telemetry)",
+    "updatenotification": "checks nextcloud.com for updates; images are upgraded by ops",
+    "weather_status": "sends the user's location to an external weather service",
+}
+
+SECRET_REF_RE = re.compile(r"<secret:([a-z0-9][a-z0-9._/-]*)>")
+
+
+@dataclass(frozen=True)
+class SlotNames:
+    """Docker object names of one slot (all derived from the slot id)."""
+
+    network: str
+    data_volume: str
+    db_volume: str
+    db: str
+    redis: str
+    app: str
+    cron: str
+
+
+def slot_names(slot: Slot) -> SlotNames:
+    sid = slot.id
+    return SlotNames(
+        network=f"{sid}-net",
+        data_volume=f"{sid}-data",
+        db_volume=f"{sid}-db",
+        db=f"{sid}-db",
+        redis=f"{sid}-redis",
+        app=f"{sid}-app",
+        cron=f"{sid}-cron",
+    )
+
+
+def slot_labels(slot: Slot, role: str) -> dict[str, str]:
+    """Labels of every Docker object of a slot: the slot, managed-by, the object's role."""
+    return {LABEL_SLOT: slot.id, LABEL_MANAGED: "true", LABEL_ROLE: role}
+
+
+def slot_secret_refs(slot: Slot) -> dict[str, str]:
+    """The secret store paths of a slot's stack secrets (references, never values)."""
+    return {key: f"practices/{slot.id}/{name}" for key, name in SECRET_NAMES.items()}
+
+
+def base_url(settings: Settings, slot: Slot) -> str:
+    return f"{settings.public_scheme}://{slot.fqdn(settings.domain)}"
+
+
+def issuer_url(settings: Settings, slot: Slot) -> str:
+    """The issuer of the practice's realm as browsers and Nextcloud reach it."""
+    return f"{settings.keycloak_public_url.rstrip('/')}/realms/{slot.realm}"
+
+
+# --- templates ---------------------------------------------------------------------------
+
+
+def _load_template(name: str) -> str | None:
+    resource = importlib.resources.files(TEMPLATE_PACKAGE)
+    for part in name.split("/"):
+        resource = resource.joinpath(part)
+    if not resource.is_file():
+        return None
+    return resource.read_text(encoding="utf-8")
+
+
+def _compose_json(value: Any) -> str:
+    """JSON (valid YAML) with ``$`` doubled: Compose must not interpolate it."""
+    return json.dumps(value, ensure_ascii=False).replace("$", "$$")
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    # YAML/env/JSON/text, not HTML: values are quoted with tojson where syntax matters.
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load_template),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["compose_json"] = _compose_json
+    return env
+
+
+def _render(template: str, context: Mapping[str, Any]) -> str:
+    return _environment().get_template(template).render(**context)
+
+
+def _json_bytes(document: Any) -> bytes:
+    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+# --- desired state (shared with the apply steps) ------------------------------------------
+
+
+def _context(spec: PracticeSpec, slot: Slot, settings: Settings) -> dict[str, Any]:
+    if settings.public_scheme not in ("http", "https"):
+        raise UsageError(
+            f"public_scheme must be http or https, not {settings.public_scheme!r}",
+            obj="setting public_scheme",
+            hint="smartpraxx-provision --set public_scheme=https ...",
+        )
+    names = slot_names(slot)
+    return {
+        "slot_id": slot.id,
+        "fqdn": slot.fqdn(settings.domain),
+        "scheme": settings.public_scheme,
+        "base_url": base_url(settings, slot),
+        "display_name": spec.display_name,
+        "praxisname": spec.praxisname,
+        "practice_type": spec.practice_type.label,
+        "names": asdict(names),
+        "admin_user": ADMIN_USER,
+        "db": {"name": DB_NAME, "user": DB_USER},
+        "cron": settings.nextcloud_cron,
+        # embedded profile: the IdP is on a local address and reached over plain http
+        "local_idp": settings.public_scheme == "http",
+        "loglevel": NEXTCLOUD_LOGLEVEL,
+        "maintenance_window_start": MAINTENANCE_WINDOW_START,
+        "oidc_identifier": OIDC_PROVIDER_ID,
+    }
+
+
+def desired_config(spec: PracticeSpec, slot: Slot, settings: Settings) -> dict[str, Any]:
+    """The managed system + app config, as ``occ config:import`` reads it."""
+    text = _render("nextcloud/config.json.j2", _context(spec, slot, settings))
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    enable: tuple[str, ...]
+    disable: tuple[str, ...]
+
+
+def desired_apps(spec: PracticeSpec) -> AppPlan:
+    """Apps to have enabled (ordered + required) and disabled (not ordered + not needed)."""
+    chosen = set(spec.apps.app_ids())
+    enable = sorted(chosen | set(REQUIRED_APPS))
+    disable = sorted((set(OPTIONAL_APPS) - chosen) | set(DISABLED_APPS))
+    return AppPlan(enable=tuple(enable), disable=tuple(disable))
+
+
+def oidc_provider_options(issuer: str, client_id: str) -> dict[str, str]:
+    """``occ user_oidc:provider`` options (without the secret) for the practice's realm.
+
+    Claims as the realm's ``nextcloud`` client puts them into the token: the uid is the
+    stable ``preferred_username`` (``--unique-uid=0``: no hashed ids, so group and admin
+    mapping keep working), groups come from the ``groups`` claim and are provisioned.
+    """
+    return {
+        "--clientid": client_id,
+        "--discoveryuri": f"{issuer.rstrip('/')}/.well-known/openid-configuration",
+        "--scope": OIDC_SCOPE,
+        "--unique-uid": "0",
+        "--mapping-uid": "preferred_username",
+        "--mapping-display-name": "name",
+        "--mapping-email": "email",
+        "--mapping-groups": "groups",
+        "--group-provisioning": "1",
+        "--send-id-token-hint": "1",
+    }
+
+
+# --- env files and secret references -----------------------------------------------------
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """``KEY=VALUE`` lines of an env file (comments and blank lines skipped)."""
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, sep, value = stripped.partition("=")
+        if not sep:
+            raise ValueError(f"env line without '=': {key!r}")
+        env[key] = value
+    return env
+
+
+def secret_refs_in(text: str) -> list[str]:
+    """The secret store paths referenced in ``text`` (sorted, unique)."""
+    return sorted(set(SECRET_REF_RE.findall(text)))
+
+
+def resolve_secret_refs(text: str, lookup: Callable[[str], str]) -> str:
+    """Replace every ``<secret:PATH>`` with ``lookup(PATH)`` (apply time only)."""
+    return SECRET_REF_RE.sub(lambda m: lookup(m.group(1)), text)
+
+
+# --- the bundle ---------------------------------------------------------------------------
+
+
+def _check_refs(secret_refs: Mapping[str, str]) -> dict[str, str]:
+    missing = sorted(set(SECRET_NAMES) - set(secret_refs))
+    if missing:
+        raise UsageError(
+            f"secret references missing for {', '.join(missing)}",
+            obj="render secret_refs",
+            hint="pass slot_secret_refs(slot)",
+        )
+    bad = sorted(k for k, v in secret_refs.items() if not SECRET_REF_RE.fullmatch(f"<secret:{v}>"))
+    if bad:
+        raise UsageError(
+            f"secret references for {', '.join(bad)} are not secret store paths",
+            obj="render secret_refs",
+            hint="pass paths like practices/<slot id>/<name>, never values",
+        )
+    return dict(secret_refs)
+
+
+def render_slot_bundle(
+    spec: PracticeSpec, slot: Slot, settings: Settings, secret_refs: Mapping[str, str]
+) -> dict[str, bytes]:
+    """Render the slot's bundle ``{relative path: bytes}`` (sorted by path)."""
+    refs = _check_refs(secret_refs)
+    ctx = _context(spec, slot, settings)
+    names = slot_names(slot)
+    fqdn = ctx["fqdn"]
+    ctx.update(
+        refs=refs,
+        images={
+            "db": settings.mariadb_image,
+            "redis": settings.redis_image,
+            "app": settings.nextcloud_image,
+        },
+        mem={
+            "db": settings.db_mem_limit,
+            "redis": settings.redis_mem_limit,
+            "app": settings.app_mem_limit,
+            "cron": CRON_MEM_LIMIT,
+        },
+        mounts={"db": DB_MOUNT, "app": DATA_MOUNT},
+        restart=RESTART_POLICY,
+        commands={
+            "db_health": DB_HEALTH,
+            "redis_health": REDIS_HEALTH,
+            "app_health": APP_HEALTH,
+            "redis": REDIS_COMMAND,
+            "redis_user": REDIS_USER,
+            "cron": CRON_COMMAND,
+        },
+        labels={
+            role: slot_labels(slot, role)
+            for role in ("db", "redis", "app", "cron", "network", "volume")
+        },
+    )
+    plan = desired_apps(spec)
+    apps_doc = {
+        "enable": list(plan.enable),
+        "disable": {
+            app: DISABLED_APPS.get(app, "not ordered in the Starter Excel") for app in plan.disable
+        },
+    }
+    oidc_doc = {
+        "identifier": OIDC_PROVIDER_ID,
+        "options": oidc_provider_options(issuer_url(settings, slot), "nextcloud"),
+        "client_secret": f"<secret:{refs['oidc_client_secret']}>",
+    }
+    files: dict[str, bytes] = {
+        "compose.yaml": _render("stack/compose.yaml.j2", ctx).encode(),
+        "env/db.env": _render("stack/db.env.j2", ctx).encode(),
+        "env/redis.env": _render("stack/redis.env.j2", ctx).encode(),
+        "env/app.env": _render("stack/app.env.j2", ctx).encode(),
+        "nextcloud/config.json": _json_bytes(desired_config(spec, slot, settings)),
+        "nextcloud/apps.json": _json_bytes(apps_doc),
+        "nextcloud/oidc-provider.json": _json_bytes(oidc_doc),
+        f"proxy/{fqdn}.caddy": render_slot_site(settings, slot, f"{names.app}:{APP_PORT}").encode(),
+        "proxy/start-page.caddy": render_start_page_routes(
+            settings, [(spec.praxisname, slot.realm, ())]
+        ).encode(),
+        "README.txt": _render("stack/README.txt.j2", ctx).encode(),
+    }
+    return dict(sorted(files.items()))

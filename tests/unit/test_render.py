@@ -1,0 +1,220 @@
+"""The slot bundle: deterministic, secret-free, golden-file tested (GP and dental sample).
+
+Update the golden files after an intended change with
+``SMARTPRAXX_UPDATE_GOLDEN=1 pytest tests/unit/test_render.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from smartpraxx_provision.adapters import docker_engine
+from smartpraxx_provision.config import Settings, load_settings
+from smartpraxx_provision.domain.model import AppChoice, PracticeSpec, PracticeType, Slot
+from smartpraxx_provision.errors import UsageError
+from smartpraxx_provision.operations.nextcloud_stack import write_bundle
+from smartpraxx_provision.render import bundle as b
+from smartpraxx_provision.secrets import FileSecretStore
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+UPDATE = os.environ.get("SMARTPRAXX_UPDATE_GOLDEN") == "1"
+
+GP = PracticeSpec(
+    praxisname="praxis-mueller",
+    display_name="Hausarztpraxis Dr. Müller & Kollegen",
+    practice_type=PracticeType.ARZTPRAXIS,
+    kv="KV Nordrhein",
+    specialties=("allgemeinmedizin",),
+    order_id="SP-2026-0001",
+    contact_email="praxis@example.org",
+)
+DENTAL = PracticeSpec(
+    praxisname="zahnarzt-schulz",
+    display_name="Zahnarztpraxis Schulz",
+    practice_type=PracticeType.ZAHNARZTPRAXIS,
+    kv="KZV Bayern",
+    specialties=("zahnmedizin",),
+    order_id="SP-2026-0002",
+    contact_email="info@example.org",
+    apps=AppChoice(talk=False, deck=True, passwords=False, forms=True),
+)
+SAMPLES = {
+    "gp": (GP, Slot("cloud023", 7), "embedded"),
+    "dental": (DENTAL, Slot("cloud104", 12), "production"),
+}
+
+
+def _settings(tmp_path: Path, profile: str) -> Settings:
+    return load_settings(env={}, overrides={"profile": profile, "state_dir": str(tmp_path)})
+
+
+def _render(name: str, tmp_path: Path) -> dict[str, bytes]:
+    spec, slot, profile = SAMPLES[name]
+    return b.render_slot_bundle(spec, slot, _settings(tmp_path, profile), b.slot_secret_refs(slot))
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_bundle_matches_golden_files(name: str, tmp_path: Path) -> None:
+    bundle = _render(name, tmp_path)
+    folder = GOLDEN / f"bundle-{name}"
+    if UPDATE:
+        for old in sorted(folder.rglob("*"), reverse=True):
+            if old.is_file():
+                old.unlink()
+        for rel, data in bundle.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(data)
+    on_disk = {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+    assert sorted(on_disk) == sorted(bundle), "set of files differs from the golden bundle"
+    for rel, data in bundle.items():
+        assert data == on_disk[rel], f"{rel} differs from {folder / rel}"
+
+
+def test_render_is_byte_identical_twice_and_across_hash_seeds(tmp_path: Path) -> None:
+    first = _render("gp", tmp_path)
+    assert first == _render("gp", tmp_path / "other-state")  # state dir does not leak in
+    assert list(first) == sorted(first)
+
+    code = (
+        "import hashlib,sys;from pathlib import Path;"
+        "from tests.unit.test_render import _render;"
+        "bd=_render('gp', Path(sys.argv[1]));"
+        "print(hashlib.sha256(b''.join(k.encode()+v for k,v in bd.items())).hexdigest())"
+    )
+    digests = set()
+    for seed in ("1", "2"):
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        digests.add(out.stdout.strip())
+    expected = hashlib.sha256(b"".join(k.encode() + v for k, v in first.items())).hexdigest()
+    assert digests == {expected}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_no_secret_values_only_references(name: str, tmp_path: Path) -> None:
+    spec, slot, profile = SAMPLES[name]
+    store = FileSecretStore(tmp_path / "secrets")
+    refs = b.slot_secret_refs(slot)
+    values = {path: store.ensure(path) for path in refs.values()}
+    bundle = b.render_slot_bundle(spec, slot, _settings(tmp_path, profile), refs)
+    blob = b"".join(bundle.values())
+    for value in values.values():
+        assert value.encode() not in blob
+    referenced = set()
+    for data in bundle.values():
+        referenced |= set(b.secret_refs_in(data.decode()))
+    assert referenced == set(refs.values())
+    # the compose file itself holds no secret reference: those live in the env files only
+    assert b.secret_refs_in(bundle["compose.yaml"].decode()) == []
+
+    # apply time: resolved copies are 0600 and hold the values; compose.yaml still none
+    out = tmp_path / "out"
+    write_bundle(bundle, out, store)
+    for env_file in ("env/db.env", "env/redis.env", "env/app.env"):
+        assert stat.S_IMODE((out / env_file).stat().st_mode) == 0o600
+        assert b.secret_refs_in((out / env_file).read_text()) == []
+    app_env = b.parse_env((out / "env/app.env").read_text())
+    assert app_env["MYSQL_PASSWORD"] == values[refs["db_password"]]
+    assert app_env["NEXTCLOUD_ADMIN_PASSWORD"] == values[refs["nc_admin"]]
+    assert (out / "compose.yaml").read_bytes() == bundle["compose.yaml"]
+
+
+def test_secret_refs_must_be_paths_not_values(tmp_path: Path) -> None:
+    spec, slot, profile = SAMPLES["gp"]
+    refs = b.slot_secret_refs(slot)
+    with pytest.raises(UsageError, match="db_password"):
+        b.render_slot_bundle(
+            spec, slot, _settings(tmp_path, profile), {**refs, "db_password": "Hunter 2!"}
+        )
+    del refs["redis_password"]
+    with pytest.raises(UsageError, match="redis_password"):
+        b.render_slot_bundle(spec, slot, _settings(tmp_path, profile), refs)
+
+
+def test_compose_file_structure(tmp_path: Path) -> None:
+    bundle = _render("gp", tmp_path)
+    doc = yaml.safe_load(bundle["compose.yaml"])
+    slot = SAMPLES["gp"][1]
+    names = b.slot_names(slot)
+    assert set(doc["services"]) == {"db", "redis", "app", "cron"}
+    assert doc["networks"]["slot"]["name"] == names.network
+    assert set(doc["volumes"]) == {names.db_volume, names.data_volume}
+    for svc in doc["services"].values():
+        assert "environment" not in svc  # secrets only through env_file
+        assert svc["env_file"][0].startswith("env/")
+        assert svc["labels"][b.LABEL_SLOT] == slot.id
+        assert svc["mem_limit"]
+        assert svc["restart"] == "unless-stopped"
+        assert svc["networks"] == ["slot"]
+    assert doc["services"]["app"]["ports"] == ["127.0.0.1::80"]
+    assert doc["services"]["db"]["container_name"] == names.db
+    assert "$$REDIS_PASSWORD" in doc["services"]["redis"]["command"][2]
+    # the env files define what the containers get at launch
+    app_env = b.parse_env(bundle["env/app.env"].decode())
+    assert app_env["MYSQL_HOST"] == names.db
+    assert app_env["REDIS_HOST"] == names.redis
+
+
+def test_production_profile_without_local_idp_settings(tmp_path: Path) -> None:
+    bundle = _render("dental", tmp_path)
+    config = json.loads(bundle["nextcloud/config.json"])
+    assert config["system"]["overwriteprotocol"] == "https"
+    assert config["system"]["overwrite.cli.url"] == "https://nc12.cloud104.smartpraxx.de"
+    assert "allow_local_remote_servers" not in config["system"]
+    assert "allow_insecure_http" not in config["apps"]["user_oidc"]
+    assert config["apps"]["user_oidc"]["allow_multiple_user_backends"] == "0"
+    assert config["apps"]["theming"]["name"] == "Zahnarztpraxis Schulz"
+    assert (
+        b"reverse_proxy nc12-cloud104-app:80" in bundle["proxy/nc12.cloud104.smartpraxx.de.caddy"]
+    )
+    assert b"/zahnarzt-schulz" in bundle["proxy/start-page.caddy"]
+
+
+def test_apps_follow_the_order(tmp_path: Path) -> None:
+    gp = b.desired_apps(GP)
+    assert set(gp.enable) == {"spreed", "deck", "passwords", "forms", "user_oidc", "theming"}
+    assert "survey_client" in gp.disable and "firstrunwizard" in gp.disable
+    dental = b.desired_apps(DENTAL)
+    assert "spreed" in dental.disable and "passwords" in dental.disable
+    assert "user_oidc" in dental.enable and "spreed" not in dental.enable
+    assert not set(gp.enable) & set(gp.disable)
+
+
+def test_oidc_options_use_stable_uid_and_discovery_url() -> None:
+    opts = b.oidc_provider_options("http://127.0.0.1:8180/realms/nc07-cloud023/", "nextcloud")
+    assert opts["--discoveryuri"] == (
+        "http://127.0.0.1:8180/realms/nc07-cloud023/.well-known/openid-configuration"
+    )
+    assert opts["--unique-uid"] == "0"
+    assert opts["--mapping-uid"] == "preferred_username"
+    assert opts["--group-provisioning"] == "1"
+    assert not any("secret" in key for key in opts)
+
+
+def test_label_keys_match_the_docker_adapter() -> None:
+    assert b.LABEL_SLOT == docker_engine.LABEL_SLOT
+    assert b.LABEL_MANAGED == docker_engine.LABEL_MANAGED
+
+
+def test_secret_reference_resolution() -> None:
+    text = "A=<secret:practices/nc01-cloud001/x>\nB=plain\n"
+    assert b.secret_refs_in(text) == ["practices/nc01-cloud001/x"]
+    resolved = b.resolve_secret_refs(text, lambda path: f"value-of-{path.rsplit('/', 1)[1]}")
+    assert b.parse_env(resolved) == {"A": "value-of-x", "B": "plain"}
