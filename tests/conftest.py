@@ -10,6 +10,8 @@ from smartpraxx_provision.config import Settings, load_settings
 
 pytest_plugins = [
     "tests.fixtures.stack",
+    "tests.fixtures.postgres",
+    "tests.fixtures.keycloak",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,609 @@
+"""The one door to Keycloak: admin REST through python-keycloak, plus a browser-style login.
+
+``KeycloakAdapter`` holds one ``KeycloakAdmin`` authenticated as the master realm's admin
+(``admin-cli``, password from the secret store's ``platform/keycloak-admin``). Every call goes
+through ``_guard`` so that failures become the tool's errors:
+
+* Keycloak unreachable → ``ServiceUnavailableError`` (hint: ``smartpraxx-provision dev-stack up``);
+* admin credential refused → ``ExternalServiceError`` naming the admin user and the secret path;
+* any other refusal → ``ExternalServiceError`` with Keycloak's HTTP status and error text.
+
+``mutations`` counts POST/PUT/DELETE requests sent to the admin API (read-only POSTs such as
+the partial export are not counted), so tests can prove that a no-op converge changes nothing.
+
+Messages never carry passwords, client secrets or staff data (usernames, names, e-mails).
+An adapter is not thread-safe (it switches python-keycloak's current realm per call): give
+each thread its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import secrets as _secrets
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode, urljoin, urlparse
+
+import requests
+from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+from keycloak.exceptions import (
+    KeycloakAuthenticationError,
+    KeycloakConnectionError,
+    KeycloakError,
+)
+
+from ..config import Settings
+from ..errors import ExternalServiceError, ServiceUnavailableError
+from ..secrets import SecretStore, open_secret_store
+
+ADMIN_SECRET = "platform/keycloak-admin"  # noqa: S105 - a path, not a secret
+UP_HINT = "smartpraxx-provision dev-stack up"
+
+
+class LoginRefused(ExternalServiceError):
+    """Keycloak's login form did not accept the credentials (or asked for more steps)."""
+
+    kind = "login-refused"
+
+
+class _CountingConnection(KeycloakOpenIDConnection):
+    """KeycloakOpenIDConnection that counts the mutating requests it sends."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mutations = 0
+        self.counting = True
+
+    def _count(self) -> None:
+        if self.counting:
+            self.mutations += 1
+
+    def raw_post(self, *args: Any, **kwargs: Any) -> requests.Response:
+        self._count()
+        return super().raw_post(*args, **kwargs)
+
+    def raw_put(self, *args: Any, **kwargs: Any) -> requests.Response:
+        self._count()
+        return super().raw_put(*args, **kwargs)
+
+    def raw_delete(self, *args: Any, **kwargs: Any) -> requests.Response:
+        self._count()
+        return super().raw_delete(*args, **kwargs)
+
+
+def _keycloak_message(exc: KeycloakError) -> str:
+    body = getattr(exc, "response_body", None) or b""
+    text = ""
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict):
+            text = str(
+                data.get("errorMessage") or data.get("error_description") or data.get("error") or ""
+            )
+            params = data.get("params")
+            if isinstance(params, list) and params and text.startswith("error-"):
+                # user-profile validation: params[0] is the attribute name (never a value)
+                text = f"{text} ({params[0]})"
+    except (ValueError, TypeError):
+        text = ""
+    if not text:
+        text = str(getattr(exc, "error_message", "") or exc)
+    return text[:200]
+
+
+class KeycloakAdapter:
+    """Admin access to one Keycloak (master realm admin)."""
+
+    def __init__(
+        self, url: str, admin_user: str, admin_password: str, *, timeout: float = 30.0
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.admin_user = admin_user
+        self._connection = _CountingConnection(
+            server_url=self.url + "/",
+            username=admin_user,
+            password=admin_password,
+            realm_name="master",
+            user_realm_name="master",
+            client_id="admin-cli",
+            timeout=max(1, int(timeout)),
+            max_retries=1,
+        )
+        self.admin = KeycloakAdmin(connection=self._connection)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, secrets: SecretStore | None = None
+    ) -> KeycloakAdapter:
+        store = secrets or open_secret_store(settings)
+        password = store.require(ADMIN_SECRET)
+        adapter = cls(
+            settings.keycloak_url,
+            settings.keycloak_admin_user,
+            password,
+            timeout=settings.keycloak_timeout,
+        )
+        adapter.connect()
+        return adapter
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @property
+    def mutations(self) -> int:
+        """Mutating admin requests (POST/PUT/DELETE) sent so far."""
+        return self._connection.mutations
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except KeycloakAuthenticationError as exc:
+            raise ExternalServiceError(
+                f"Keycloak at {self.url} refused the admin credential of user "
+                f"{self.admin_user!r} (master realm) while trying to {what}",
+                obj=self.url,
+                hint=f"check the secret {ADMIN_SECRET} and the setting keycloak_admin_user "
+                "('smartpraxx-provision dev-stack status' for the local stack)",
+            ) from exc
+        except KeycloakConnectionError as exc:
+            raise ServiceUnavailableError(
+                f"Keycloak at {self.url} cannot be reached (trying to {what})",
+                obj=self.url,
+                hint=UP_HINT,
+            ) from exc
+        except KeycloakError as exc:
+            code = getattr(exc, "response_code", None)
+            raise ExternalServiceError(
+                f"Keycloak refused to {what}: HTTP {code} {_keycloak_message(exc)}",
+                obj=self.url,
+                details={"status": code},
+            ) from exc
+        except requests.RequestException as exc:
+            raise ServiceUnavailableError(
+                f"Keycloak at {self.url} cannot be reached (trying to {what}): "
+                f"{type(exc).__name__}",
+                obj=self.url,
+                hint=UP_HINT,
+            ) from exc
+
+    def connect(self) -> None:
+        """Fetch an admin token now (fails early on a wrong credential or a down server)."""
+        with self._guard("log in as admin"):
+            self._connection.get_token()
+
+    def _use(self, realm: str) -> KeycloakAdmin:
+        self.admin.change_current_realm(realm)
+        return self.admin
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        *,
+        params: dict[str, Any] | None = None,
+        what: str,
+        expected: tuple[int, ...] = (200, 201, 204),
+        allow_404: bool = False,
+        mutating: bool = True,
+    ) -> Any:
+        """Raw admin REST call (for what python-keycloak lacks). ``path`` is relative to the
+        server, e.g. ``admin/realms/x/users/profile``. Returns parsed JSON, None for no body,
+        or None on 404 when ``allow_404``."""
+        conn = self._connection
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        conn.counting = mutating
+        try:
+            with self._guard(what):
+                if method == "GET":
+                    resp = conn.raw_get(path, **params)
+                elif method == "POST":
+                    resp = conn.raw_post(path, data=json.dumps(payload), **params)
+                elif method == "PUT":
+                    resp = conn.raw_put(path, data=json.dumps(payload), **params)
+                elif method == "DELETE":
+                    resp = conn.raw_delete(path, **params)
+                else:  # pragma: no cover - programming error
+                    raise ValueError(method)
+        finally:
+            conn.counting = True
+        if allow_404 and resp.status_code == 404:
+            return None
+        if resp.status_code == 401:
+            with self._guard(what):
+                raise KeycloakAuthenticationError(
+                    error_message="unauthorized", response_code=401, response_body=resp.content
+                )
+        if resp.status_code not in expected:
+            raise ExternalServiceError(
+                f"Keycloak refused to {what}: HTTP {resp.status_code} "
+                f"{_keycloak_message(KeycloakError(response_body=resp.content))}",
+                obj=self.url,
+                details={"status": resp.status_code},
+            )
+        if not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.content
+
+    # --- realms --------------------------------------------------------------------------
+
+    def realm_names(self) -> list[str]:
+        with self._guard("list realms"):
+            return [r["realm"] for r in self.admin.get_realms()]
+
+    def get_realm(self, realm: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.request(
+            "GET", f"admin/realms/{quote(realm)}", what=f"read realm {realm}", allow_404=True
+        )
+        return found
+
+    def create_realm(self, payload: dict[str, Any]) -> None:
+        with self._guard(f"create realm {payload.get('realm')}"):
+            self.admin.create_realm(payload, skip_exists=False)
+
+    def update_realm(self, realm: str, payload: dict[str, Any]) -> None:
+        with self._guard(f"update realm {realm}"):
+            self.admin.update_realm(realm, payload)
+
+    def delete_realm(self, realm: str) -> None:
+        with self._guard(f"delete realm {realm}"):
+            self.admin.delete_realm(realm)
+
+    def partial_export(self, realm: str) -> dict[str, Any]:
+        """Realm, clients, groups and roles; Keycloak masks secrets in a partial export."""
+        exported: dict[str, Any] = self.request(
+            "POST",
+            f"admin/realms/{quote(realm)}/partial-export",
+            None,
+            params={"exportClients": "true", "exportGroupsAndRoles": "true"},
+            what=f"export realm {realm}",
+            mutating=False,
+        )
+        return exported
+
+    # --- user profile --------------------------------------------------------------------
+
+    def get_user_profile(self, realm: str) -> dict[str, Any]:
+        with self._guard(f"read the user profile of realm {realm}"):
+            return self._use(realm).get_realm_users_profile()
+
+    def update_user_profile(self, realm: str, config: dict[str, Any]) -> None:
+        with self._guard(f"update the user profile of realm {realm}"):
+            self._use(realm).update_realm_users_profile(config)
+
+    # --- roles and groups ----------------------------------------------------------------
+
+    def realm_roles(self, realm: str) -> list[dict[str, Any]]:
+        with self._guard(f"list roles of realm {realm}"):
+            return self._use(realm).get_realm_roles(brief_representation=False)
+
+    def create_realm_role(self, realm: str, payload: dict[str, Any]) -> None:
+        with self._guard(f"create a role in realm {realm}"):
+            self._use(realm).create_realm_role(payload)
+
+    def update_realm_role(self, realm: str, name: str, payload: dict[str, Any]) -> None:
+        with self._guard(f"update role {name} in realm {realm}"):
+            self._use(realm).update_realm_role(name, payload)
+
+    def role_member_ids(self, realm: str, role: str) -> set[str]:
+        with self._guard(f"list members of role {role} in realm {realm}"):
+            members = self._use(realm).get_realm_role_members(
+                role, query={"briefRepresentation": True}
+            )
+        return {m["id"] for m in members}
+
+    def assign_realm_roles(self, realm: str, user_id: str, roles: list[dict[str, Any]]) -> None:
+        with self._guard(f"assign roles in realm {realm}"):
+            self._use(realm).assign_realm_roles(user_id, roles)
+
+    def remove_realm_roles(self, realm: str, user_id: str, roles: list[dict[str, Any]]) -> None:
+        with self._guard(f"remove roles in realm {realm}"):
+            self._use(realm).delete_realm_roles_of_user(user_id, roles)
+
+    def groups(self, realm: str) -> list[dict[str, Any]]:
+        """Top-level groups (briefRepresentation=false: with attributes)."""
+        groups: list[dict[str, Any]] = self.request(
+            "GET",
+            f"admin/realms/{quote(realm)}/groups",
+            params={"briefRepresentation": "false", "max": 1000},
+            what=f"list groups of realm {realm}",
+        )
+        return groups
+
+    def create_group(self, realm: str, payload: dict[str, Any]) -> None:
+        with self._guard(f"create a group in realm {realm}"):
+            self._use(realm).create_group(payload)
+
+    def update_group(self, realm: str, group_id: str, payload: dict[str, Any]) -> None:
+        with self._guard(f"update a group in realm {realm}"):
+            self._use(realm).update_group(group_id, payload)
+
+    def group_member_ids(self, realm: str, group_id: str) -> set[str]:
+        members = self.request(
+            "GET",
+            f"admin/realms/{quote(realm)}/groups/{group_id}/members",
+            params={"briefRepresentation": "true", "max": 10000},
+            what=f"list group members in realm {realm}",
+        )
+        return {m["id"] for m in members}
+
+    def add_to_group(self, realm: str, user_id: str, group_id: str) -> None:
+        with self._guard(f"add a user to a group in realm {realm}"):
+            self._use(realm).group_user_add(user_id, group_id)
+
+    def remove_from_group(self, realm: str, user_id: str, group_id: str) -> None:
+        with self._guard(f"remove a user from a group in realm {realm}"):
+            self._use(realm).group_user_remove(user_id, group_id)
+
+    # --- users ---------------------------------------------------------------------------
+
+    def users(self, realm: str) -> list[dict[str, Any]]:
+        """All users with attributes (service accounts are not listed by Keycloak)."""
+        out: list[dict[str, Any]] = []
+        page = 500
+        for first in range(0, 1_000_000, page):  # bounded: at most 2000 pages
+            batch = self.request(
+                "GET",
+                f"admin/realms/{quote(realm)}/users",
+                params={"briefRepresentation": "false", "first": first, "max": page},
+                what=f"list users of realm {realm}",
+            )
+            out.extend(batch)
+            if len(batch) < page:
+                break
+        return out
+
+    def get_user(self, realm: str, user_id: str) -> dict[str, Any]:
+        with self._guard(f"read a user of realm {realm}"):
+            return self._use(realm).get_user(user_id)
+
+    def find_user_id(self, realm: str, username: str) -> str | None:
+        found = self.request(
+            "GET",
+            f"admin/realms/{quote(realm)}/users",
+            params={"username": username, "exact": "true", "briefRepresentation": "true"},
+            what=f"look up a user in realm {realm}",
+        )
+        return str(found[0]["id"]) if found else None
+
+    def create_user(self, realm: str, payload: dict[str, Any]) -> str:
+        with self._guard(f"create a user in realm {realm}"):
+            return str(self._use(realm).create_user(payload, exist_ok=False))
+
+    def update_user(self, realm: str, user_id: str, payload: dict[str, Any]) -> None:
+        with self._guard(f"update a user in realm {realm}"):
+            self._use(realm).update_user(user_id, payload)
+
+    def delete_user(self, realm: str, user_id: str) -> None:
+        with self._guard(f"delete a user in realm {realm}"):
+            self._use(realm).delete_user(user_id)
+
+    def set_password(self, realm: str, user_id: str, password: str, *, temporary: bool) -> None:
+        with self._guard(f"set a user's password in realm {realm}"):
+            self._use(realm).set_user_password(user_id, password, temporary=temporary)
+
+    def send_actions_email(
+        self,
+        realm: str,
+        user_id: str,
+        actions: list[str],
+        *,
+        client_id: str | None = None,
+        redirect_uri: str | None = None,
+    ) -> None:
+        with self._guard(f"send an execute-actions e-mail in realm {realm}"):
+            self._use(realm).send_update_account(
+                user_id, actions, client_id=client_id, redirect_uri=redirect_uri
+            )
+
+    # --- clients -------------------------------------------------------------------------
+
+    def clients(self, realm: str) -> list[dict[str, Any]]:
+        with self._guard(f"list clients of realm {realm}"):
+            return self._use(realm).get_clients()
+
+    def create_client(self, realm: str, payload: dict[str, Any]) -> str:
+        with self._guard(f"create client {payload.get('clientId')} in realm {realm}"):
+            return str(self._use(realm).create_client(payload))
+
+    def update_client(self, realm: str, client_uuid: str, payload: dict[str, Any]) -> None:
+        with self._guard(f"update client {payload.get('clientId')} in realm {realm}"):
+            self._use(realm).update_client(client_uuid, payload)
+
+    def delete_client(self, realm: str, client_uuid: str) -> None:
+        with self._guard(f"delete a client in realm {realm}"):
+            self._use(realm).delete_client(client_uuid)
+
+    def client_secret(self, realm: str, client_uuid: str) -> str | None:
+        with self._guard(f"read a client secret in realm {realm}"):
+            data = self._use(realm).get_client_secrets(client_uuid)
+        value = data.get("value") if isinstance(data, dict) else None
+        return str(value) if value else None
+
+    def add_client_mapper(self, realm: str, client_uuid: str, payload: dict[str, Any]) -> None:
+        with self._guard(f"add a protocol mapper in realm {realm}"):
+            self._use(realm).add_mapper_to_client(client_uuid, payload)
+
+    def update_client_mapper(
+        self, realm: str, client_uuid: str, mapper_id: str, payload: dict[str, Any]
+    ) -> None:
+        with self._guard(f"update a protocol mapper in realm {realm}"):
+            self._use(realm).update_client_mapper(client_uuid, mapper_id, payload)
+
+
+# --- without an admin session ------------------------------------------------------------
+
+
+def admin_login_ok(url: str, user: str, password: str, *, timeout: float = 10.0) -> bool:
+    """True when the master realm's ``admin-cli`` grants ``user`` a token with ``password``."""
+    try:
+        resp = requests.post(
+            f"{url.rstrip('/')}/realms/master/protocol/openid-connect/token",
+            data={
+                "grant_type": "password",
+                "client_id": "admin-cli",
+                "username": user,
+                "password": password,
+            },
+            timeout=timeout,
+        )
+    except requests.RequestException:
+        return False
+    return resp.status_code == 200 and "access_token" in resp.text
+
+
+class _LoginFormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.action: str | None = None
+        self.error = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form" and a.get("id") == "kc-form-login":
+            self.action = a.get("action")
+        if a.get("id") in ("input-error", "kc-error-message") or (
+            "alert-error" in (a.get("class") or "")
+        ):
+            self.error = True
+
+
+def _loopback_cookies(session: requests.Session, base_url: str) -> None:
+    """Browsers treat http://127.0.0.1 and localhost as secure contexts and send ``Secure``
+    cookies there (Keycloak marks its session cookies Secure + SameSite=None); requests does
+    not, so do what a browser does, for loopback hosts only."""
+    host = urlparse(base_url).hostname or ""
+    if urlparse(base_url).scheme == "http" and host in ("127.0.0.1", "localhost", "::1"):
+        for cookie in session.cookies:
+            cookie.secure = False
+
+
+def _pkce_pair() -> tuple[str, str]:
+    verifier = _secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    return verifier, challenge.decode()
+
+
+def authorization_code_login(
+    base_url: str,
+    realm: str,
+    client_id: str,
+    client_secret: str,
+    redirect_uri: str,
+    username: str,
+    password: str,
+    *,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """A real OpenID Connect authorization-code login, driving Keycloak's login form.
+
+    GET the auth endpoint (a browser session with cookies), parse the form's action, POST the
+    credentials, take the ``code`` from the redirect to ``redirect_uri`` (which is never
+    contacted) and exchange it at the token endpoint. Returns the token response.
+    Raises ``LoginRefused`` when Keycloak shows the form again or asks for another step.
+    """
+    realm_base = f"{base_url.rstrip('/')}/realms/{quote(realm)}/protocol/openid-connect"
+    state = _secrets.token_urlsafe(16)
+    nonce = _secrets.token_urlsafe(16)
+    verifier, challenge = _pkce_pair()
+    query = urlencode(
+        {
+            "client_id": client_id,
+            "response_type": "code",
+            "scope": "openid",
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    obj = f"realm {realm}"
+    with requests.Session() as session:
+        try:
+            page = session.get(f"{realm_base}/auth?{query}", timeout=timeout)
+        except requests.RequestException as exc:
+            raise ServiceUnavailableError(
+                f"Keycloak at {base_url} cannot be reached for a login", obj=obj, hint=UP_HINT
+            ) from exc
+        if page.status_code != 200:
+            raise LoginRefused(
+                f"Keycloak did not show the login form of {obj} for client {client_id} "
+                f"(HTTP {page.status_code})",
+                obj=obj,
+                hint="check the realm, the client and its redirect URIs",
+            )
+        _loopback_cookies(session, base_url)
+        parser = _LoginFormParser()
+        parser.feed(page.text)
+        if not parser.action:
+            raise LoginRefused(f"no login form in Keycloak's answer for {obj}", obj=obj)
+        action = urljoin(page.url, parser.action)
+        try:
+            answer = session.post(
+                action,
+                data={"username": username, "password": password, "credentialId": ""},
+                allow_redirects=False,
+                timeout=timeout,
+            )
+        except requests.RequestException as exc:
+            raise ServiceUnavailableError(
+                f"Keycloak at {base_url} cannot be reached for a login", obj=obj, hint=UP_HINT
+            ) from exc
+        location = answer.headers.get("Location", "")
+        if answer.status_code not in (302, 303) or not location.startswith(redirect_uri):
+            step = (
+                "the credentials were refused"
+                if answer.status_code == 200
+                else (f"HTTP {answer.status_code}")
+            )
+            raise LoginRefused(f"login to {obj} did not complete: {step}", obj=obj)
+        params = parse_qs(urlparse(location).query)
+        if params.get("state", [""])[0] != state or "code" not in params:
+            raise LoginRefused(f"login to {obj} returned no valid code", obj=obj)
+        try:
+            tokens = session.post(
+                f"{realm_base}/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": params["code"][0],
+                    "redirect_uri": redirect_uri,
+                    "client_id": client_id,
+                    "client_secret": client_secret,
+                    "code_verifier": verifier,
+                },
+                timeout=timeout,
+            )
+        except requests.RequestException as exc:
+            raise ServiceUnavailableError(
+                f"Keycloak at {base_url} cannot be reached for a login", obj=obj, hint=UP_HINT
+            ) from exc
+    if tokens.status_code != 200:
+        raise LoginRefused(
+            f"the token endpoint of {obj} refused the code (HTTP {tokens.status_code})", obj=obj
+        )
+    result: dict[str, Any] = tokens.json()
+    claims = jwt_claims(str(result.get("id_token", "")))
+    if claims.get("nonce") != nonce:
+        raise LoginRefused(f"the ID token of {obj} carries the wrong nonce", obj=obj)
+    return result
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, NOT verified (callers verify via JWKS when it matters)."""
+    try:
+        payload = token.split(".")[1]
+        padded = payload + "=" * (-len(payload) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded))
+    except (IndexError, ValueError) as exc:
+        raise ExternalServiceError("Keycloak returned a malformed token", obj="token") from exc
+    if not isinstance(data, dict):
+        raise ExternalServiceError("Keycloak returned a malformed token", obj="token")
+    return data

@@ -1,0 +1,549 @@
+"""Identity against the real Keycloak of the local stack (one throwaway realm per test)."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+import requests
+from keycloak import KeycloakOpenID
+
+from smartpraxx_provision.adapters.keycloak import (
+    KeycloakAdapter,
+    LoginRefused,
+    jwt_claims,
+)
+from smartpraxx_provision.config import Settings
+from smartpraxx_provision.devstack import keycloak as devkc
+from smartpraxx_provision.domain.model import (
+    Person,
+    PracticeSpec,
+    PracticeType,
+    Role,
+    Slot,
+    ThirdPartyApp,
+    WorkArea,
+)
+from smartpraxx_provision.errors import ConflictError, ExternalServiceError
+from smartpraxx_provision.operations import identity
+from smartpraxx_provision.output import Reporter
+from smartpraxx_provision.secrets import FileSecretStore
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "Testpasswort-fuer-Login-7"
+
+
+def persons() -> tuple[Person, ...]:
+    return (
+        Person(
+            "Anna", "Müller", "anna.mueller@example.org", "amueller", Role.PRAXISINHABER,
+            (WorkArea.ABRECHNUNG, WorkArea.QM), lanr="123456699", specialty="urologie",
+            admin=True, lanrs=("123456699", "123456628"),
+        ),
+        Person(
+            "Jörg", "Weiß", "joerg.weiss@example.org", "jweiss", Role.ARZT,
+            (WorkArea.LABOR,), lanr="654321101", specialty="urologie",
+        ),
+        Person(
+            "Ben", "Schulz", "ben.schulz@example.org", "bschulz", Role.MFA,
+            (WorkArea.EMPFANG, WorkArea.DATENSCHUTZ_IT),
+        ),
+    )
+
+
+def make_spec(people: tuple[Person, ...] | None = None, **changes: object) -> PracticeSpec:
+    spec = PracticeSpec(
+        praxisname="praxis-mueller",
+        display_name="Urologische Praxis Dr. Müller",
+        practice_type=PracticeType.ARZTPRAXIS,
+        kv="KV Rheinland-Pfalz",
+        specialties=("urologie",),
+        order_id="T-1",
+        contact_email="praxis@example.org",
+        persons=persons() if people is None else people,
+        third_party_apps=(
+            ThirdPartyApp(
+                "Dienstplanung", "https://dienstplan.example.org",
+                "https://dienstplan.example.org/oidc/callback",
+            ),
+        ),
+    )
+    return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def converge(
+    kc: KeycloakAdapter, spec: PracticeSpec, slot: Slot, settings: Settings,
+    store: FileSecretStore, **kw: bool,
+) -> tuple[identity.IdentityResult, Reporter]:
+    reporter = Reporter(quiet=True)
+    return identity.converge_realm(kc, spec, slot, settings, store, reporter, **kw), reporter
+
+
+def enable_login(kc: KeycloakAdapter, slot: Slot, username: str, password: str = PASSWORD) -> None:
+    """Test-only: set a password through the admin API and clear the required actions."""
+    user_id = kc.find_user_id(slot.realm, username)
+    assert user_id
+    kc.set_password(slot.realm, user_id, password, temporary=False)
+    user = kc.get_user(slot.realm, user_id)
+    user["requiredActions"] = []
+    kc.update_user(slot.realm, user_id, user)
+
+
+def test_converge_twice_second_run_changes_nothing(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    spec = make_spec()
+    first, _ = converge(kc_admin, spec, slot, keycloak, kc_secrets)
+    assert first.created_users == 3
+    assert first.changes > 0
+    assert first.clients == ["nextcloud", "app-dienstplanung"]
+
+    before = kc_admin.mutations
+    second, reporter = converge(kc_admin, spec, slot, keycloak, kc_secrets)
+    assert kc_admin.mutations - before == 0
+    assert second.changes == 0
+    assert (second.created_users, second.updated_users, second.disabled_users) == (0, 0, 0)
+    assert f"realm {slot.realm} exists, up to date" in " ".join(reporter.lines)
+    assert any("up to date, nothing changed" in line for line in reporter.lines)
+    # staff data never reaches the report
+    text = "\n".join(reporter.lines)
+    for p in spec.persons:
+        assert p.username not in text and p.email not in text and p.last_name not in text
+
+
+def test_realm_settings_as_designed(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    converge(kc_admin, make_spec(people=()), slot, keycloak, kc_secrets)
+    realm = kc_admin.get_realm(slot.realm)
+    assert realm is not None
+    assert realm["displayName"] == "Urologische Praxis Dr. Müller"
+    assert realm["defaultLocale"] == "de" and realm["internationalizationEnabled"] is True
+    assert realm["passwordPolicy"] == identity.PASSWORD_POLICY
+    assert "hashAlgorithm(argon2)" in realm["passwordPolicy"]
+    assert realm["bruteForceProtected"] is True
+    assert realm["sslRequired"] == "external"
+    assert realm["accessTokenLifespan"] == identity.ACCESS_TOKEN_LIFESPAN
+    assert realm["eventsEnabled"] is True and realm["adminEventsEnabled"] is True
+    assert realm["eventsExpiration"] == identity.EVENTS_EXPIRATION
+    assert realm["attributes"][identity.SLOT_ATTR] == slot.id
+    assert realm["attributes"][identity.PRAXISNAME_ATTR] == "praxis-mueller"
+    roles = {r["name"]: r for r in kc_admin.realm_roles(slot.realm)}
+    assert roles["arzt"]["attributes"] == {"billable": ["true"]}
+    assert {"praxis-admin", "mitarbeitende"} <= set(roles)
+
+
+def test_drifted_realm_setting_is_repaired(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    spec = make_spec(people=())
+    converge(kc_admin, spec, slot, keycloak, kc_secrets)
+    kc_admin.update_realm(slot.realm, {"sslRequired": "none", "passwordPolicy": "length(4)"})
+    result, reporter = converge(kc_admin, spec, slot, keycloak, kc_secrets)
+    assert result.changes == 1
+    realm = kc_admin.get_realm(slot.realm)
+    assert realm and realm["sslRequired"] == "external"
+    assert realm["passwordPolicy"] == identity.PASSWORD_POLICY
+    assert any("passwordPolicy" in line and "sslRequired" in line for line in reporter.lines)
+
+
+def test_attribute_round_trip_for_every_attribute(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    spec = make_spec()
+    converge(kc_admin, spec, slot, keycloak, kc_secrets)
+    for person in spec.persons:
+        user_id = kc_admin.find_user_id(slot.realm, person.username)
+        assert user_id
+        user = kc_admin.get_user(slot.realm, user_id)
+        attrs = user.get("attributes") or {}
+        expected = identity.user_attributes(person, spec)
+        for name in identity.MANAGED_USER_ATTRIBUTES:
+            assert sorted(attrs.get(name) or []) == sorted(expected[name]), name
+        assert (user["firstName"], user["lastName"]) == (person.first_name, person.last_name)
+        assert user["email"] == person.email
+        assert user["enabled"] is True
+        assert set(user["requiredActions"]) == {"UPDATE_PASSWORD", "VERIFY_EMAIL"}
+        creds = kc_admin.request(
+            "GET", f"admin/realms/{slot.realm}/users/{user_id}/credentials", what="read credentials"
+        )
+        assert creds == []  # no password is ever set by provisioning
+    anna = kc_admin.get_user(slot.realm, kc_admin.find_user_id(slot.realm, "amueller") or "")
+    assert sorted(anna["attributes"]["lanr"]) == ["123456628", "123456699"]
+    assert sorted(anna["attributes"]["arbeitsbereiche"]) == ["abrechnung", "qm"]
+
+
+def test_changed_person_is_updated_and_regrouped(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    converge(kc_admin, make_spec(), slot, keycloak, kc_secrets)
+    people = list(persons())
+    people[2] = dataclasses.replace(people[2], work_areas=(WorkArea.HYGIENE,), last_name="Schulze")
+    result, _ = converge(kc_admin, make_spec(tuple(people)), slot, keycloak, kc_secrets)
+    assert (result.created_users, result.updated_users) == (0, 1)
+    user_id = kc_admin.find_user_id(slot.realm, "bschulz") or ""
+    user = kc_admin.get_user(slot.realm, user_id)
+    assert user["attributes"]["arbeitsbereiche"] == ["hygiene"]
+    assert user["lastName"] == "Schulze"
+    groups = {g["name"] for g in kc_admin.admin.get_user_groups(user_id)}
+    assert groups == {"Hygiene", "Mitarbeitende"}
+
+
+def test_undeclared_attribute_is_detected_on_read_back(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Keycloak >= 24 answers 201 and drops an undeclared attribute: we must notice."""
+    declared = [a for a in identity.user_profile_attributes() if a["name"] != "fachrichtung"]
+    monkeypatch.setattr(identity, "user_profile_attributes", lambda: declared)
+    slot = throwaway_realm()
+    with pytest.raises(ExternalServiceError) as err:
+        converge(kc_admin, make_spec(), slot, keycloak, kc_secrets)
+    assert "attributes.fachrichtung" in err.value.message
+    assert "amueller" not in err.value.message and "urologie" not in err.value.message
+
+
+def test_real_login_carries_claims_and_issuer(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    spec = make_spec()
+    converge(kc_admin, spec, slot, keycloak, kc_secrets)
+    enable_login(kc_admin, slot, "amueller")
+    secret = kc_secrets.require(identity.nextcloud_secret_path(slot))
+    tokens = identity.password_login(keycloak, slot, "nextcloud", secret, "amueller", PASSWORD)
+
+    # the issuer user_oidc would use: the realm's discovery document
+    discovery = requests.get(identity.discovery_url(keycloak, slot), timeout=10).json()
+    assert discovery["issuer"] == identity.realm_issuer(keycloak, slot)
+    # verify the signature against the realm's JWKS, then the claims
+    oidc = KeycloakOpenID(
+        server_url=keycloak.keycloak_url + "/", realm_name=slot.realm, client_id="nextcloud",
+        client_secret_key=secret,
+    )
+    claims = oidc.decode_token(tokens["id_token"], validate=True)
+    assert claims["iss"] == identity.realm_issuer(keycloak, slot)
+    assert claims["aud"] == "nextcloud"
+    assert claims["preferred_username"] == "amueller"
+    assert claims["rolle"] == "praxisinhaber"
+    assert sorted(claims["arbeitsbereiche"]) == ["abrechnung", "qm"]
+    assert claims["fachrichtung"] == "urologie"
+    assert claims["kv"] == "KV Rheinland-Pfalz"
+    assert set(claims["groups"]) == {"Abrechnung", "QM", "Praxis-Admins", "Ärzt:innen",
+                                     "Mitarbeitende"}
+    assert "lanr" not in claims  # admin-only attribute, not mapped
+    userinfo = requests.get(
+        discovery["userinfo_endpoint"],
+        headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10,
+    ).json()
+    assert userinfo["rolle"] == "praxisinhaber" and "Mitarbeitende" in userinfo["groups"]
+
+
+def test_wrong_password_and_required_actions_refuse_login(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    converge(kc_admin, make_spec(), slot, keycloak, kc_secrets)
+    secret = kc_secrets.require(identity.nextcloud_secret_path(slot))
+    enable_login(kc_admin, slot, "amueller")
+    with pytest.raises(LoginRefused):
+        identity.password_login(keycloak, slot, "nextcloud", secret, "amueller", "Falsch-falsch-123")
+    # a freshly provisioned user has no password at all: cannot log in
+    with pytest.raises(LoginRefused):
+        identity.password_login(keycloak, slot, "nextcloud", secret, "bschulz", PASSWORD)
+
+
+def test_user_of_realm_a_cannot_log_in_to_realm_b(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot_a, slot_b = throwaway_realm(), throwaway_realm()
+    converge(kc_admin, make_spec(), slot_a, keycloak, kc_secrets)
+    converge(kc_admin, make_spec(people=(), praxisname="praxis-b"), slot_b, keycloak, kc_secrets)
+    enable_login(kc_admin, slot_a, "amueller")
+    secret_a = kc_secrets.require(identity.nextcloud_secret_path(slot_a))
+    secret_b = kc_secrets.require(identity.nextcloud_secret_path(slot_b))
+    assert secret_a != secret_b
+    tokens = identity.password_login(keycloak, slot_a, "nextcloud", secret_a, "amueller", PASSWORD)
+    assert jwt_claims(tokens["id_token"])["iss"].endswith(f"/realms/{slot_a.realm}")
+    with pytest.raises(LoginRefused):
+        identity.password_login(keycloak, slot_b, "nextcloud", secret_b, "amueller", PASSWORD)
+    # realm A's client secret is worthless at realm B's token endpoint
+    resp = requests.post(
+        f"{keycloak.keycloak_url}/realms/{slot_b.realm}/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials", "client_id": "nextcloud",
+              "client_secret": secret_a},
+        timeout=10,
+    )
+    assert resp.status_code in (400, 401)
+
+
+def test_third_party_client_created_and_usable(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    spec = make_spec()
+    converge(kc_admin, spec, slot, keycloak, kc_secrets)
+    app = spec.third_party_apps[0]
+    clients = {c["clientId"]: c for c in kc_admin.clients(slot.realm)}
+    client = clients[app.client_id]
+    assert client["redirectUris"] == [app.redirect_uri]
+    assert client["baseUrl"] == "https://dienstplan.example.org/"
+    assert client["alwaysDisplayInConsole"] is True
+    assert client["publicClient"] is False and client["directAccessGrantsEnabled"] is False
+    secret = kc_secrets.require(identity.app_secret_path(slot, app))
+    assert kc_admin.client_secret(slot.realm, client["id"]) == secret
+    nc = clients["nextcloud"]
+    assert sorted(nc["redirectUris"]) == sorted(identity.nextcloud_redirect_uris(keycloak, slot))
+    assert nc["baseUrl"] == identity.nextcloud_base_url(keycloak, slot) + "/"
+    enable_login(kc_admin, slot, "jweiss")
+    tokens = identity.password_login(
+        keycloak, slot, app.client_id, secret, "jweiss", PASSWORD, redirect_uri=app.redirect_uri
+    )
+    claims = jwt_claims(tokens["id_token"])
+    assert claims["aud"] == app.client_id and claims["rolle"] == "arzt"
+
+
+def test_missing_person_disabled_then_pruned(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    converge(kc_admin, make_spec(), slot, keycloak, kc_secrets)
+    fewer = make_spec(people=persons()[:2])
+    result, _ = converge(kc_admin, fewer, slot, keycloak, kc_secrets)
+    assert (result.disabled_users, result.deleted_users) == (1, 0)
+    user_id = kc_admin.find_user_id(slot.realm, "bschulz")
+    assert user_id and kc_admin.get_user(slot.realm, user_id)["enabled"] is False
+    again, _ = converge(kc_admin, fewer, slot, keycloak, kc_secrets)
+    assert again.changes == 0  # disabling is not repeated
+    pruned, _ = converge(kc_admin, fewer, slot, keycloak, kc_secrets, prune=True)
+    assert pruned.deleted_users == 1
+    assert kc_admin.find_user_id(slot.realm, "bschulz") is None
+    assert kc_admin.find_user_id(slot.realm, "amueller") is not None
+
+
+def test_foreign_realm_refused_without_adopt(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    kc_admin.create_realm({"realm": slot.realm, "enabled": True, "displayName": "Fremd"})
+    before = kc_admin.mutations
+    with pytest.raises(ConflictError) as err:
+        converge(kc_admin, make_spec(), slot, keycloak, kc_secrets)
+    assert "--adopt" in (err.value.hint or "")
+    assert kc_admin.mutations == before  # nothing was touched
+    result, _ = converge(kc_admin, make_spec(), slot, keycloak, kc_secrets, adopt=True)
+    assert result.created_users == 3
+    realm = kc_admin.get_realm(slot.realm)
+    assert realm and realm["attributes"][identity.SLOT_ATTR] == slot.id
+
+
+def test_alias_moves_and_realm_stays(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    converge(kc_admin, make_spec(people=()), slot, keycloak, kc_secrets)
+    reporter = Reporter(quiet=True)
+    assert identity.set_alias(kc_admin, slot, "praxis-neu", "Praxis Neu", reporter) is True
+    assert identity.set_alias(kc_admin, slot, "praxis-neu", "Praxis Neu", reporter) is False
+    realm = kc_admin.get_realm(slot.realm)
+    assert realm and realm["realm"] == slot.realm and realm["displayName"] == "Praxis Neu"
+    assert realm["attributes"][identity.PRAXISNAME_ATTR] == "praxis-neu"
+    assert realm["attributes"][identity.SLOT_ATTR] == slot.id
+
+
+def test_export_has_no_secrets_and_delete_realm(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    converge(kc_admin, make_spec(), slot, keycloak, kc_secrets)
+    before = kc_admin.mutations
+    exported = identity.export_realm(kc_admin, slot)
+    assert kc_admin.mutations == before  # the export POST is read-only
+    text = json.dumps(exported)
+    for path in kc_secrets.list(f"practices/{slot.id}"):
+        assert (kc_secrets.get(path) or "") not in text
+    assert {c["clientId"] for c in exported["realm"]["clients"]} >= {"nextcloud",
+                                                                     "app-dienstplanung"}
+    assert sorted(u["username"] for u in exported["users"]) == ["amueller", "bschulz", "jweiss"]
+    assert all("credentials" not in u for u in exported["users"])
+    reporter = Reporter(quiet=True)
+    assert identity.delete_realm(kc_admin, slot, reporter) is True
+    assert kc_admin.get_realm(slot.realm) is None
+    assert identity.delete_realm(kc_admin, slot, reporter) is False
+
+
+def test_smoke_login_cleans_up(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    spec = make_spec()
+    converge(kc_admin, spec, slot, keycloak, kc_secrets)
+    secret = kc_secrets.require(identity.nextcloud_secret_path(slot))
+    claims = identity.smoke_login(kc_admin, keycloak, slot, "nextcloud", secret)
+    assert claims["iss"] == identity.realm_issuer(keycloak, slot)
+    names = [u["username"] for u in kc_admin.users(slot.realm)]
+    assert not [n for n in names if n.startswith(identity.SMOKE_PREFIX)]
+    again, _ = converge(kc_admin, spec, slot, keycloak, kc_secrets)
+    assert again.changes == 0
+
+
+def test_wrong_admin_credential(keycloak: Settings) -> None:
+    kc = KeycloakAdapter(keycloak.keycloak_url, keycloak.keycloak_admin_user, "not-the-password")
+    with pytest.raises(ExternalServiceError) as err:
+        kc.connect()
+    assert "refused the admin credential" in err.value.message
+    assert "not-the-password" not in err.value.message
+    assert "platform/keycloak-admin" in (err.value.hint or "")
+
+
+def test_ensure_keycloak_is_idempotent_and_detects_a_wiped_store(
+    keycloak: Settings, kc_secrets: FileSecretStore,
+) -> None:
+    reporter = Reporter(quiet=True)
+    t0 = time.monotonic()
+    info = devkc.ensure_keycloak(keycloak, reporter)
+    assert info.started is False and time.monotonic() - t0 < 5
+    status = devkc.keycloak_status(keycloak)
+    assert status["running"] and status["answers"] and status["database"]
+
+    # the store says another password than the running server's database
+    real = kc_secrets.require(devkc.ADMIN_SECRET)
+    kc_secrets.put(devkc.ADMIN_SECRET, "a-different-password-123")
+    try:
+        with pytest.raises(ConflictError) as err:
+            devkc.ensure_keycloak(keycloak, reporter)
+        assert devkc.ADMIN_SECRET in err.value.message
+        assert str(devkc.data_dir(keycloak)) in err.value.message
+        assert "a-different-password-123" not in err.value.message
+    finally:
+        kc_secrets.put(devkc.ADMIN_SECRET, real)
+    # the store lost the secret entirely (wiped): refused before generating a new one
+    kc_secrets.delete(devkc.ADMIN_SECRET)
+    try:
+        with pytest.raises(ConflictError):
+            devkc.ensure_keycloak(keycloak, reporter)
+        assert kc_secrets.get(devkc.ADMIN_SECRET) is None
+    finally:
+        kc_secrets.put(devkc.ADMIN_SECRET, real)
+    assert devkc.ensure_keycloak(keycloak, reporter).started is False
+
+
+
+class _Mailbox:
+    """A minimal SMTP receiver on 127.0.0.1 (enough of RFC 5321 for Keycloak's mailer)."""
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+
+        self.messages: list[tuple[list[str], str]] = []
+        mailbox = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                def send(line: str) -> None:
+                    self.wfile.write((line + "\r\n").encode())
+
+                send("220 localhost test mailbox")
+                rcpts: list[str] = []
+                for _ in range(200):  # bounded conversation
+                    raw = self.rfile.readline()
+                    if not raw:
+                        return
+                    cmd = raw.decode(errors="replace").strip()
+                    verb = cmd.split(" ")[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        send("250 localhost")
+                    elif verb == "MAIL":
+                        rcpts = []
+                        send("250 OK")
+                    elif verb == "RCPT":
+                        rcpts.append(cmd.split(":", 1)[1].strip().strip("<>"))
+                        send("250 OK")
+                    elif verb == "DATA":
+                        send("354 end with .")
+                        lines = []
+                        for _ in range(100_000):
+                            line = self.rfile.readline().decode(errors="replace")
+                            if line in (".\r\n", ".\n", ""):
+                                break
+                            lines.append(line)
+                        mailbox.messages.append((rcpts, "".join(lines)))
+                        send("250 queued")
+                    elif verb == "QUIT":
+                        send("221 bye")
+                        return
+                    else:
+                        send("250 OK")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_invitation_mail_sent_only_with_smtp(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    from smartpraxx_provision.config import replace
+
+    mailbox = _Mailbox()
+    try:
+        # without SMTP: nobody is mailed
+        slot = throwaway_realm()
+        converge(kc_admin, make_spec(people=persons()[:1]), slot, keycloak, kc_secrets)
+        assert mailbox.messages == []
+        # with SMTP: each new user gets the execute-actions e-mail, once
+        smtp = replace(keycloak, smtp_host="127.0.0.1", smtp_port=mailbox.port,
+                       smtp_from="noreply@example.org", smtp_starttls=False)
+        slot2 = throwaway_realm()
+        result, reporter = converge(kc_admin, make_spec(people=persons()[:2]), slot2, smtp,
+                                    kc_secrets)
+        assert result.created_users == 2
+        assert sorted(r for rcpts, _ in mailbox.messages for r in rcpts) == [
+            "anna.mueller@example.org", "joerg.weiss@example.org"]
+        for _, raw in mailbox.messages:
+            message = email.message_from_string(raw, policy=email.policy.default)
+            text = "".join(
+                part.get_content() for part in message.walk()
+                if part.get_content_maintype() == "text"
+            )
+            assert f"/realms/{slot2.realm}/login-actions/action-token?key=" in text
+        assert any("2 invitation e-mail(s) sent" in line for line in reporter.lines)
+        realm = kc_admin.get_realm(slot2.realm)
+        assert realm and realm["smtpServer"]["host"] == "127.0.0.1"
+        again, _ = converge(kc_admin, make_spec(people=persons()[:2]), slot2, smtp, kc_secrets)
+        assert again.changes == 0 and len(mailbox.messages) == 2
+    finally:
+        mailbox.close()
