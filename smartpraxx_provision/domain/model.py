@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class PracticeType(str, Enum):
+class PracticeType(StrEnum):
     ARZTPRAXIS = "arztpraxis"
     ZAHNARZTPRAXIS = "zahnarztpraxis"
     MVZ = "mvz"
@@ -35,7 +35,7 @@ _PRACTICE_TYPE_LABELS = {
 }
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """A person's one role. The value is the slug stored in the realm attribute ``rolle``."""
 
     PRAXISINHABER = "praxisinhaber"
@@ -92,7 +92,7 @@ DOCTOR_ROLES = frozenset(
 BILLABLE_ROLES = frozenset({Role.PRAXISINHABER, Role.ARZT, Role.ZAHNARZT, Role.PSYCHOTHERAPEUT})
 
 
-class WorkArea(str, Enum):
+class WorkArea(StrEnum):
     """Work areas (multi-valued attribute ``arbeitsbereiche``); value = slug."""
 
     EMPFANG = "empfang"
@@ -127,7 +127,7 @@ WORK_AREA_LABELS: dict[WorkArea, str] = {
 }
 
 
-class Package(str, Enum):
+class Package(StrEnum):
     BASIS = "basis"
     PREMIUM = "premium"
 

@@ -1,0 +1,33 @@
+# The two set-up commands of the README:
+#   make demo   bring up the local stack and provision the sample GP practice end to end
+#   make test   lint, type-check and run the whole test suite (what .ci/run calls)
+PYTHON ?= python3
+SAMPLE ?= starter_excel_samples/hausarztpraxis-mueller.xlsx
+PIP_FLAGS ?= -q --disable-pip-version-check
+
+.PHONY: install stack demo lint test unit
+
+install:
+	$(PYTHON) -m pip install $(PIP_FLAGS) -e '.[dev,fleet]'
+
+stack: install
+	smartpraxx-provision dev-stack up
+
+demo: stack
+	smartpraxx-provision provision $(SAMPLE) --yes
+
+lint: install
+	ruff check smartpraxx_provision tests benchmarks starter_excel_samples
+	mypy
+
+unit: install
+	$(PYTHON) -m pytest tests/unit -q
+
+# The tests reuse the Keycloak that `dev-stack up` started (same state dir and port).
+SETTING = $(PYTHON) -c 'import sys; from smartpraxx_provision.config import load_settings; print(getattr(load_settings(), sys.argv[1]))'
+
+test: stack lint
+	SMARTPRAXX_TEST_KEYCLOAK_STATE="$$($(SETTING) state_dir)" \
+	SMARTPRAXX_TEST_KEYCLOAK_PORT="$$($(SETTING) keycloak_port)" \
+	SMARTPRAXX_REQUIRE_STACK=1 \
+	$(PYTHON) -m pytest -q

@@ -1,0 +1,81 @@
+"""What an operation needs, built lazily from the settings: one door per external system."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..config import Settings
+from ..errors import NotFoundError
+from ..output import Reporter
+from ..secrets import SecretStore, open_secret_store
+
+if TYPE_CHECKING:
+    from ..adapters.docker_engine import DockerEngine
+    from ..adapters.keycloak import KeycloakAdapter
+    from ..inventory import Inventory
+
+LOCAL_ENGINE = "unix:///var/run/docker.sock"
+EMBEDDED_HOST = "cloud001"
+
+
+@dataclass
+class OpContext:
+    """Settings, reporter and lazily opened clients for one command run."""
+
+    settings: Settings
+    reporter: Reporter = field(default_factory=Reporter)
+    _secrets: SecretStore | None = None
+    _inventory: Inventory | None = None
+    _keycloak: KeycloakAdapter | None = None
+    _engines: dict[str, DockerEngine] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def secrets(self) -> SecretStore:
+        if self._secrets is None:
+            self._secrets = open_secret_store(self.settings)
+        return self._secrets
+
+    @property
+    def inventory(self) -> Inventory:
+        if self._inventory is None:
+            from ..inventory import open_inventory
+
+            self._inventory = open_inventory(self.settings)
+        return self._inventory
+
+    @property
+    def keycloak(self) -> KeycloakAdapter:
+        with self._lock:
+            if self._keycloak is None:
+                from ..adapters.keycloak import KeycloakAdapter
+
+                self._keycloak = KeycloakAdapter.from_settings(self.settings, self.secrets)
+            return self._keycloak
+
+    def engine(self, host: str) -> DockerEngine:
+        """The Docker engine of fleet host ``host`` (from the inventory's host record)."""
+        with self._lock:
+            if host not in self._engines:
+                from ..adapters.docker_engine import DockerEngine
+
+                record = self.inventory.get_host(host)
+                if record is None:
+                    raise NotFoundError(
+                        f"host {host} is not in the inventory",
+                        obj=host,
+                        hint=f"smartpraxx-provision hosts add {host} --endpoint ...",
+                    )
+                self._engines[host] = DockerEngine(record.endpoint)
+            return self._engines[host]
+
+    def ensure_embedded_host(self) -> None:
+        """Embedded profile: register the local Docker engine as cloud001 when no host exists."""
+        if self.settings.profile != "embedded" or self.inventory.list_hosts():
+            return
+        self.inventory.add_host(EMBEDDED_HOST, LOCAL_ENGINE)
+        self.reporter.change(
+            f"host {EMBEDDED_HOST} registered (local Docker engine, embedded profile)"
+        )

@@ -1,0 +1,271 @@
+"""``provision``: Starter Excel → slot → secrets → realm ∥ stack → Nextcloud config → smoke.
+
+Validate → allocate the slot (atomic, once) → ensure secrets → (realm with users and clients)
+in parallel with (network, volumes, db, redis, app) → Nextcloud config/apps/OIDC → smoke →
+record billable seats and the billing event. Every step re-reads live state; re-running with
+the same file converges and reports "no changes" when nothing differs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..domain.model import PracticeSpec, Slot
+from ..domain.seats import billable_seats
+from ..errors import ConflictError
+from ..inventory.models import PracticeRecord
+from ..secrets import practice_prefix
+from .context import OpContext
+from .runner import JournaledOperation
+
+
+def uses_standin(ctx: OpContext) -> bool:
+    return "standin" in ctx.settings.nextcloud_image
+
+
+def standin_notice(ctx: OpContext) -> str | None:
+    if not uses_standin(ctx):
+        return None
+    return (
+        f"Nextcloud is the STAND-IN image {ctx.settings.nextcloud_image} (a test double that "
+        "speaks the real occ surface), not a real Nextcloud"
+    )
+
+
+def urls(ctx: OpContext, praxisname: str, slot: Slot) -> dict[str, str]:
+    from .identity import realm_issuer, start_page_url
+
+    s = ctx.settings
+    return {
+        "nextcloud": f"{s.public_scheme}://{slot.fqdn(s.domain)}",
+        "start_page": start_page_url(s, praxisname),
+        "issuer": realm_issuer(s, slot),
+    }
+
+
+def ensure_slot_secrets(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> int:
+    """Generate every secret the slot needs once; returns how many were created now."""
+    from ..render.bundle import slot_secret_refs
+    from .identity import app_secret_path
+
+    paths = sorted(slot_secret_refs(slot).values())
+    paths += [app_secret_path(slot, app) for app in spec.third_party_apps]
+    before = set(ctx.secrets.list(practice_prefix(slot.id)))
+    for path in paths:
+        ctx.secrets.ensure(path)
+    created = len(set(paths) - before)
+    if created:
+        ctx.reporter.change(f"{created} secrets generated for {slot.id}")
+    else:
+        ctx.reporter.skip(f"secrets of {slot.id} exist")
+    return created
+
+
+def plan(ctx: OpContext, spec: PracticeSpec, host: str | None = None) -> dict[str, Any]:
+    """What a provision would do; reads state, changes nothing."""
+    existing = ctx.inventory.get_practice(spec.praxisname)
+    if existing is not None and existing.tombstoned:
+        raise ConflictError(
+            f"praxisname {spec.praxisname} belonged to a decommissioned practice ({existing.slot.id})",
+            obj=spec.praxisname,
+            hint="choose another Praxisname, or let ops release it with provision --reuse-name",
+        )
+    if existing is not None and existing.order_id != spec.order_id:
+        raise ConflictError(
+            f"praxisname {spec.praxisname} belongs to order {existing.order_id}, not {spec.order_id}",
+            obj=spec.praxisname,
+            hint="check the Bestellnummer in the Starter Excel, or choose another Praxisname",
+        )
+    if existing is not None:
+        slot_text = f"{existing.slot.id} (allocated {existing.created_at:%Y-%m-%d}, kept)"
+    else:
+        slot_text = (
+            f"next free ncXX on {host or 'the least loaded active host'} (allocated at run time)"
+        )
+    roles = Counter(p.role.label for p in spec.persons)
+    slot_id = existing.slot.id if existing else "<slot>"
+    return {
+        "praxisname": spec.praxisname,
+        "slot": slot_text,
+        "realm": slot_id,
+        "persons_by_role": dict(sorted(roles.items())),
+        "billable_seats": billable_seats(spec.persons),
+        "containers": [f"{slot_id}-{c}" for c in ("db", "redis", "app", "cron")],
+        "apps": ["user_oidc", *spec.apps.app_ids()],
+        "third_party_clients": [a.client_id for a in spec.third_party_apps],
+        "nextcloud_image": ctx.settings.nextcloud_image,
+        "state": existing.state if existing else "new",
+    }
+
+
+def _allocate(
+    ctx: OpContext, spec: PracticeSpec, host: str | None, reuse_name: bool
+) -> PracticeRecord:
+    ctx.ensure_embedded_host()
+    existing = ctx.inventory.get_practice(spec.praxisname)
+    record = ctx.inventory.allocate_practice(
+        spec.praxisname,
+        order_id=spec.order_id,
+        display_name=spec.display_name,
+        kv=spec.kv,
+        specialties=spec.specialties,
+        billable_seats=billable_seats(spec.persons),
+        host=host,
+        reuse_name=reuse_name,
+        apps=spec.apps.app_ids(),
+    )
+    if existing is None:
+        ctx.reporter.change(f"slot {record.slot.id} allocated to {spec.praxisname}")
+    else:
+        ctx.reporter.skip(f"slot {record.slot.id} already belongs to {spec.praxisname}")
+    if record.state in ("allocated", "failed"):
+        record = ctx.inventory.update_practice(spec.praxisname, state="provisioning")
+    return record
+
+
+def provision(
+    ctx: OpContext,
+    spec: PracticeSpec,
+    *,
+    host: str | None = None,
+    reuse_name: bool = False,
+    prune: bool = False,
+    adopt: bool = False,
+    smoke: bool = True,
+) -> dict[str, Any]:
+    from ..adapters.nextcloud import NextcloudAdapter
+    from . import identity, nextcloud_stack
+    from .smoke import run_smoke
+
+    started = time.monotonic()
+    rep = ctx.reporter
+    notice = standin_notice(ctx)
+    if notice:
+        rep.warn(notice)
+    changes = 0
+    with JournaledOperation(ctx, "provision", spec.praxisname) as op:
+        with op.step("allocate", "allocate slot"):
+            record = _allocate(ctx, spec, host, reuse_name)
+        slot = record.slot
+        engine = ctx.engine(slot.host)
+
+        with op.step("secrets", "ensure secrets"):
+            changes += ensure_slot_secrets(ctx, spec, slot)
+
+        # The realm does not wait for the containers: both run at once.
+        branch_seconds: dict[str, float] = {}
+
+        def do_realm() -> Any:
+            t0 = time.monotonic()
+            try:
+                return identity.converge_realm(
+                    ctx.keycloak,
+                    spec,
+                    slot,
+                    ctx.settings,
+                    ctx.secrets,
+                    rep,
+                    prune=prune,
+                    adopt=adopt,
+                )
+            finally:
+                branch_seconds["realm"] = time.monotonic() - t0
+
+        def do_stack() -> Any:
+            t0 = time.monotonic()
+            try:
+                return nextcloud_stack.launch_stack(
+                    engine, spec, slot, ctx.settings, ctx.secrets, rep
+                )
+            finally:
+                branch_seconds["stack"] = time.monotonic() - t0
+
+        with op.step("realm+stack", "realm (users, clients) ∥ stack (db, redis, app)"):
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="provision") as pool:
+                realm_future = pool.submit(do_realm)
+                stack_future = pool.submit(do_stack)
+                # result() re-raises; wait for both so neither is left half-way unseen
+                errors = [f.exception() for f in (realm_future, stack_future)]
+                for err in errors:
+                    if err is not None:
+                        raise err
+                identity_result = realm_future.result()
+                stack_result = stack_future.result()
+            changes += identity_result.changes
+            changes += sum(o != "running" for o in stack_result["containers"].values())
+
+        with op.step("nextcloud", "Nextcloud config, apps, OIDC"):
+            nc = NextcloudAdapter(engine, nextcloud_stack.slot_names(slot).app)
+            converge = nextcloud_stack.configure_nextcloud(
+                nc,
+                spec,
+                slot,
+                ctx.settings,
+                ctx.secrets,
+                rep,
+                issuer=identity.realm_issuer(ctx.settings, slot),
+            )
+            changes += len(converge.changes)
+
+        with op.step("routes", "proxy routes"):
+            from .routes import write_host_routes, write_start_page_routes
+
+            changes += int(write_host_routes(ctx, slot.host))
+            changes += int(write_start_page_routes(ctx))
+
+        smoke_result: dict[str, Any] | None = None
+        if smoke:
+            with op.step("smoke", "smoke check"):
+                smoke_result = run_smoke(ctx, record.praxisname)
+
+        with op.step("record", "record seats and billing event"):
+            seats = billable_seats(spec.persons)
+            prev = ctx.inventory.get_practice(spec.praxisname)
+            first_time = prev is not None and prev.state != "active"
+            seats_changed = prev is not None and prev.billable_seats != seats
+            ctx.inventory.update_practice(
+                spec.praxisname,
+                state="active",
+                billable_seats=seats,
+                display_name=spec.display_name,
+                kv=spec.kv,
+                specialties=spec.specialties,
+                apps=spec.apps.app_ids(),
+            )
+            if first_time or seats_changed:
+                ctx.inventory.record_event(
+                    "provisioned" if first_time else "seats-changed",
+                    spec.praxisname,
+                    {"slot": slot.id, "order_id": spec.order_id, "billable_seats": seats},
+                )
+                rep.change(f"billing event recorded: {seats} billable seats")
+                changes += 1
+            else:
+                rep.skip(f"billable seats unchanged ({seats})")
+
+    result: dict[str, Any] = {
+        "ok": True,
+        "operation": op.op_id,
+        "praxisname": spec.praxisname,
+        "slot": slot.id,
+        "fqdn": slot.fqdn(ctx.settings.domain),
+        "realm": slot.realm,
+        "urls": urls(ctx, spec.praxisname, slot),
+        "local_nextcloud_url": f"http://127.0.0.1:{stack_result['app_port']}",
+        "changes": changes,
+        "no_changes": changes == 0,
+        "billable_seats": billable_seats(spec.persons),
+        "occ_calls": converge.occ_calls,
+        "smoke": smoke_result,
+        "nextcloud_standin": uses_standin(ctx),
+        "steps": [
+            {"name": t.name, "seconds": round(t.seconds, 3), "status": t.status}
+            for t in rep.timings
+        ],
+        "parallel_branches": {k: round(v, 3) for k, v in sorted(branch_seconds.items())},
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    return result

@@ -1,0 +1,135 @@
+"""End-to-end fixtures: whole operations through the real CLI against the local stack.
+
+Each test module gets its own state dir (inventory, secret store) and its own fleet host
+name, pointing at the local Docker engine; Keycloak is the session's real server (its admin
+password is copied into the module's secret store). Everything a test provisions is torn
+down afterwards by slot label and realm name, also when the test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smartpraxx_provision.adapters.docker_engine import LABEL_SLOT, DockerEngine
+from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
+from smartpraxx_provision.config import Settings, load_settings
+from smartpraxx_provision.inventory import open_inventory
+from smartpraxx_provision.secrets import FileSecretStore
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "starter_excel_samples"
+GP_SAMPLE = SAMPLES / "hausarztpraxis-mueller.xlsx"
+ADMIN_SECRET = "platform/keycloak-admin"
+
+
+@dataclass
+class Cli:
+    """Runs ``smartpraxx-provision`` as a child process with the module's settings."""
+
+    env: dict[str, str]
+    state_dir: Path
+    host: str
+    runs: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
+
+    def __call__(
+        self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, **(extra_env or {})}
+        proc = subprocess.run(
+            [sys.executable, "-m", "smartpraxx_provision.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        self.runs.append(proc)
+        return proc
+
+    def json(self, *args: str, **kw: Any) -> tuple[int, dict[str, Any]]:
+        proc = self(*args, "--json", **kw)
+        try:
+            doc = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise AssertionError(
+                f"stdout is not one JSON document: {proc.stdout[:500]!r}\nstderr: {proc.stderr[-2000:]}"
+            ) from exc
+        return proc.returncode, doc
+
+    def all_output(self) -> str:
+        return "\n".join(p.stdout + p.stderr for p in self.runs)
+
+
+def _settings_env(keycloak: Settings, state_dir: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SMARTPRAXX_") or k == "SMARTPRAXX_TEST_KEEP"
+    }
+    env.update(
+        {
+            "SMARTPRAXX_STATE_DIR": str(state_dir),
+            "SMARTPRAXX_KEYCLOAK_URL": keycloak.keycloak_url,
+            "SMARTPRAXX_KEYCLOAK_PORT": str(keycloak.keycloak_port),
+            "SMARTPRAXX_HEALTH_TIMEOUT": "240",
+            "PYTHONPATH": str(REPO),
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def e2e(
+    tmp_path_factory: pytest.TempPathFactory,
+    keycloak: Settings,
+    docker_engine: DockerEngine,
+    local_images: dict[str, str],
+) -> Iterator[Cli]:
+    state_dir = tmp_path_factory.mktemp("e2e-state")
+    admin = FileSecretStore(keycloak.secrets_dir).require(ADMIN_SECRET)
+    FileSecretStore(state_dir / "secrets").put(ADMIN_SECRET, admin)
+    host = f"cloud{800 + secrets.randbelow(199)}"
+    cli = Cli(env=_settings_env(keycloak, state_dir), state_dir=state_dir, host=host)
+    add = cli("hosts", "add", host, "--endpoint", "unix:///var/run/docker.sock", "--capacity", "20")
+    assert add.returncode == 0, add.stderr
+    yield cli
+    _teardown(cli, keycloak, docker_engine)
+
+
+def _teardown(cli: Cli, keycloak: Settings, engine: DockerEngine) -> None:
+    """Remove every container, volume, network and realm of the module's host."""
+    kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
+    for c in engine.client.containers.list(all=True, filters={"label": LABEL_SLOT}):
+        if c.labels.get(LABEL_SLOT, "").endswith(f"-{cli.host}"):
+            c.remove(force=True)
+    for v in engine.client.volumes.list(filters={"label": LABEL_SLOT}):
+        if (v.attrs.get("Labels") or {}).get(LABEL_SLOT, "").endswith(f"-{cli.host}"):
+            v.remove(force=True)
+    for n in engine.client.networks.list(filters={"label": LABEL_SLOT}):
+        if (n.attrs.get("Labels") or {}).get(LABEL_SLOT, "").endswith(f"-{cli.host}"):
+            n.remove()
+    settings = load_settings(env={}, overrides={"state_dir": str(cli.state_dir)})
+    with open_inventory(settings) as inv:
+        realms = {p.realm for p in inv.list_practices(include_tombstoned=True)}
+    for realm in sorted(realms):
+        if kc.get_realm(realm) is not None:
+            kc.delete_realm(realm)
+
+
+def slot_objects(engine: DockerEngine, slot_id: str) -> dict[str, list[str]]:
+    labels = {LABEL_SLOT: slot_id}
+    return {
+        "containers": sorted(c.name for c in engine.list_containers(labels)),
+        "volumes": sorted(v.name for v in engine.list_volumes(labels)),
+        "networks": sorted(n.name for n in engine.list_networks(labels)),
+    }

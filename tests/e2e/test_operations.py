@@ -1,0 +1,275 @@
+"""Whole operations through the CLI against the real local stack (Docker engine, MariaDB,
+Redis, Keycloak; the Nextcloud stand-in in place of a real Nextcloud).
+
+The tests of this module build on each other in file order (one practice's life:
+provision → converge → concurrency → rename → decommission), because a provision costs a
+minute of real container start-up; each asserts its own outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from smartpraxx_provision.adapters.docker_engine import DockerEngine
+from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
+from smartpraxx_provision.config import Settings, load_settings
+from smartpraxx_provision.inventory import open_inventory
+from smartpraxx_provision.secrets import FileSecretStore
+from smartpraxx_provision.starter import load_practice_spec
+
+from .conftest import GP_SAMPLE, SAMPLES, Cli, slot_objects
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
+
+DENTAL_SAMPLE = SAMPLES / "zahnarztpraxis-sonnenschein.xlsx"
+PROVISION_STEPS = ("allocate", "secrets", "realm+stack", "nextcloud", "routes", "smoke", "record")
+
+
+def _all_secrets(cli: Cli) -> list[str]:
+    store = FileSecretStore(cli.state_dir / "secrets")
+    return [v for p in store.list("") if (v := store.get(p))]
+
+
+def _staff_data(sample: Path) -> list[str]:
+    spec = load_practice_spec(sample)
+    out: list[str] = []
+    for p in spec.persons:
+        # the surname alone is not checked: it may be part of the practice's public name
+        out += [p.email, p.first_name + " " + p.last_name, p.username]
+        out += [x for x in (p.lanr, *p.lanrs) if x]
+    return [x for x in out if len(x) >= 4]
+
+
+def _files_under(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_dry_run_changes_nothing(e2e: Cli, docker_engine: DockerEngine) -> None:
+    code, doc = e2e.json("provision", str(GP_SAMPLE), "--host", e2e.host, "--dry-run")
+    assert code == 0, e2e.runs[-1].stderr
+    plan = doc["plan"]
+    assert plan["praxisname"] == "praxis-mueller"
+    assert plan["state"] == "new"
+    assert "user_oidc" in plan["apps"] and "spreed" in plan["apps"]
+    assert sum(plan["persons_by_role"].values()) == 8
+    code, listing = e2e.json("practices", "list", "--all")
+    assert code == 0
+    assert listing["practices"] == [] if isinstance(listing, dict) else listing == []
+    assert not [c for c in docker_engine.client.containers.list(all=True) if e2e.host in c.name]
+
+
+def test_provision_end_to_end(e2e: Cli, docker_engine: DockerEngine, keycloak: Settings) -> None:
+    code, doc = e2e.json("provision", str(GP_SAMPLE), "--host", e2e.host, "--yes")
+    assert code == 0, e2e.runs[-1].stderr[-3000:]
+    assert doc["ok"] is True
+    assert re.fullmatch(rf"nc\d\d-{e2e.host}", doc["slot"])
+    assert doc["nextcloud_standin"] is True
+    assert doc["smoke"]["ok"] is True, doc["smoke"]
+    assert {c["check"] for c in doc["smoke"]["checks"]} == {
+        "nextcloud-status",
+        "oidc-discovery",
+        "oidc-client",
+        "apps",
+        "login",
+    }
+    assert [s["name"] for s in doc["steps"]][-1].startswith("record")
+    assert doc["billable_seats"] == 3
+    assert doc["urls"]["start_page"].endswith("/praxis-mueller")
+    objects = slot_objects(docker_engine, doc["slot"])
+    assert objects["containers"] == sorted(
+        f"{doc['slot']}-{r}" for r in ("app", "cron", "db", "redis")
+    )
+    assert len(objects["volumes"]) == 2 and len(objects["networks"]) == 1
+    # the human output says the stand-in is used
+    human = e2e("status", "praxis-mueller")
+    assert human.returncode == 0
+    assert "running" in human.stdout
+    kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
+    users = [u for u in kc.users(doc["realm"]) if not u["username"].startswith("smartpraxx-smoke")]
+    assert len(users) == 8
+
+
+def test_second_run_changes_nothing(e2e: Cli) -> None:
+    code, doc = e2e.json("provision", str(GP_SAMPLE), "--yes")
+    assert code == 0, e2e.runs[-1].stderr[-3000:]
+    assert doc["no_changes"] is True, doc
+    assert doc["occ_calls"] <= 3
+
+
+def test_no_staff_data_or_secret_outside_the_realm_and_store(e2e: Cli) -> None:
+    secrets_ = _all_secrets(e2e)
+    assert len(secrets_) >= 6
+    staff = _staff_data(GP_SAMPLE)
+    for path in _files_under(e2e.state_dir):
+        if path.parent.name == "secrets" and path.suffix == ".enc":
+            continue  # the encrypted store itself
+        data = path.read_bytes()
+        for value in secrets_:
+            assert value.encode() not in data, f"a secret in plaintext in {path}"
+        for value in staff:
+            assert value.encode() not in data, f"staff data in {path}"
+    output = e2e.all_output()
+    for value in secrets_:
+        assert value not in output, "a secret reached the command output"
+
+
+def test_two_concurrent_runs_one_wins(e2e: Cli) -> None:
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "smartpraxx_provision.cli",
+                "provision",
+                str(GP_SAMPLE),
+                "--yes",
+            ],
+            env=e2e.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=600), p.stderr.read() if p.stderr else "") for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 1], results
+    loser = next(err for code, err in results if code == 1)
+    assert "operation" in loser and "running" in loser, loser
+
+
+def test_crash_at_every_step_boundary_then_resume(e2e: Cli, docker_engine: DockerEngine) -> None:
+    """SIGKILL after each provision step in turn; every re-run resumes; one slot, no orphans."""
+    slots: set[str] = set()
+    for step in PROVISION_STEPS:
+        proc = e2e(
+            "provision",
+            str(DENTAL_SAMPLE),
+            "--host",
+            e2e.host,
+            "--yes",
+            extra_env={"SMARTPRAXX_CRASH_AT": f"provision:{step}:after"},
+        )
+        assert proc.returncode == -9, (step, proc.returncode, proc.stderr[-2000:])
+    code, doc = e2e.json("provision", str(DENTAL_SAMPLE), "--yes")
+    assert code == 0, e2e.runs[-1].stderr[-3000:]
+    assert doc["smoke"]["ok"] is True
+    slots.add(doc["slot"])
+    code, listing = e2e.json("practices", "list")
+    names = [p["praxisname"] for p in listing["practices"]]
+    assert names.count(doc["praxisname"]) == 1
+    objects = slot_objects(docker_engine, doc["slot"])
+    assert len(objects["containers"]) == 4 and len(objects["volumes"]) == 2
+    # a crash before a step, then a converge that finds nothing to do
+    proc = e2e(
+        "provision",
+        str(DENTAL_SAMPLE),
+        "--yes",
+        extra_env={"SMARTPRAXX_CRASH_AT": "provision:nextcloud:before"},
+    )
+    assert proc.returncode == -9, proc.stderr[-3000:]
+    code, doc = e2e.json("provision", str(DENTAL_SAMPLE), "--yes")
+    assert code == 0 and doc["no_changes"] is True, doc
+
+
+def test_rename_keeps_slot_realm_and_users(e2e: Cli, keycloak: Settings) -> None:
+    code, before = e2e.json("status", "praxis-mueller")
+    assert code == 0
+    slot = before["practices"][0]["slot"]
+    proc = e2e("rename", "praxis-mueller", "praxis-mueller-neu")
+    assert proc.returncode == 2 and "--confirm-fee" in proc.stderr
+    # crash after the inventory moved, then resume with the same command
+    proc = e2e(
+        "rename",
+        "praxis-mueller",
+        "praxis-mueller-neu",
+        "--confirm-fee",
+        "--yes",
+        extra_env={"SMARTPRAXX_CRASH_AT": "rename:inventory:after"},
+    )
+    assert proc.returncode == -9, proc.stderr[-3000:]
+    code, doc = e2e.json("rename", "praxis-mueller", "praxis-mueller-neu", "--confirm-fee", "--yes")
+    assert code == 0, e2e.runs[-1].stderr
+    assert doc["slot"] == slot and doc["realm"] == slot
+    routes = (e2e.state_dir / "proxy" / "identity-routes.caddy").read_text()
+    assert "/praxis-mueller-neu" in routes and "/praxis-mueller" in routes
+    kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
+    realm = kc.get_realm(slot)
+    assert realm is not None
+    assert realm["attributes"]["smartpraxx.praxisname"] == "praxis-mueller-neu"
+    code, smoke = e2e.json("smoke", "praxis-mueller-neu")
+    assert code == 0 and smoke["ok"], smoke
+
+
+def test_decommission_refuses_without_a_verified_export(
+    e2e: Cli, docker_engine: DockerEngine, tmp_path: Path
+) -> None:
+    code, listing = e2e.json("status", "zahnarzt-sonnenschein")
+    assert code == 0, e2e.runs[-1].stderr
+    slot = listing["practices"][0]["slot"]
+    docker_engine.stop_container(f"{slot}-db")
+    try:
+        proc = e2e("decommission", "zahnarzt-sonnenschein", "--export-to", str(tmp_path), "--yes")
+        assert proc.returncode == 1
+        assert "nothing was deleted" in proc.stderr
+        objects = slot_objects(docker_engine, slot)
+        assert len(objects["containers"]) == 4 and len(objects["volumes"]) == 2
+        assert not list(tmp_path.glob("*.tar"))
+    finally:
+        docker_engine.start_container(f"{slot}-db")
+
+
+def test_decommission_exports_then_deletes_and_tombstones(
+    e2e: Cli, docker_engine: DockerEngine, keycloak: Settings, tmp_path: Path
+) -> None:
+    code, listing = e2e.json("status", "praxis-mueller-neu")
+    slot = listing["practices"][0]["slot"]
+    proc = e2e(
+        "decommission",
+        "praxis-mueller-neu",
+        "--export-to",
+        str(tmp_path),
+        "--yes",
+        extra_env={"SMARTPRAXX_CRASH_AT": "decommission:stack:after"},
+    )
+    assert proc.returncode == -9, proc.stderr[-3000:]
+    code, doc = e2e.json(
+        "decommission", "praxis-mueller-neu", "--export-to", str(tmp_path), "--yes"
+    )
+    assert code == 0, e2e.runs[-1].stderr
+    export = Path(doc["export"]["path"])
+    assert export.is_file() and doc["export"]["verified"]
+    with tarfile.open(export) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        assert set(manifest["files"]) == {"db.sql", "data.tar", "realm.json"}
+    assert slot_objects(docker_engine, slot) == {"containers": [], "volumes": [], "networks": []}
+    kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
+    assert kc.get_realm(slot) is None
+    assert FileSecretStore(e2e.state_dir / "secrets").list(f"practices/{slot}") == []
+    code, listing = e2e.json("practices", "list", "--all")
+    states = {p["praxisname"]: p["state"] for p in listing["practices"]}
+    assert states["praxis-mueller-neu"] == "tombstoned"
+    # the name stays taken, the slot is never handed out again
+    proc = e2e("provision", str(GP_SAMPLE), "--yes")
+    assert proc.returncode == 1 and "praxis-mueller" in proc.stderr, proc.stderr
+    inv = open_inventory(load_settings(env={}, overrides={"state_dir": str(e2e.state_dir)}))
+    fresh = inv.allocate_practice(
+        "praxis-danach",
+        order_id="SP-TEST-1",
+        display_name="Praxis danach",
+        kv="KV Berlin",
+        specialties=("allgemeinmedizin",),
+        billable_seats=1,
+        host=e2e.host,
+    )
+    used = {p["slot"] for p in listing["practices"]}
+    assert fresh.slot.id not in used and fresh.slot.number > max(
+        int(s[2:4]) for s in used if s.endswith(e2e.host)
+    )
