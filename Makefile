@@ -5,7 +5,7 @@ PYTHON ?= python3
 SAMPLE ?= starter_excel_samples/hausarztpraxis-mueller.xlsx
 PIP_FLAGS ?= -q --disable-pip-version-check
 
-.PHONY: install stack demo lint test unit
+.PHONY: install stack demo lint test unit test-deps
 
 install:
 	$(PYTHON) -m pip install $(PIP_FLAGS) -e '.[dev,fleet]'
@@ -26,7 +26,13 @@ unit: install
 # The tests reuse the Keycloak that `dev-stack up` started (same state dir and port).
 SETTING = $(PYTHON) -c 'import sys; from smartpraxx_provision.config import load_settings; print(getattr(load_settings(), sys.argv[1]))'
 
-test: stack lint
+# Servers the tests run for real besides the stack: PostgreSQL (team inventory) and Caddy.
+test-deps:
+	@if ! command -v caddy >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql caddy; \
+	fi
+
+test: test-deps stack lint
 	SMARTPRAXX_TEST_KEYCLOAK_STATE="$$($(SETTING) state_dir)" \
 	SMARTPRAXX_TEST_KEYCLOAK_PORT="$$($(SETTING) keycloak_port)" \
 	SMARTPRAXX_REQUIRE_STACK=1 \

@@ -30,6 +30,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 DENTAL_SAMPLE = SAMPLES / "zahnarztpraxis-sonnenschein.xlsx"
 PROVISION_STEPS = ("allocate", "secrets", "realm+stack", "nextcloud", "routes", "smoke", "record")
+RENAME_STEPS = ("inventory", "realm-alias", "routes", "billing")
+DECOMMISSION_STEPS = ("export", "verify", "stack", "realm", "secrets", "tombstone", "routes")
 
 
 def _all_secrets(cli: Cli) -> list[str]:
@@ -185,16 +187,17 @@ def test_rename_keeps_slot_realm_and_users(e2e: Cli, keycloak: Settings) -> None
     slot = before["practices"][0]["slot"]
     proc = e2e("rename", "praxis-mueller", "praxis-mueller-neu")
     assert proc.returncode == 2 and "--confirm-fee" in proc.stderr
-    # crash after the inventory moved, then resume with the same command
-    proc = e2e(
-        "rename",
-        "praxis-mueller",
-        "praxis-mueller-neu",
-        "--confirm-fee",
-        "--yes",
-        extra_env={"SMARTPRAXX_CRASH_AT": "rename:inventory:after"},
-    )
-    assert proc.returncode == -9, proc.stderr[-3000:]
+    # SIGKILL after each step in turn; the same command resumes every time
+    for step in RENAME_STEPS:
+        proc = e2e(
+            "rename",
+            "praxis-mueller",
+            "praxis-mueller-neu",
+            "--confirm-fee",
+            "--yes",
+            extra_env={"SMARTPRAXX_CRASH_AT": f"rename:{step}:after"},
+        )
+        assert proc.returncode == -9, (step, proc.stderr[-3000:])
     code, doc = e2e.json("rename", "praxis-mueller", "praxis-mueller-neu", "--confirm-fee", "--yes")
     assert code == 0, e2e.runs[-1].stderr
     assert doc["slot"] == slot and doc["realm"] == slot
@@ -231,15 +234,16 @@ def test_decommission_exports_then_deletes_and_tombstones(
 ) -> None:
     code, listing = e2e.json("status", "praxis-mueller-neu")
     slot = listing["practices"][0]["slot"]
-    proc = e2e(
-        "decommission",
-        "praxis-mueller-neu",
-        "--export-to",
-        str(tmp_path),
-        "--yes",
-        extra_env={"SMARTPRAXX_CRASH_AT": "decommission:stack:after"},
-    )
-    assert proc.returncode == -9, proc.stderr[-3000:]
+    for step in DECOMMISSION_STEPS:
+        proc = e2e(
+            "decommission",
+            "praxis-mueller-neu",
+            "--export-to",
+            str(tmp_path),
+            "--yes",
+            extra_env={"SMARTPRAXX_CRASH_AT": f"decommission:{step}:after"},
+        )
+        assert proc.returncode == -9, (step, proc.stderr[-3000:])
     code, doc = e2e.json(
         "decommission", "praxis-mueller-neu", "--export-to", str(tmp_path), "--yes"
     )
