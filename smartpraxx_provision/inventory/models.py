@@ -75,6 +75,8 @@ class PracticeRecord:
     created_at: datetime
     updated_at: datetime
     former_names: tuple[str, ...] = ()
+    # former names still in their rename grace period: the start page redirects them
+    redirecting_names: tuple[str, ...] = ()
     last_smoke: str | None = None  # JSON text written by the smoke check
     apps: tuple[str, ...] = ()  # Nextcloud app ids as ordered (spreed, deck, ...)
 
@@ -104,6 +106,7 @@ class PracticeRecord:
             "apps": list(self.apps),
             "state": self.state,
             "former_names": list(self.former_names),
+            "redirecting_names": list(self.redirecting_names),
             "last_smoke": self.last_smoke,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),

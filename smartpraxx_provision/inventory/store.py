@@ -329,9 +329,10 @@ class Inventory:
     @staticmethod
     def _practice(tx: Tx, row: dict[str, Any]) -> PracticeRecord:
         former = tx.query(
-            "SELECT name FROM former_names WHERE slot_id = ? ORDER BY renamed_at, name",
+            "SELECT name, grace_until FROM former_names WHERE slot_id = ? ORDER BY renamed_at, name",
             (row["slot_id"],),
         )
+        now = datetime.now(UTC)
         return PracticeRecord(
             praxisname=row["praxisname"],
             slot=Slot(host=row["host"], number=int(row["slot_number"])),
@@ -345,6 +346,7 @@ class Inventory:
             created_at=_req_dt(row["created_at"]),
             updated_at=_req_dt(row["updated_at"]),
             former_names=tuple(r["name"] for r in former),
+            redirecting_names=tuple(r["name"] for r in former if _req_dt(r["grace_until"]) > now),
             last_smoke=row["last_smoke"],
             apps=tuple(json.loads(row["apps"])),
         )

@@ -32,7 +32,7 @@ def proxy_dir(ctx: OpContext) -> Path:
 
 def write_start_page_routes(ctx: OpContext) -> bool:
     practices = [
-        (p.praxisname, p.realm, list(p.former_names)) for p in ctx.inventory.list_practices()
+        (p.praxisname, p.realm, list(p.redirecting_names)) for p in ctx.inventory.list_practices()
     ]
     text = render_start_page_routes(ctx.settings, practices)
     return _write_if_changed(ctx, proxy_dir(ctx) / "identity-routes.caddy", text)

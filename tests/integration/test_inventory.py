@@ -274,9 +274,21 @@ def test_former_name_is_free_after_grace(inventory: Inventory) -> None:
     alloc(inventory, "alt")
     past = datetime.now(UTC) - timedelta(seconds=1)
     renamed = inventory.rename_practice("alt", "neu", grace_until=past)
+    assert renamed.former_names == ("alt",) and renamed.redirecting_names == ()
     other = alloc(inventory, "alt", "SO-other")
     assert other.slot != renamed.slot
     assert inventory.resolve_name("alt") == other
+
+
+def test_former_name_redirects_only_during_grace(inventory: Inventory) -> None:
+    inventory.add_host("cloud001", ENGINE)
+    alloc(inventory, "eins")
+    future = datetime.now(UTC) + timedelta(days=1)
+    inventory.rename_practice("eins", "zwei", grace_until=future)
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    r = inventory.rename_practice("zwei", "drei", grace_until=past)
+    assert r.former_names == ("eins", "zwei")
+    assert r.redirecting_names == ("eins",)
 
 
 # --- operation lock and journal ---------------------------------------------------------
