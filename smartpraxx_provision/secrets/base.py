@@ -29,8 +29,19 @@ def check_path(path: str) -> str:
 
 
 def generate_token(nbytes: int = 32) -> str:
-    """The default generator: URL-safe random text (``secrets.token_urlsafe``)."""
-    return _stdlib_secrets.token_urlsafe(nbytes)
+    """The default generator: URL-safe random text (``secrets.token_urlsafe``) that starts
+    with a letter or digit.
+
+    A secret starting with ``-`` breaks every tool that gets it as a separate argument value:
+    the official Nextcloud image runs ``occ maintenance:install --admin-pass <value>``, and
+    Symfony Console then reads ``-x...`` as an unknown option (seen here: 1 install in ~30
+    failed this way). Re-drawing keeps the full entropy of the remaining characters.
+    """
+    for _ in range(1000):  # P(64 leading '-'/'_' in a row) is nil; the bound is for form
+        value = _stdlib_secrets.token_urlsafe(nbytes)
+        if value[0].isalnum():
+            return value
+    raise SecretStoreError("could not draw a secret that starts with a letter or digit")
 
 
 def practice_prefix(slot_id: str) -> str:

@@ -182,3 +182,13 @@ def test_ensure_generates_once_across_processes(store: FileSecretStore) -> None:
     # one key for all of them (created once under the lock)
     assert len([p for p in store.directory.iterdir() if p.name == "key"]) == 1
     assert os.stat(store.key_path).st_size > 0
+
+
+def test_generated_secrets_never_start_with_a_dash() -> None:
+    """`occ maintenance:install --admin-pass -x...` reads the value as an option."""
+    from smartpraxx_provision.secrets import generate_token
+
+    drawn = [generate_token() for _ in range(2000)]
+    assert all(v[0].isalnum() for v in drawn)
+    assert len(set(drawn)) == len(drawn)
+    assert all(len(v) >= 43 for v in drawn)
