@@ -80,6 +80,9 @@ __all__ = [
 OIDC_FINGERPRINT_KEY = "smartpraxx.oidc_client_secret_sha256"
 
 _LOG_TAIL = 40
+# What the official image's entrypoint (and the stand-in) logs when `occ maintenance:install`
+# failed; it does not retry, so waiting longer is pointless.
+INSTALL_FAILED_MARK = "Installing of nextcloud failed!"
 _POLL = 1.0
 
 
@@ -175,6 +178,9 @@ def _wait_installed(
             last = f"installed={status.get('installed')} maintenance={status.get('maintenance')}"
         except (SmartpraxxError, requests.RequestException) as exc:
             last = type(exc).__name__
+        if INSTALL_FAILED_MARK in engine.logs(nc.container, tail=_LOG_TAIL):
+            last = "the image's install failed, see the log lines below"
+            break
         if time.monotonic() >= deadline:
             break
         time.sleep(_POLL)

@@ -275,6 +275,23 @@ def test_wrong_db_password_names_slot_and_container_and_spares_other_slot(
     assert engine.inspect_container(a.db) is not None
 
 
+def test_failed_install_is_reported_at_once_with_the_log(
+    engine: DockerEngine, settings: Settings, store: FileSecretStore, stacks: dict[str, Any]
+) -> None:
+    """An admin password that occ reads as an option ('-t...') makes the image's install
+    fail; the launch stops on the image's own failure line instead of waiting it out."""
+    slot_c = Slot(HOST, 3)
+    store.put(slot_secret_refs(slot_c)["nc_admin"], "-tdash" + "x" * 30)
+    try:
+        with pytest.raises(ExternalServiceError) as err:
+            launch_stack(engine, SPEC_A, slot_c, settings, store, Reporter(quiet=True))
+        assert "install failed" in err.value.message
+        assert "Installing of nextcloud failed!" in err.value.details["logs"]
+        assert err.value.obj == slot_names(slot_c).app
+    finally:
+        remove_stack(engine, slot_c, Reporter(quiet=True))
+
+
 def test_remove_stack_is_idempotent(engine: DockerEngine, stacks: dict[str, Any]) -> None:
     # runs last (file order): B is removed here, A by the fixture's finalizer
     first = remove_stack(engine, SLOT_B, Reporter(quiet=True))
