@@ -356,26 +356,35 @@ def configure_nextcloud(
     *,
     issuer: str,
     client_id: str = "nextcloud",
+    dry_run: bool = False,
 ) -> ConvergeResult:
-    """Converge system/app config, apps and the user_oidc login provider of the slot."""
+    """Converge system/app config, apps and the user_oidc login provider of the slot.
+
+    With ``dry_run`` only the three reads run; ``changes`` lists what a real run would do.
+    """
     calls0, mutating0 = nc.calls, nc.mutating_calls
     changes: list[str] = []
 
     current = nc.config_list()
     apps = nc.app_list()
 
-    secret = secrets.ensure(slot_secret_refs(slot)["oidc_client_secret"])
+    ref = slot_secret_refs(slot)["oidc_client_secret"]
+    secret = secrets.get(ref) if dry_run else secrets.ensure(ref)
     desired = desired_config(spec, slot, settings)
-    desired["system"][OIDC_FINGERPRINT_KEY] = hashlib.sha256(secret.encode()).hexdigest()
+    desired["system"][OIDC_FINGERPRINT_KEY] = (
+        hashlib.sha256(secret.encode()).hexdigest() if secret is not None else "(new secret)"
+    )
 
     plan = desired_apps(spec)
     to_enable = [a for a in plan.enable if a not in apps["enabled"]]
     to_disable = [a for a in plan.disable if a in apps["enabled"]]
     if to_enable:
-        nc.enable_apps(to_enable)
+        if not dry_run:
+            nc.enable_apps(to_enable)
         changes += [f"app {a} enabled" for a in to_enable]
     if to_disable:
-        nc.disable_apps(to_disable)
+        if not dry_run:
+            nc.disable_apps(to_disable)
         changes += [f"app {a} disabled" for a in to_disable]
     if not to_enable and not to_disable:
         reporter.skip(f"apps of {slot.id} up to date ({', '.join(plan.enable)})")
@@ -388,16 +397,18 @@ def configure_nextcloud(
         desired["system"][OIDC_FINGERPRINT_KEY],
     )
     if provider is None:
-        nc.set_oidc_provider(OIDC_PROVIDER_ID, options, secret)
+        if not dry_run:
+            nc.set_oidc_provider(OIDC_PROVIDER_ID, options, secret)
         changes.append(f"login provider {OIDC_PROVIDER_ID} created")
     else:
         differing = provider_differences(provider, options)
-        if differing or secret_stale:
+        if (differing or secret_stale) and not dry_run:
             nc.set_oidc_provider(
                 OIDC_PROVIDER_ID,
                 {name: options[name] for name in differing},
                 secret if secret_stale else None,
             )
+        if differing or secret_stale:
             what = [*differing, *(["client secret"] if secret_stale else [])]
             changes.append(f"login provider {OIDC_PROVIDER_ID} updated ({', '.join(what)})")
         else:
@@ -406,11 +417,14 @@ def configure_nextcloud(
     # Config last: the secret fingerprint is recorded only after the provider holds the secret.
     diff, keys = config_diff(current, desired)
     if diff:
-        nc.config_import(diff)
+        if not dry_run:
+            nc.config_import(diff)
         changes += [f"config {k} set" for k in keys]
     else:
         reporter.skip(f"Nextcloud config of {slot.id} up to date")
 
+    if dry_run:
+        return ConvergeResult(changes, nc.calls - calls0, nc.mutating_calls - mutating0)
     for line in changes:
         reporter.change(line)
     result = ConvergeResult(changes, nc.calls - calls0, nc.mutating_calls - mutating0)

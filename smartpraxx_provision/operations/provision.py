@@ -17,6 +17,7 @@ from ..domain.model import PracticeSpec, Slot
 from ..domain.seats import billable_seats
 from ..errors import ConflictError
 from ..inventory.models import PracticeRecord
+from ..output import Reporter
 from ..secrets import practice_prefix
 from .context import OpContext
 from .runner import JournaledOperation
@@ -87,6 +88,9 @@ def plan(ctx: OpContext, spec: PracticeSpec, host: str | None = None) -> dict[st
         )
     roles = Counter(p.role.label for p in spec.persons)
     slot_id = existing.slot.id if existing else "<slot>"
+    occ_changes: list[str] | str = "all (new stack)"
+    if existing is not None:
+        occ_changes = _planned_occ_changes(ctx, spec, existing.slot)
     return {
         "praxisname": spec.praxisname,
         "slot": slot_text,
@@ -96,9 +100,33 @@ def plan(ctx: OpContext, spec: PracticeSpec, host: str | None = None) -> dict[st
         "containers": [f"{slot_id}-{c}" for c in ("db", "redis", "app", "cron")],
         "apps": ["user_oidc", *spec.apps.app_ids()],
         "third_party_clients": [a.client_id for a in spec.third_party_apps],
+        "occ_changes": occ_changes or "none",
         "nextcloud_image": ctx.settings.nextcloud_image,
         "state": existing.state if existing else "new",
     }
+
+
+def _planned_occ_changes(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> list[str] | str:
+    """What the Nextcloud step would change on a running slot (three occ reads, no writes)."""
+    from ..adapters.nextcloud import NextcloudAdapter
+    from . import identity, nextcloud_stack
+
+    engine = ctx.engine(slot.host)
+    app = nextcloud_stack.slot_names(slot).app
+    info = engine.inspect_container(app)
+    if info is None or info.status != "running":
+        return f"all ({app} is not running)"
+    result = nextcloud_stack.configure_nextcloud(
+        NextcloudAdapter(engine, app),
+        spec,
+        slot,
+        ctx.settings,
+        ctx.secrets,
+        Reporter(quiet=True),
+        issuer=identity.realm_issuer(ctx.settings, slot),
+        dry_run=True,
+    )
+    return result.changes
 
 
 def _allocate(

@@ -103,6 +103,12 @@ def test_second_run_changes_nothing(e2e: Cli) -> None:
     assert code == 0, e2e.runs[-1].stderr[-3000:]
     assert doc["no_changes"] is True, doc
     assert doc["occ_calls"] <= 3
+    # the dry run lists the occ changes a different setting would make, and makes none
+    code, doc = e2e.json("--set", "domain=example.net", "provision", str(GP_SAMPLE), "--dry-run")
+    assert code == 0, e2e.runs[-1].stderr
+    assert "config system.trusted_domains set" in doc["plan"]["occ_changes"]
+    code, doc = e2e.json("provision", str(GP_SAMPLE), "--dry-run")
+    assert doc["plan"]["occ_changes"] == "none"
 
 
 def test_no_staff_data_or_secret_outside_the_realm_and_store(e2e: Cli) -> None:
