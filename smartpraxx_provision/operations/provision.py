@@ -37,11 +37,11 @@ def standin_notice(ctx: OpContext) -> str | None:
 
 
 def urls(ctx: OpContext, praxisname: str, slot: Slot) -> dict[str, str]:
-    from .identity import realm_issuer, start_page_url
+    from .identity import nextcloud_base_url, realm_issuer, start_page_url
 
     s = ctx.settings
     return {
-        "nextcloud": f"{s.public_scheme}://{slot.fqdn(s.domain)}",
+        "nextcloud": nextcloud_base_url(s, slot),
         "start_page": start_page_url(s, praxisname),
         "issuer": realm_issuer(s, slot),
     }
