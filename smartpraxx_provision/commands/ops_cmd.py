@@ -34,7 +34,10 @@ def _confirm(question: str, yes: bool, json_out: bool) -> None:
         raise typer.Abort()
 
 
-def _print_plan(title: str, plan: dict[str, Any]) -> None:
+def _emit_plan(title: str, plan: dict[str, Any], json_out: bool, notice: str | None = None) -> None:
+    if json_out:
+        print_json({"ok": True, "dry_run": True, "plan": plan, "notice": notice})
+        return
     typer.echo(f"{title} (dry run, nothing changed):")
     for key, value in plan.items():
         if isinstance(value, dict):
@@ -42,6 +45,8 @@ def _print_plan(title: str, plan: dict[str, Any]) -> None:
         elif isinstance(value, list):
             value = ", ".join(map(str, value)) or "-"
         typer.echo(f"  {key:<20} {value}")
+    if notice:
+        typer.echo(f"  note: {notice}")
 
 
 def register(app: typer.Typer) -> None:
@@ -75,14 +80,9 @@ def register(app: typer.Typer) -> None:
         spec = load_practice_spec(starter)
         op = _context(ctx, json_out)
         if dry_run:
-            the_plan = plan(op, spec, host)
-            notice = standin_notice(op)
-            if json_out:
-                print_json({"ok": True, "dry_run": True, "plan": the_plan, "notice": notice})
-            else:
-                _print_plan(f"provision {spec.praxisname}", the_plan)
-                if notice:
-                    typer.echo(f"  note: {notice}")
+            _emit_plan(
+                f"provision {spec.praxisname}", plan(op, spec, host), json_out, standin_notice(op)
+            )
             return
         _confirm(f"Provision {spec.praxisname}?", yes, json_out)
         result = provision(
@@ -120,23 +120,12 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
     ) -> None:
         """Change a practice's praxisname (paid); slot, realm, users and data stay."""
-        from ..operations.rename import check_new_name, rename
+        from ..operations.rename import check_new_name, rename, rename_plan
 
         check_new_name(old, new)
         op = _context(ctx, json_out)
         if dry_run:
-            record = op.inventory.get_practice(old)
-            the_plan = {
-                "from": old,
-                "to": new,
-                "slot (kept)": record.slot.id if record else "<unknown practice>",
-                "start page": f"/{old} → /{new} (old path redirects for {op.settings.rename_grace_days} days)",
-                "billing event": "renamed",
-            }
-            if json_out:
-                print_json({"ok": True, "dry_run": True, "plan": the_plan})
-            else:
-                _print_plan(f"rename {old}", the_plan)
+            _emit_plan(f"rename {old}", rename_plan(op, old, new), json_out)
             return
         if not confirm_fee:
             raise UsageError(
@@ -165,36 +154,13 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
     ) -> None:
         """Export, verify, then delete a practice; slot and name are never reused."""
-        from ..operations.decommission import decommission, export_path
+        from ..operations.decommission import decommission, decommission_plan
 
         op = _context(ctx, json_out)
         if dry_run:
-            record = op.inventory.get_practice(praxisname)
-            if record is None:
-                raise UsageError(
-                    f"practice {praxisname} does not exist",
-                    obj=praxisname,
-                    hint="smartpraxx-provision practices list",
-                )
-            slot = record.slot.id
-            the_plan = {
-                "export": str(export_path(export_to, record)),
-                "then delete": [
-                    f"{slot}-app",
-                    f"{slot}-cron",
-                    f"{slot}-redis",
-                    f"{slot}-db",
-                    "volumes",
-                    "network",
-                    f"realm {record.realm}",
-                    "secrets",
-                ],
-                "tombstone": f"{slot} and {praxisname} (never reused)",
-            }
-            if json_out:
-                print_json({"ok": True, "dry_run": True, "plan": the_plan})
-            else:
-                _print_plan(f"decommission {praxisname}", the_plan)
+            _emit_plan(
+                f"decommission {praxisname}", decommission_plan(op, praxisname, export_to), json_out
+            )
             return
         _confirm(f"Export and then DELETE {praxisname}?", yes, json_out)
         result = decommission(op, praxisname, export_to)

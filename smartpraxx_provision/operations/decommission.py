@@ -150,6 +150,31 @@ def write_export(ctx: OpContext, record: PracticeRecord, target: Path) -> None:
         os.replace(partial, target)
 
 
+def decommission_plan(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, Any]:
+    """What ``decommission`` would do; reads the inventory, changes nothing."""
+    from .nextcloud_stack import slot_names
+
+    record = ctx.inventory.get_practice(praxisname)
+    if record is None or record.tombstoned:
+        raise NotFoundError(
+            f"practice {praxisname} is not active",
+            obj=praxisname,
+            hint="smartpraxx-provision practices list --all",
+        )
+    names = slot_names(record.slot)
+    return {
+        "export": str(export_path(export_to, record)),
+        "then delete": [
+            *(f"container {c}" for c in (names.app, names.cron, names.redis, names.db)),
+            *(f"volume {v}" for v in (names.data_volume, names.db_volume)),
+            f"network {names.network}",
+            f"realm {record.realm}",
+            f"secrets practices/{record.slot.id}",
+        ],
+        "tombstone": f"{record.slot.id} and {praxisname} (never reused)",
+    }
+
+
 def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, Any]:
     from . import identity, nextcloud_stack
     from .routes import write_host_routes, write_start_page_routes

@@ -31,6 +31,24 @@ def check_new_name(old: str, new: str) -> None:
         )
 
 
+def rename_plan(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
+    """What ``rename`` would do; reads the inventory, changes nothing."""
+    record = ctx.inventory.get_practice(old)
+    if record is None or record.tombstoned:
+        raise NotFoundError(
+            f"practice {old} does not exist", obj=old, hint="smartpraxx-provision practices list"
+        )
+    days = ctx.settings.rename_grace_days
+    return {
+        "from": old,
+        "to": new,
+        "slot (kept)": record.slot.id,
+        "realm (kept)": record.realm,
+        "start page": f"/{old} → /{new} (the old path redirects for {days} days)",
+        "billing event": "renamed",
+    }
+
+
 def rename(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
     from . import identity
     from .routes import write_start_page_routes

@@ -193,6 +193,10 @@ def test_rename_keeps_slot_realm_and_users(e2e: Cli, keycloak: Settings) -> None
     slot = before["practices"][0]["slot"]
     proc = e2e("rename", "praxis-mueller", "praxis-mueller-neu")
     assert proc.returncode == 2 and "--confirm-fee" in proc.stderr
+    code, dry = e2e.json("rename", "praxis-mueller", "praxis-mueller-neu", "--dry-run")
+    assert code == 0 and dry["plan"]["slot (kept)"] == slot
+    code, still = e2e.json("status", "praxis-mueller")
+    assert code == 0 and still["practices"][0]["praxisname"] == "praxis-mueller"
     # SIGKILL after each step in turn; the same command resumes every time
     for step in RENAME_STEPS:
         proc = e2e(
@@ -240,6 +244,13 @@ def test_decommission_exports_then_deletes_and_tombstones(
 ) -> None:
     code, listing = e2e.json("status", "praxis-mueller-neu")
     slot = listing["practices"][0]["slot"]
+    code, dry = e2e.json(
+        "decommission", "praxis-mueller-neu", "--export-to", str(tmp_path), "--dry-run"
+    )
+    assert code == 0 and f"container {slot}-db" in dry["plan"]["then delete"]
+    assert (
+        not list(tmp_path.iterdir()) and len(slot_objects(docker_engine, slot)["containers"]) == 4
+    )
     for step in DECOMMISSION_STEPS:
         proc = e2e(
             "decommission",
