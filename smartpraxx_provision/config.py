@@ -37,9 +37,9 @@ PROFILES = ("embedded", "production")
 # Image defaults per profile. The embedded ones are built locally by `dev-stack up`.
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "embedded": {
-        "nextcloud_image": "smartpraxx/nextcloud-standin:dev",
-        "mariadb_image": "smartpraxx/mariadb:dev",
-        "redis_image": "smartpraxx/redis:dev",
+        "nextcloud_image": "smartpraxx/nextcloud-standin:{local_image_tag}",
+        "mariadb_image": "smartpraxx/mariadb:{local_image_tag}",
+        "redis_image": "smartpraxx/redis:{local_image_tag}",
         "public_scheme": "http",
     },
     "production": {
@@ -49,6 +49,13 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "public_scheme": "https",
     },
 }
+
+def _profile_defaults(profile: str, local_image_tag: str) -> dict[str, Any]:
+    return {
+        key: value.format(local_image_tag=local_image_tag) if isinstance(value, str) else value
+        for key, value in _PROFILE_DEFAULTS[profile].items()
+    }
+
 
 # Keys that may only come from the environment (they are secrets).
 SECRET_ENV_ONLY = ("vault_token", "vault_secret_id")
@@ -102,7 +109,9 @@ class Settings:
     java_home: str = ""  # empty: auto-detect a JDK >= 21
     keycloak_login_theme: str = ""  # realm loginTheme hook; empty = Keycloak's default theme
 
-    # Docker images (profile defaults)
+    # Docker images (profile defaults). local_image_tag is the tag of the images `dev-stack up`
+    # builds; a second checkout on the same engine sets its own so the two never share images.
+    local_image_tag: str = "dev"
     nextcloud_image: str = ""
     mariadb_image: str = ""
     redis_image: str = ""
@@ -137,8 +146,7 @@ class Settings:
                 obj="setting profile",
                 hint=f"use one of: {', '.join(PROFILES)}",
             )
-        defaults = _PROFILE_DEFAULTS[self.profile]
-        for key, value in defaults.items():
+        for key, value in _profile_defaults(self.profile, self.local_image_tag).items():
             if not getattr(self, key):
                 object.__setattr__(self, key, value)
         if not self.keycloak_public_url:
@@ -306,7 +314,7 @@ def replace(settings: Settings, **changes: Any) -> Settings:
     """A copy of ``settings`` with some fields changed (profile defaults re-applied)."""
     if changes.get("profile", settings.profile) != settings.profile:
         # fields still at the old profile's default take the new profile's default
-        for key, value in _PROFILE_DEFAULTS[settings.profile].items():
+        for key, value in _profile_defaults(settings.profile, settings.local_image_tag).items():
             if key not in changes and getattr(settings, key) == value:
                 changes[key] = ""
     if "keycloak_url" in changes and "keycloak_public_url" not in changes and (

@@ -36,6 +36,11 @@ BASE_TAG = f"smartpraxx/debian-base:{SUITE}"
 MARIADB_TAG = "smartpraxx/mariadb:dev"
 REDIS_TAG = "smartpraxx/redis:dev"
 STANDIN_TAG = "smartpraxx/nextcloud-standin:dev"
+
+
+def _tagged(tag: str, local_tag: str) -> str:
+    """``repo:dev`` → ``repo:<local_tag>`` (the setting ``local_image_tag``)."""
+    return f"{tag.rsplit(':', 1)[0]}:{local_tag}"
 LABEL_CONTEXT_HASH = "de.smartpraxx.context-hash"
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_TIMEOUT = 1800.0
@@ -56,17 +61,22 @@ class ServiceImage:
     optional: bool = False  # sources written by another part of the project
 
 
-def service_images() -> list[ServiceImage]:
+def service_images(local_tag: str = "dev") -> list[ServiceImage]:
     return [
-        ServiceImage("mariadb", MARIADB_TAG, IMAGES_DIR / "mariadb"),
-        ServiceImage("redis", REDIS_TAG, IMAGES_DIR / "redis"),
-        ServiceImage("nextcloud-standin", STANDIN_TAG, IMAGES_DIR / "nextcloud-standin", True),
+        ServiceImage("mariadb", _tagged(MARIADB_TAG, local_tag), IMAGES_DIR / "mariadb"),
+        ServiceImage("redis", _tagged(REDIS_TAG, local_tag), IMAGES_DIR / "redis"),
+        ServiceImage(
+            "nextcloud-standin",
+            _tagged(STANDIN_TAG, local_tag),
+            IMAGES_DIR / "nextcloud-standin",
+            True,
+        ),
     ]
 
 
-def image_tags() -> dict[str, str]:
+def image_tags(local_tag: str = "dev") -> dict[str, str]:
     """Every image key → tag this module manages."""
-    return {"base": BASE_TAG, **{img.key: img.tag for img in service_images()}}
+    return {"base": BASE_TAG, **{img.key: img.tag for img in service_images(local_tag)}}
 
 
 # --- apt sources ---------------------------------------------------------------------------
@@ -352,16 +362,16 @@ def ensure_images(
     engine = engine or DockerEngine()
     results = {"base": ensure_base_image(settings, reporter, engine, rebuild=rebuild_base)}
     base_id = engine.image_id(BASE_TAG)
-    for image in service_images():
+    for image in service_images(settings.local_image_tag):
         results[image.key] = ensure_service_image(
             image, reporter, engine, base_id, rebuild=rebuild or rebuild_base
         )
     return results
 
 
-def images_status(engine: DockerEngine) -> dict[str, dict[str, Any]]:
+def images_status(engine: DockerEngine, local_tag: str = "dev") -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for key, tag in image_tags().items():
+    for key, tag in image_tags(local_tag).items():
         out[key] = {"tag": tag, "present": engine.image_exists(tag)}
     return out
 

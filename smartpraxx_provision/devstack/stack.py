@@ -135,7 +135,7 @@ def status(settings: Settings) -> dict[str, Any]:
     result: dict[str, Any] = {"engine": engine_mod.engine_status(settings)}
     if result["engine"]["answers"]:
         try:
-            result["images"] = images_mod.images_status(DockerEngine())
+            result["images"] = images_mod.images_status(DockerEngine(), settings.local_image_tag)
         except ServiceUnavailableError as err:
             result["images"] = {"error": err.message}
     else:

@@ -599,11 +599,16 @@ class _Validator:
                 seen_user.setdefault(p["username"], p["row"])
             for key in {lanr_person_key(n) for n in p["lanrs"]}:
                 if key in seen_lanr:
-                    self.warn(f"the same doctor (LANR digits 1–7) is also in row "
-                              f"{seen_lanr[key]}; counted as one billable seat",
-                              value=", ".join(p["lanrs"]), personal=True,
-                              hint="one row per person; put several LANRs into one cell",
-                              **p["lanr_at"])
+                    # A LANR belongs to one doctor for life: two rows with the same digits
+                    # 1–7 are two persons claiming one doctor's number (seats undercounted).
+                    self.error(f"the LANR (digits 1–7) of row {p['row']} is also in row "
+                               f"{seen_lanr[key]}: a LANR belongs to one doctor, rows "
+                               f"{seen_lanr[key]} and {p['row']} are two persons",
+                               value=", ".join(p["lanrs"]), personal=True,
+                               hint="one row per person; correct the LANR of one of the two "
+                                    "rows (several LANRs of one doctor go into one cell)",
+                               **p["lanr_at"])
+                    p["invalid"] = True
                 seen_lanr.setdefault(key, p["row"])
 
         bases: list[str] = []

@@ -202,11 +202,10 @@ CASES = [
         ["Anna", "M", "a@test.example", "Praxisinhaber:in", None,
          f"{lanr(100234)}; {lanr(100517)}", None]]},
          errors=[("Mitarbeitende!F2 (LANR)", "belong to different doctors")]),
-    Case("same-doctor-two-rows", {"people": [
+    Case("one-lanr-two-persons", {"people": [
         ["Anna", "M", "a@test.example", "Praxisinhaber:in", None, lanr(100234, "01"), None],
-        ["Anna", "M", "a2@test.example", "Ärzt:in", None, lanr(100234, "28"), None]]},
-         warnings=[("Mitarbeitende!F3 (LANR)", "counted as one billable seat")],
-         spec={"seats": 1}),
+        ["Bernd", "K", "b@test.example", "Ärzt:in", None, lanr(100234, "28"), None]]},
+         errors=[("Mitarbeitende!F3 (LANR)", "rows 2 and 3 are two persons")]),
     Case("lanr-for-mfa-ignored", {"people": [
         *PEOPLE[:1], ["Ben", "W", "b@test.example", "MFA", None, lanr(100517), None]]},
          warnings=[("Mitarbeitende!F3 (LANR)", "is ignored")], spec={"lanrs": [
