@@ -70,11 +70,15 @@ class Cli:
         return "\n".join(p.stdout + p.stderr for p in self.runs)
 
 
+# The session's own settings that the CLI children keep: the tag of this checkout's images.
+_PASSED_THROUGH = ("SMARTPRAXX_TEST_KEEP", "SMARTPRAXX_LOCAL_IMAGE_TAG")
+
+
 def _settings_env(keycloak: Settings, state_dir: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("SMARTPRAXX_") or k == "SMARTPRAXX_TEST_KEEP"
+        if not k.startswith("SMARTPRAXX_") or k in _PASSED_THROUGH
     }
     env.update(
         {
