@@ -90,7 +90,7 @@ def store_message(box: Path, mail_from: str, rcpts: list[str], content: bytes) -
     tmp = box / f".{message_id}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(head.encode("ascii", "replace") + content)
+        fh.write(head.encode("utf-8") + content)  # SMTPUTF8: raw UTF-8 headers (RFC 6532)
     tmp.rename(box / f"{message_id}.eml")
     return message_id
 
@@ -122,6 +122,7 @@ def serve(box: Path, host: str, port: int) -> None:
                 hostname="mailsink.localhost",
                 data_size_limit=MAX_MESSAGE_BYTES,
                 decode_data=False,
+                enable_SMTPUTF8=True,  # internationalised addresses (RFC 6531)
             ),
             host=host,
             port=port,
@@ -309,8 +310,7 @@ def mailsink_status(settings: Settings) -> dict[str, Any]:
 
 
 def _parse(path: Path) -> EmailMessage:
-    with path.open("rb") as fh:
-        message = email.message_from_binary_file(fh, policy=email.policy.default)
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     return message
 

@@ -166,6 +166,9 @@ def realm_payload(
             "fromDisplayName": spec.display_name,
             "starttls": str(settings.smtp_starttls).lower(),
             "auth": str(bool(settings.smtp_user)).lower(),
+            # SMTPUTF8 (RFC 6531): without it Keycloak >= 26.1 refuses to even create a user
+            # whose address has a non-ASCII local part (e.g. mehmet.yılmaz@...)
+            "allowutf8": "true",
         }
         if settings.smtp_user:
             server["user"] = settings.smtp_user

@@ -69,6 +69,14 @@ def test_sink_stores_what_it_receives_privately(mail_sink: Settings) -> None:
     assert "empfaenger@example.org" not in mailsink.log_file(mail_sink).read_text()
     status = mailsink.mailsink_status(mail_sink)
     assert status["answers"] and status["messages"] == before + 1
+    # SMTPUTF8: an internationalised address arrives intact
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.org", "mehmet.yılmaz@example.org", "Ü"
+    msg.set_content("Grüße\n")
+    with smtplib.SMTP("127.0.0.1", mail_sink.smtp_port, timeout=10) as smtp:
+        smtp.send_message(msg, mail_options=["SMTPUTF8"])
+    utf8 = mailsink.show_message(mail_sink, mailsink.list_messages(mail_sink)[-1]["id"])
+    assert utf8["to"] == ["mehmet.yılmaz@example.org"] and "Grüße" in utf8["text"]
 
 
 def test_mail_cli_lists_and_shows(mail_sink: Settings) -> None:
@@ -286,3 +294,11 @@ def test_production_profile_refuses_provision_without_smtp(tmp_path: Path) -> No
     assert proc.returncode == 2, proc.stderr
     assert "smtp_host" in proc.stderr and "smtp_from" in proc.stderr
     assert not (tmp_path / "state" / "inventory.sqlite3").exists()  # nothing was started
+
+
+def test_dev_stack_status_shows_the_mail_sink(mail_sink: Settings) -> None:
+    from smartpraxx_provision.devstack import stack
+
+    shown = stack.status(mail_sink)["mail"]
+    assert shown["answers"] is True and shown["url"] == f"smtp://127.0.0.1:{mail_sink.smtp_port}"
+    assert shown["mailbox"] == str(mailsink.mailbox_dir(mail_sink))

@@ -84,6 +84,7 @@ def test_realm_payload(settings: Settings) -> None:
     assert p["smtpServer"] == {
         "host": "127.0.0.1", "port": "2525", "from": "noreply@smartpraxx.localhost",
         "fromDisplayName": "Praxis Dr. Müller", "starttls": "false", "auth": "false",
+        "allowutf8": "true",
     }
     assert p["resetPasswordAllowed"] is True
 
