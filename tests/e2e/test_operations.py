@@ -190,7 +190,31 @@ def test_two_concurrent_runs_one_wins(e2e: Cli) -> None:
     assert "operation" in loser and "running" in loser, loser
 
 
-def test_crash_at_every_step_boundary_then_resume(e2e: Cli, docker_engine: DockerEngine) -> None:
+def test_smtp_down_fails_only_the_invite_step(e2e: Cli, mail_sink: Settings) -> None:
+    """Mails that cannot be sent: everything else is done, exit 1 names the next command;
+    the re-runs below (SMTP back) send the missing invitations."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    spec = load_practice_spec(DENTAL_SAMPLE)
+    code, doc = e2e.json("provision", str(DENTAL_SAMPLE), "--host", e2e.host, "--yes",
+                         extra_env={"SMARTPRAXX_SMTP_PORT": str(closed)})
+    assert code == 1, e2e.runs[-1].stderr[-2000:]
+    err = doc["error"]
+    assert err["details"]["invitations"]["failed"] == len(spec.persons)
+    assert f"invite resend {spec.praxisname}" in err["next"]
+    assert f"127.0.0.1:{closed}" in err["message"]
+    code, status = e2e.json("status", spec.praxisname)
+    assert code == 0 and status["practices"][0]["state"] == "active"
+    assert status["practices"][0]["last_operation"]["state"] == "failed"
+    assert all(_mails_to(mail_sink, p.email) == 0 for p in spec.persons)
+
+
+def test_crash_at_every_step_boundary_then_resume(
+    e2e: Cli, docker_engine: DockerEngine, mail_sink: Settings
+) -> None:
     """SIGKILL after each provision step in turn; every re-run resumes; one slot, no orphans."""
     slots: set[str] = set()
     for step in PROVISION_STEPS:
@@ -207,6 +231,9 @@ def test_crash_at_every_step_boundary_then_resume(e2e: Cli, docker_engine: Docke
     assert code == 0, e2e.runs[-1].stderr[-3000:]
     assert doc["smoke"]["ok"] is True
     slots.add(doc["slot"])
+    # the invitations the failed run above could not send went out exactly once
+    spec = load_practice_spec(DENTAL_SAMPLE)
+    assert all(_mails_to(mail_sink, p.email) == 1 for p in spec.persons)
     code, listing = e2e.json("practices", "list")
     names = [p["praxisname"] for p in listing["practices"]]
     assert names.count(doc["praxisname"]) == 1
