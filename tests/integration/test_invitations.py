@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -302,3 +303,37 @@ def test_dev_stack_status_shows_the_mail_sink(mail_sink: Settings) -> None:
     shown = stack.status(mail_sink)["mail"]
     assert shown["answers"] is True and shown["url"] == f"smtp://127.0.0.1:{mail_sink.smtp_port}"
     assert shown["mailbox"] == str(mailsink.mailbox_dir(mail_sink))
+
+
+def test_staff_member_can_recover_with_a_german_reset_mail(
+    practice: Practice, mail_sink: Settings,
+) -> None:
+    """resetPasswordAllowed: "Passwort vergessen?" on the login page mails a reset link."""
+    ctx, settings, slot = practice.ctx, practice.settings, practice.slot
+    spec = make_spec(people=persons()[2:], praxisname=practice.praxisname)
+    identity.converge_realm(ctx.keycloak, spec, slot, settings, ctx.secrets, Reporter(quiet=True))
+    person = spec.persons[0]
+    before = len(_mails_to(mail_sink, person.email))
+    auth = (f"{identity.realm_issuer(settings, slot)}/protocol/openid-connect/auth?"
+            "client_id=nextcloud&response_type=code&scope=openid&redirect_uri="
+            + requests.utils.quote(identity.nextcloud_redirect_uris(settings, slot)[0], safe=""))
+    with requests.Session() as session:
+        page = session.get(auth, timeout=20)
+        _loopback_cookies(session, settings.keycloak_url)
+        assert page.status_code == 200 and 'lang="de"' in page.text
+        forgot = re.search(r'href="([^"]*login-actions/reset-credentials[^"]*)"', page.text)
+        assert forgot, "no 'Passwort vergessen?' link on the login page"
+        form_page = session.get(urljoin(page.url, html.unescape(forgot.group(1))), timeout=20)
+        _loopback_cookies(session, settings.keycloak_url)
+        action = re.search(r'<form[^>]*action="([^"]+)"', form_page.text)
+        assert action
+        done = session.post(urljoin(form_page.url, html.unescape(action.group(1))),
+                            data={"username": person.username},
+                            timeout=20)
+        assert done.status_code == 200
+    mails = _mails_to(mail_sink, person.email)
+    assert len(mails) == before + 1
+    shown = mailsink.show_message(mail_sink, str(mails[-1]["id"]))
+    assert shown["subject"] == "Passwort zurücksetzen", shown["subject"]
+    assert any(f"/realms/{slot.realm}/login-actions/action-token?key=" in u
+               for u in shown["links"])
