@@ -142,6 +142,13 @@ class Settings:
     # (its password is generated into the secret store: platform/restic-password)
     backup_repository: str = ""
 
+    # the order service (`serve`: shop webhook, Starter Excel upload) and billing delivery.
+    # The webhook's secret path token and the signing secrets live in the secret store.
+    service_host: str = "127.0.0.1"
+    service_port: int = 8088
+    service_public_url: str = ""  # base URL of the service as orderers reach it; default local
+    billing_url: str = ""  # where billing events are POSTed (empty: they wait, pending)
+
     # policies
     admin_totp: bool = False
     rename_grace_days: int = 90
@@ -159,6 +166,10 @@ class Settings:
                 object.__setattr__(self, key, value)
         if self.smtp_starttls is None:
             object.__setattr__(self, "smtp_starttls", self.profile == "production")
+        if not self.service_public_url:
+            object.__setattr__(
+                self, "service_public_url", f"http://{self.service_host}:{self.service_port}"
+            )
         if not self.keycloak_public_url:
             object.__setattr__(self, "keycloak_public_url", self.keycloak_url)
         if self.secrets_backend not in ("file", "vault"):

@@ -16,6 +16,7 @@ from . import (
     hosts_cmd,
     invite_cmd,
     ops_cmd,
+    orders_cmd,
     practices_cmd,
     starter_cmd,
 )
@@ -28,4 +29,5 @@ REGISTRY: list[Callable[[typer.Typer], None]] = [
     devstack_cmd.register,
     hosts_cmd.register,
     practices_cmd.register,
+    orders_cmd.register,
 ]

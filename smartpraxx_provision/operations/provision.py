@@ -179,6 +179,14 @@ def provision(
     from .smoke import run_smoke
 
     invitations.require_mail_settings(ctx.settings, ctx.secrets)
+    from .subscription import is_suspended
+
+    if is_suspended(ctx, spec.praxisname):
+        raise ConflictError(
+            f"practice {spec.praxisname} is suspended (subscription paused or overdue)",
+            obj=spec.praxisname,
+            hint=f"smartpraxx-provision resume {spec.praxisname}, then provision again",
+        )
     started = time.monotonic()
     rep = ctx.reporter
     notice = standin_notice(ctx)
