@@ -322,7 +322,7 @@ def test_kill_between_accept_and_processing(stack: dict[str, Any], e2e: Cli) -> 
     service.proc.wait(30)
     assert service.proc.returncode == -signal.SIGKILL
     service.proc = None
-    code, order = e2e.json("orders", "show", ORDER)
+    _code, order = e2e.json("orders", "show", ORDER)
     assert "chargeback.successful" not in order["order"]["attention"]
     service.start()
     _until("the delivery after restart", lambda: "chargeback.successful" in e2e.json(
