@@ -276,8 +276,10 @@ def _login(keycloak: Settings, e2e: Cli, username: str, password: str) -> bool:
     with open_inventory(settings) as inv:
         record = inv.get_practice("praxis-mueller")
     assert record is not None
+    from smartpraxx_provision.render.bundle import slot_secret_refs
+
     secret = FileSecretStore(e2e.state_dir / "secrets").require(
-        f"practices/{record.slot.id}/oidc-client-secret")
+        slot_secret_refs(record.slot)["oidc_client_secret"])
     try:
         password_login(settings, record.slot, "nextcloud", secret, username, password)
     except (LoginRefused, SmartpraxxError, requests.RequestException, KeyError, ValueError):
