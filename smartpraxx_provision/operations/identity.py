@@ -608,7 +608,8 @@ def create_realm_in_one_call(
     Keycloak imports a realm in one transaction: a refused import leaves no realm. When the
     read-back finds something not stored as sent (e.g. an attribute the user profile does not
     declare), the realm, created by this very call and carrying our marker, is deleted again,
-    so the next run starts from scratch. The invitation e-mails go out only after the check."""
+    so the next run starts from scratch. The invitations go out later, in provision's
+    ``invite`` step (operations/invitations.py)."""
     start = kc.mutations
     realm = slot.realm
     parts = realm_parts(spec, slot, settings, secrets)
@@ -640,17 +641,6 @@ def create_realm_in_one_call(
     result = IdentityResult(
         created_users=len(parts.users), clients=[c["clientId"] for c in parts.clients]
     )
-    if settings.smtp_host and parts.users:
-        ids = {u["username"]: str(u["id"]) for u in kc.users(realm)}
-        for user in parts.users:
-            # after the actions Keycloak links back to the Nextcloud client's base URL
-            kc.send_actions_email(
-                realm,
-                ids[user.fields["username"]],
-                user.required_actions,
-                client_id=NEXTCLOUD_CLIENT,
-            )
-        reporter.info(f"users of {realm}: {len(parts.users)} invitation e-mail(s) sent")
     result.changes = kc.mutations - start
     reporter.info(f"identity of {realm}: created in one call and verified by reading back")
     return result

@@ -139,7 +139,7 @@ def test_one_call_realm_equals_call_by_call_realm(
         ["arzt", "default-roles-<REALM>", "mitarbeitende", "praxis-admin"]
     )
     assert anna["credentials"] == []
-    assert set(anna["user"]["requiredActions"]) == {"UPDATE_PASSWORD", "VERIFY_EMAIL"}
+    assert set(anna["user"]["requiredActions"]) == {"UPDATE_PASSWORD"}
     assert {m["name"] for m in a["clients"]["nextcloud"]["client"]["protocolMappers"]} >= {
         "rolle", "arbeitsbereiche", "fachrichtung", "kv", "groups"}
     assert a["realm"]["passwordPolicy"] == identity.PASSWORD_POLICY
