@@ -397,11 +397,18 @@ class KeycloakAdapter:
         *,
         client_id: str | None = None,
         redirect_uri: str | None = None,
+        lifespan: int | None = None,
     ) -> None:
-        with self._guard(f"send an execute-actions e-mail in realm {realm}"):
-            self._use(realm).send_update_account(
-                user_id, actions, client_id=client_id, redirect_uri=redirect_uri
-            )
+        """``PUT .../users/{id}/execute-actions-email``: Keycloak mails the user a link (an
+        action token of the realm, valid ``lifespan`` seconds) that runs ``actions``. Keycloak
+        answers 500 when its SMTP server refuses or cannot be reached."""
+        self.request(
+            "PUT",
+            f"admin/realms/{quote(realm)}/users/{quote(user_id)}/execute-actions-email",
+            actions,
+            params={"client_id": client_id, "redirect_uri": redirect_uri, "lifespan": lifespan},
+            what=f"send an execute-actions e-mail in realm {realm}",
+        )
 
     # --- clients -------------------------------------------------------------------------
 
