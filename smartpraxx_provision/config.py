@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -46,7 +47,7 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "smtp_from": "noreply@smartpraxx.localhost",
     },
     "production": {
-        "nextcloud_image": "nextcloud:31.0.9-apache",
+        "nextcloud_image": "nextcloud:34.0.1-apache",
         "mariadb_image": "mariadb:11.4.8",
         "redis_image": "redis:7.4.6-alpine",
         "public_scheme": "https",
@@ -59,6 +60,26 @@ def _profile_defaults(profile: str, local_image_tag: str) -> dict[str, Any]:
         key: value.format(local_image_tag=local_image_tag) if isinstance(value, str) else value
         for key, value in _PROFILE_DEFAULTS[profile].items()
     }
+
+
+# The official image's tags: the platform needs Nextcloud >= 34 (Passwords' releases for
+# NC 33/34 need PHP >= 8.4, which the official image has from 34 on).
+MIN_NEXTCLOUD_MAJOR = 34
+_OFFICIAL_NEXTCLOUD = re.compile(r"^(?:docker\.io/)?(?:library/)?nextcloud:(\d+)(?:[.-].*)?$")
+
+
+def _check_nextcloud_image(image: str) -> None:
+    """An official ``nextcloud:<major>…`` tag below 34 is refused; other (derived) images
+    are the operator's choice and checked live by the converge (apps in the image)."""
+    m = _OFFICIAL_NEXTCLOUD.match(image)
+    if m and int(m.group(1)) < MIN_NEXTCLOUD_MAJOR:
+        raise ConfigError(
+            f"nextcloud_image {image!r} is Nextcloud {m.group(1)}; the platform needs "
+            f"Nextcloud {MIN_NEXTCLOUD_MAJOR} or newer (Passwords needs PHP 8.4)",
+            obj="setting nextcloud_image",
+            hint="set nextcloud_image to a Nextcloud 34 image with Talk and Passwords baked in "
+            "(README 'Nextcloud image'), e.g. --set nextcloud_image=<registry>/nextcloud:34-smartpraxx",
+        )
 
 
 # Keys that may only come from the environment (they are secrets).
@@ -164,6 +185,7 @@ class Settings:
         for key, value in _profile_defaults(self.profile, self.local_image_tag).items():
             if not getattr(self, key):
                 object.__setattr__(self, key, value)
+        _check_nextcloud_image(self.nextcloud_image)
         if self.smtp_starttls is None:
             object.__setattr__(self, "smtp_starttls", self.profile == "production")
         if not self.service_public_url:

@@ -183,13 +183,9 @@ class NextcloudAdapter:
 
     def oidc_providers(self) -> list[dict[str, Any]]:
         """The configured login providers (secrets are never shown by occ)."""
-        text = self.occ("user_oidc:providers", "--output=json").strip()
-        if not text:
-            return []
-        doc = self._json("user_oidc:providers", text)
-        if isinstance(doc, dict):
-            doc = list(doc.values())
-        return [p for p in doc if isinstance(p, dict)]
+        return parse_providers(
+            self.occ("user_oidc:providers", "--output=json"), self.container
+        )
 
     def set_oidc_provider(
         self, identifier: str, options: dict[str, str], secret: str | None
@@ -251,6 +247,30 @@ OIDC_PROVIDER_FIELDS: dict[str, tuple[str, bool]] = {
     "--group-provisioning": ("settings.groupProvisioning", True),
     "--send-id-token-hint": ("settings.sendIdTokenHint", True),
 }
+
+
+def parse_providers(text: str, container: str = "nextcloud") -> list[dict[str, Any]]:
+    """``user_oidc:providers --output=json``: one JSON object per line (user_oidc 8.10, as
+    captured from a real Nextcloud 34), nothing when no provider exists."""
+    providers: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            raise ExternalServiceError(
+                f"occ user_oidc:providers in container {container} printed no JSON object "
+                f"on line {number}",
+                obj=container,
+                hint=f"docker exec -u {WWW_USER} {container} php occ user_oidc:providers "
+                "--output=json",
+            ) from None
+        if isinstance(doc, dict):
+            providers.append(doc)
+        elif isinstance(doc, list):  # older user_oidc printed one array
+            providers += [p for p in doc if isinstance(p, dict)]
+    return providers
 
 
 def _flag(value: Any) -> bool:

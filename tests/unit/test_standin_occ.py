@@ -453,6 +453,7 @@ def test_config_list_and_import(nc: Path) -> None:
 
 
 def test_apps(nc: Path) -> None:
+    """Stand-in: apps of the image only (default image: with spreed and passwords baked in)."""
     code, out, _ = run(nc, "app:enable", "user_oidc", "spreed", "nosuchapp", "passwords")
     assert code == 1
     assert out == ("user_oidc already enabled\nspreed 24.0.0 enabled\n"
@@ -474,6 +475,7 @@ def test_apps(nc: Path) -> None:
 
 
 def test_user_oidc_provider_lifecycle(nc: Path) -> None:
+    """Stand-in: user_oidc:provider create/update/show/list/delete beyond the capture."""
     disc = "http://kc:8080/realms/nc07/.well-known/openid-configuration"
     code, out, _ = run(nc, "user_oidc:provider", "keycloak", "--clientid=nextcloud",
                        f"--discoveryuri={disc}")
@@ -494,14 +496,66 @@ def test_user_oidc_provider_lifecycle(nc: Path) -> None:
     assert (s["uniqueUid"], s["mappingUid"], s["mappingGroups"], s["groupProvisioning"],
             s["checkBearer"]) == (False, "preferred_username", "groups", True, False)
     assert "client-secret-value" not in out + run(nc, "config:list", "--private")[1]
-    assert json.loads(run(nc, "user_oidc:providers", "--output=json")[1])[0]["id"] == p["id"]
+    listed = run(nc, "user_oidc:providers", "--output=json")[1]
+    assert listed.count("\n") == 1 and json.loads(listed)["id"] == p["id"]
+    assert json.loads(listed)["clientSecret"] == "********"
     assert run(nc, "user_oidc:provider:delete", "keycloak") == (0, "", "")  # no --force: kept
     assert run(nc, "user_oidc:providers")[1] != ""
-    assert run(nc, "user_oidc:provider:delete", "keycloak", "--force") == (0, "", "")
+    assert run(nc, "user_oidc:provider:delete", "keycloak", "--force") == (
+        0, '"keycloak" has been deleted.\n', "")
     assert run(nc, "user_oidc:providers") == (0, "", "")
     assert run(nc, "user_oidc:provider:delete", "keycloak", "--force") == (
         255, "Provider not found.\n", "")
     assert "provider-" not in run(nc, "config:list", "user_oidc")[1]
+
+
+REAL_OUTPUTS = IMAGE_DIR / "reference" / "nextcloud-occ-real-outputs.txt"
+
+
+def _captured_runs() -> list[tuple[list[str], int, str, str]]:
+    """(argv, exit, stdout, stderr) of each run in the verbatim capture."""
+    runs: list[tuple[list[str], int, str, str]] = []
+    blocks = re.split(r"^\$ occ ", REAL_OUTPUTS.read_text(encoding="utf-8"), flags=re.M)[1:]
+    for block in blocks:
+        head, rest = block.split("\n", 1)
+        m = re.match(r"exit: (\d+)\n--- stdout\n(.*?)--- stderr\n(.*)", rest, re.S)
+        assert m, head
+        runs.append((head.split(" "), int(m.group(1)), m.group(2), m.group(3).rstrip("\n")))
+    return runs
+
+
+def test_standin_replays_the_real_capture_verbatim(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stand-in vs. a real Nextcloud 34.0.1: every captured occ run, in order, on an image
+    with the captured server's apps (no spreed, no passwords) gives the same exit code and
+    stdout; user:info's machine-dependent values (storage, login times, data path) are
+    compared by shape."""
+    from nc_standin import catalog
+    monkeypatch.setattr(catalog, "KNOWN_APPS",
+                        {**catalog.INITIALLY_ENABLED, **catalog.INITIALLY_DISABLED})
+    code, _, _ = run(root, "maintenance:install", "--database", "sqlite",
+                     "--admin-user", "admin", "--admin-pass", ADMIN_PW, "-n")
+    assert code == 0
+    # the captured server had them installed but not yet enabled
+    assert run(root, "app:disable", "user_oidc", "deck", "forms")[0] == 0
+    env = {"OIDC_SECRET": "captured-run-secret"}
+    runs = _captured_runs()
+    assert len(runs) >= 18
+    for argv, want_code, want_out, _ in runs:
+        args = argv
+        if args[:2] == ["notification:generate", "admin"]:
+            args = ["notification:generate", "admin", "Test subject", "-l", "Long message"]
+        code, out, _err = run(root, *args, env=env)
+        assert code == want_code, (argv, out)
+        if args[0] == "user:info":
+            got, want = json.loads(out), json.loads(want_out)
+            assert list(got) == list(want) and list(got["storage"]) == list(want["storage"])
+            for key in ("storage", "first_seen", "last_seen", "user_directory"):
+                got.pop(key), want.pop(key)
+            assert got == want
+        else:
+            assert out == want_out, argv
 
 
 def test_users_and_groups(nc: Path) -> None:

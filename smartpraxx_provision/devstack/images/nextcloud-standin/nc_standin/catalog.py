@@ -1,16 +1,20 @@
-"""Apps the Nextcloud stand-in (test double) knows.
+"""Apps the Nextcloud stand-in (test double) knows, and which of them its image contains.
 
 Installed apps and versions come from the vendored ``reference/nextcloud-occ-app-list.json``
-(``occ app:list --output=json`` of the real Nextcloud 34.0.1 capture). ``APPSTORE_ONLY`` are
-apps the real app store has but the capture could not enable (see the notes: spreed/Talk,
-passwords); the stand-in "downloads" them on ``app:enable``/``app:install``. Their versions
-are NOT captured from a live server (plausible values for NC 34: Talk follows NC major - 10,
-Passwords' first NC 33/34 release per the notes).
+(``occ app:list --output=json`` of the real Nextcloud 34.0.1 capture). Which apps an image
+*contains* is explicit: the file ``image-apps`` next to the package (``<id> <version>`` per
+line), written at build time from the reference list plus the build arg
+``NEXTCLOUD_STANDIN_EXTRA_APPS`` minus ``NEXTCLOUD_STANDIN_WITHOUT_APPS`` (see the
+Dockerfile). Like a real server without a reachable app store, the stand-in can enable only
+apps its image contains; every other id fails with "Could not download app X, it was not
+found on the appstore". The versions of spreed/passwords (default extras: a derived image with
+Talk and Passwords baked in) are NOT captured from a live server.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from . import REFERENCE_DIR
@@ -18,8 +22,36 @@ from . import REFERENCE_DIR
 APP_LIST = json.loads((REFERENCE_DIR / "nextcloud-occ-app-list.json").read_text("utf-8"))
 INITIALLY_ENABLED: dict[str, str] = APP_LIST["enabled"]
 INITIALLY_DISABLED: dict[str, str] = APP_LIST["disabled"]
-APPSTORE_ONLY = {"spreed": "24.0.0", "passwords": "2026.2.0"}  # unverified versions
-KNOWN_APPS: dict[str, str] = {**INITIALLY_ENABLED, **INITIALLY_DISABLED, **APPSTORE_ONLY}
+DEFAULT_EXTRA_APPS = {"spreed": "24.0.0", "passwords": "2026.2.0"}  # unverified versions
+IMAGE_APPS_FILE = REFERENCE_DIR.parent / "image-apps"
+
+
+def image_apps_text(extra: str = "", without: str = "") -> str:
+    """The ``image-apps`` file: reference apps + ``extra`` (``id=version ...``) - ``without``."""
+    apps = {**INITIALLY_ENABLED, **INITIALLY_DISABLED}
+    for item in extra.split():
+        app, _, version = item.partition("=")
+        apps[app] = version or "1.0.0"
+    for app in without.split():
+        apps.pop(app, None)
+    return "".join(f"{a} {v}\n" for a, v in sorted(apps.items()))
+
+
+def read_image_apps(path: Path = IMAGE_APPS_FILE) -> dict[str, str]:
+    """The apps this image contains (id -> version)."""
+    if not path.is_file():  # running from the source tree (unit tests): the default build
+        text = image_apps_text(" ".join(f"{a}={v}" for a, v in DEFAULT_EXTRA_APPS.items()))
+    else:
+        text = path.read_text(encoding="utf-8")
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and not line.startswith("#"):
+            out[parts[0]] = parts[1]
+    return out
+
+
+KNOWN_APPS: dict[str, str] = read_image_apps()
 NOT_SHIPPED = {"deck", "forms", "user_oidc", "spreed", "passwords"}
 # shipped.json "alwaysEnabled" of Nextcloud server (app:disable refuses them)
 ALWAYS_ENABLED = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
 import string
 import time
 from collections.abc import Callable, Mapping
@@ -191,6 +192,8 @@ def maintenance_install(ctx: Ctx) -> int:
             return 1
         now = str(int(time.time()))
         for app, version in catalog.INITIALLY_ENABLED.items():
+            if app not in catalog.KNOWN_APPS:  # not in this image
+                continue
             store.set_app_value(app, "installed_version", version)
             store.set_app_value(app, "enabled", "yes")
         for key, value in (("installedat", now), ("lastupdatedat", now), ("vendor", "nextcloud")):
@@ -535,8 +538,8 @@ def enabled_apps(store: Store) -> dict[str, str]:
 
 
 def _installed(store: Store, app: str) -> bool:
-    return (app in catalog.INITIALLY_ENABLED or app in catalog.INITIALLY_DISABLED
-            or store.app_value(app, "installed_version") is not None)
+    """In the image's apps directories (app:list shows it, enabled or disabled)."""
+    return app in catalog.KNOWN_APPS
 
 
 @command("app:list")
@@ -568,10 +571,11 @@ def app_list(ctx: Ctx) -> int:
 
 
 def _download(store: Store, app: str) -> str:
-    """The stand-in's "app store": the known app ids only."""
+    """An app of the image; any other id would need the app store, which is not reachable
+    (the real server's message of the captured run)."""
     if app not in catalog.KNOWN_APPS:
         raise StandinError(f"Could not download app {app}, it was not found on the appstore")
-    if not _installed(store, app):
+    if store.app_value(app, "installed_version") is None:
         store.set_app_value(app, "installed_version", catalog.KNOWN_APPS[app])
     return catalog.KNOWN_APPS[app]
 
@@ -712,21 +716,37 @@ def _env_password(ctx: Ctx) -> str | None:
     return ctx.env.get("NC_PASS") or ctx.env.get("OC_PASS") or None
 
 
+def _login_date(value: str | None) -> str:
+    """``user:info``'s formatting of first/last login (0 = never)."""
+    if not value or value == "0":
+        return "never"
+    stamp = time.gmtime(int(value))
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", stamp)
+
+
 def _user_data(ctx: Ctx, user: dict[str, Any]) -> dict[str, Any]:
+    """Key order of the captured ``user:info --output=json``."""
     uid = user["uid"]
-    host = ctx.system.get("overwritehost") or "localhost"
+    base = str(ctx.system.get("overwrite.cli.url") or "http://localhost").rstrip("/")
+    datadir = str(ctx.system.get("datadirectory") or ctx.root / "data")
+    try:
+        usage = shutil.disk_usage(datadir)
+        free, total = usage.free, usage.free
+    except OSError:
+        free = total = 0
     return {
         "user_id": uid,
         "display_name": user["displayname"],
         "email": ctx.db.pref(uid, "settings", "email") or "",
-        "cloud_id": f"{uid}@{host}",
+        "cloud_id": f"{uid}@{base}",
         "enabled": ctx.db.pref(uid, "core", "enabled") != "false",
         "groups": ctx.db.user_groups(uid),
         "quota": "none",
-        "first_seen": "never",
-        "last_seen": "never",
-        "user_directory": f"{ctx.system.get('datadirectory')}/{uid}",
-        "backend": "Database",
+        "storage": {"free": free, "used": 0, "total": total, "relative": 0, "quota": -3},
+        "first_seen": _login_date(ctx.db.pref(uid, "login", "firstLogin")),
+        "last_seen": _login_date(ctx.db.pref(uid, "login", "lastLogin")),
+        "user_directory": f"{datadir}/{uid}",
+        "backend": user.get("backend", "Database"),
     }
 
 
@@ -905,6 +925,23 @@ def group_delete(ctx: Ctx) -> int:
     return 0
 
 
+# --- notifications -------------------------------------------------------------------------
+
+
+@command("notification:generate")
+def notification_generate(ctx: Ctx) -> int:
+    """Stores nothing but a counter: the stand-in has no notification UI."""
+    uid = ctx.arg("user-id")
+    if not ctx.db.user(uid):
+        ctx.out.line("Unknown user")
+        return 1
+    last = ctx.db.app_value("notifications", "standin_last_id")
+    new_id = int(last.value if last else "0") + 1
+    ctx.db.set_app_value("notifications", "standin_last_id", str(new_id))
+    ctx.out.line(str(new_id) if ctx.opt("output-id-only") else f"Notification with ID {new_id}")
+    return 0
+
+
 # --- user_oidc -----------------------------------------------------------------------------
 
 # option name -> settings key (user_oidc 8.10 UpsertProvider::EXTRA_OPTIONS / ProviderService)
@@ -933,31 +970,52 @@ OIDC_BOOL_DEFAULTS = {
     "bearerProvisioning": False, "providerBasedId": False, "groupProvisioning": False,
     "restrictLoginToGroups": False, "nestedAndFallbackClaims": False, "azureGroupNames": False,
 }
-OIDC_SETTING_ORDER = [*dict.fromkeys([*OIDC_SETTINGS.values(), "providerBasedId"])]
+# key order of the captured ``user_oidc:providers --output=json`` (user_oidc 8.10.1)
+OIDC_SETTING_ORDER = [
+    "mappingDisplayName", "mappingEmail", "mappingQuota", "mappingUid", "mappingGroups",
+    "mappingLanguage", "mappingLocale", "mappingAddress", "mappingStreetaddress",
+    "mappingPostalcode", "mappingLocality", "mappingRegion", "mappingCountry", "mappingWebsite",
+    "mappingAvatar", "mappingTwitter", "mappingFediverse", "mappingOrganisation", "mappingRole",
+    "mappingHeadline", "mappingBiography", "mappingPhonenumber", "mappingGender",
+    "mappingPronouns", "mappingBirthdate", "uniqueUid", "checkBearer", "sendIdTokenHint",
+    "bearerProvisioning", "extraClaims", "providerBasedId", "groupProvisioning",
+    "groupWhitelistRegex", "restrictLoginToGroups", "azureGroupNames", "nestedAndFallbackClaims",
+]
+SECRET_MASK = "********"  # noqa: S105 (what the captured list shows)
 PROVIDER_FIELDS = {"clientid": "client_id", "discoveryuri": "discovery_endpoint",
                    "endsessionendpointuri": "end_session_endpoint",
                    "postlogouturi": "post_logout_uri", "scope": "scope"}
 
 
-def _provider_json(store: Store, p: dict[str, Any], sensitive: bool = False) -> dict[str, Any]:
+def provider_settings(store: Store, provider_id: int) -> dict[str, Any]:
+    """The provider's settings as ``user_oidc:providers`` shows them (booleans typed)."""
     values = store.app_values("user_oidc").get("user_oidc", {})
     settings: dict[str, Any] = {}
     for key in OIDC_SETTING_ORDER:
-        row = values.get(f"provider-{p['id']}-{key}")
+        row = values.get(f"provider-{provider_id}-{key}")
         raw = row.value if row else ""
         if key in OIDC_BOOL_DEFAULTS:
-            settings[key] = raw == "1" if raw != "" else OIDC_BOOL_DEFAULTS[key]
+            settings[key] = raw in ("1", "true") if raw != "" else OIDC_BOOL_DEFAULTS[key]
         else:
             settings[key] = raw
+    return settings
+
+
+def _provider_json(store: Store, p: dict[str, Any], sensitive: bool = False,
+                   with_secret: bool = True) -> dict[str, Any]:
     discovery = p["discovery_endpoint"]
     if sensitive:
         discovery = re.sub(r"^(\w+://)[^/]+", r"\1****", discovery or "")
-    return {
+    doc: dict[str, Any] = {
         "id": int(p["id"]), "identifier": p["identifier"],
         "clientId": "****" if sensitive else p["client_id"],
         "discoveryEndpoint": discovery, "endSessionEndpoint": p["end_session_endpoint"],
-        "postLogoutUri": p["post_logout_uri"], "scope": p["scope"], "settings": settings,
+        "postLogoutUri": p["post_logout_uri"], "scope": p["scope"],
     }
+    if with_secret:  # the list masks it; the show of one provider leaves it out
+        doc["clientSecret"] = SECRET_MASK
+    doc["settings"] = provider_settings(store, int(p["id"]))
+    return doc
 
 
 def _client_secret(ctx: Ctx) -> str | None:
@@ -1000,7 +1058,7 @@ def oidc_provider(ctx: Ctx) -> int:
         if existing is None:
             ctx.out.line("Provider not found")
             return 255
-        data = _provider_json(ctx.db, existing)
+        data = _provider_json(ctx.db, existing, with_secret=False)
         if fmt in ("json", "json_pretty"):
             ctx.out.line(php_json(data, pretty=fmt == "json_pretty"))
         else:
@@ -1022,6 +1080,8 @@ def oidc_provider(ctx: Ctx) -> int:
             existing[column] = ctx.opt(option)
     if secret is not None:
         existing["client_secret"] = secret
+    if ctx.opt("clientsecret-env") is not None:
+        ctx.out.line(f'Client secret loaded from environment variable "{ctx.opt("clientsecret-env")}"')
     provider_id = ctx.db.save_provider(existing)
     for key in ("jwksCache", "jwksCacheTimestamp"):
         ctx.db.set_app_value("user_oidc", f"provider-{provider_id}-{key}", "", STRING, True)
@@ -1036,15 +1096,9 @@ def oidc_provider(ctx: Ctx) -> int:
 def oidc_providers(ctx: Ctx) -> int:
     providers = [_provider_json(ctx.db, p, bool(ctx.opt("sensitive")))
                  for p in ctx.db.providers()]
-    if not providers:
-        return 0
-    if ctx.fmt in ("json", "json_pretty"):
-        ctx.out.line(php_json(providers, pretty=ctx.fmt == "json_pretty"))
-    else:
-        for p in providers:
-            p["settings"] = php_json(p["settings"])
-        table(ctx.out, list(providers[0]), [[php_string(v) for v in p.values()]
-                                            for p in providers])
+    # one JSON object per provider and line, as captured; pretty-printed without --output
+    for p in providers:
+        ctx.out.line(php_json(p, pretty=ctx.fmt != "json"))
     return 0
 
 
@@ -1056,6 +1110,7 @@ def oidc_provider_delete(ctx: Ctx) -> int:
         return 255
     if ctx.opt("force"):  # without --force occ asks; with no terminal the answer is "no"
         ctx.db.delete_provider(int(provider["id"]))
+        ctx.out.line(f'"{provider["identifier"]}" has been deleted.')
     return 0
 
 

@@ -1,6 +1,8 @@
-"""HTTP side of the Nextcloud stand-in (test double): port 80, ``/status.php`` and
-``/ocs/v{1,2}.php/cloud/capabilities``; everything else answers 404. Every response carries
-the header ``X-Smartpraxx-Standin: nextcloud``.
+"""HTTP side of the Nextcloud stand-in (test double): port 80, ``/status.php``,
+``/ocs/v{1,2}.php/cloud/capabilities`` and ``cloud/user``, the login (``/login``, user_oidc's
+``/apps/user_oidc/login/<id>`` and ``/apps/user_oidc/code``, see ``oidc.py``) and a landing
+page for a logged-in user; everything else answers 404. Every response carries the header
+``X-Smartpraxx-Standin: nextcloud``.
 
 ``/status.php`` has the keys of the real one (web order); with an untrusted Host it answers
 400 ``{"error": "Trusted domain error.", "code": 15}`` like Nextcloud's base.php. OCS needs
@@ -13,13 +15,14 @@ from __future__ import annotations
 import os
 import re
 import sys
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
-from . import PRODUCT, STANDIN_HEADER, VERSION, VERSION_STRING, catalog
+from . import PRODUCT, STANDIN_HEADER, VERSION, VERSION_STRING, catalog, oidc
 from .commands import enabled_apps
 from .output import php_json
 from .state import StandinError, Store, SystemConfig
@@ -93,10 +96,13 @@ class Handler(BaseHTTPRequestHandler):
         if not self.path.startswith("/status.php"):
             sys.stderr.write(f"{self.address_string()} - {format % args}\n")
 
-    def _send(self, code: int, payload: str, ctype: str, body: bool) -> None:
+    def _send(self, code: int, payload: str, ctype: str, body: bool,
+              headers: dict[str, str] | None = None) -> None:
         data = payload.encode()
         self.send_response(code)
         self.send_header(*STANDIN_HEADER)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         if self.path.startswith("/status.php"):
@@ -116,8 +122,13 @@ class Handler(BaseHTTPRequestHandler):
                            "application/json", body)
             else:
                 self._send(200, php_json(status_web(system)), "application/json", body)
-        elif re.fullmatch(r"/ocs/v[12]\.php/cloud/capabilities/?", url.path):
+        elif re.fullmatch(r"/ocs/v[12]\.php/cloud/(capabilities|user)/?", url.path):
             self._ocs(url.path, parse_qs(url.query), system, trusted, body)
+        elif not trusted and system.installed:
+            self._send(400, "Access through untrusted domain (Nextcloud stand-in)\n",
+                       "text/plain", body)
+        elif WEB_ROUTES.fullmatch(url.path):
+            self._web(url.path, parse_qs(url.query), system, body)
         else:
             self._send(404, "Not Found (Nextcloud stand-in, test double)\n", "text/plain", body)
 
@@ -149,6 +160,9 @@ class Handler(BaseHTTPRequestHandler):
             reply(412 if not v1 else 200, "failure", 412 if not v1 else 997,
                   "CSRF check failed", [])
             return
+        if path.rstrip("/").endswith("/cloud/user"):
+            self._ocs_user(system, reply)
+            return
         try:
             store = Store.connect(system.values)
             try:
@@ -167,6 +181,116 @@ class Handler(BaseHTTPRequestHandler):
                 "capabilities": catalog.capabilities(enabled, theming)}
         reply(200, "ok", 100 if v1 else 200, "OK", data)
 
+    # --- session, login, cloud/user ------------------------------------------------------
+
+    def _session(self, system: SystemConfig) -> oidc.Session | None:
+        cookies = SimpleCookie(self.headers.get("Cookie", ""))
+        morsel = cookies.get(oidc.cookie_name(system))
+        return oidc.SESSIONS.get(morsel.value if morsel else None)
+
+    def _ocs_user(self, system: SystemConfig, reply: Any) -> None:
+        try:
+            store = Store.connect(system.values)
+        except StandinError as e:
+            sys.stderr.write(f"cloud/user: {e}\n")
+            self._send(500, "Internal Server Error\n", "text/plain", True)
+            return
+        try:
+            uid: str | None = None
+            auth = self.headers.get("Authorization", "")
+            if auth.lower().startswith("bearer "):
+                uid = oidc.bearer_user(store, auth[7:].strip())
+            else:
+                session = self._session(system)
+                uid = session.uid if session else None
+            if uid is None or store.user(uid) is None:
+                reply(401, "failure", 997, "Current user is not logged in", [])
+                return
+            reply(200, "ok", 200, "OK", oidc.ocs_user(store, system, uid))
+        finally:
+            store.close()
+
+    def _page(self, code: int, text: str, body: bool,
+              headers: dict[str, str] | None = None) -> None:
+        html = (f"<!DOCTYPE html>\n<html><head><title>Nextcloud stand-in</title></head><body>"
+                f"<p>{escape(text)}</p><p>{escape(oidc.STANDIN_NOTE)}</p></body></html>\n")
+        self._send(code, html, "text/html; charset=utf-8", body, headers)
+
+    def _redirect(self, location: str, body: bool, cookie: str | None = None) -> None:
+        headers = {"Location": location}
+        if cookie:
+            headers["Set-Cookie"] = cookie
+        self._send(303, "", "text/html; charset=utf-8", body, headers)
+
+    def _web(self, path: str, query: dict[str, list[str]], system: SystemConfig,
+             body: bool) -> None:
+        if not system.installed:
+            self._page(503, "Nextcloud is not installed", body)
+            return
+        host = self.headers.get("Host", "")
+        base = oidc.base_url(system, host)
+        session = self._session(system)
+        set_cookie = None
+        if session is None:
+            session = oidc.SESSIONS.new()
+            set_cookie = (f"{oidc.cookie_name(system)}={session.sid}; path=/; HttpOnly; "
+                          "SameSite=Lax")
+        route = re.sub(r"^/index\.php", "", path) or "/"
+        try:
+            store = Store.connect(system.values)
+        except StandinError as e:
+            sys.stderr.write(f"web: {e}\n")
+            self._page(500, "Internal Server Error", body)
+            return
+        try:
+            if route in ("/", "/apps/dashboard/", "/apps/dashboard"):
+                user = store.user(session.uid) if session.uid else None
+                if user is None:
+                    self._redirect(f"{base}/index.php/login", body, set_cookie)
+                elif route == "/":
+                    self._redirect(f"{base}/index.php/apps/dashboard/", body, set_cookie)
+                else:
+                    self._page(200, f"Dashboard of {user['displayname']} ({user['uid']})", body)
+            elif route == "/login":
+                provider = oidc.auto_redirect_provider(store)
+                if session.uid:
+                    self._redirect(f"{base}/index.php/apps/dashboard/", body, set_cookie)
+                elif provider is not None and query.get("direct", [""])[0] != "1":
+                    target = f"{base}/index.php/apps/user_oidc/login/{provider['id']}"
+                    redirect_url = query.get("redirect_url", [""])[0]
+                    if redirect_url:
+                        target += "?" + urlencode({"redirectUrl": redirect_url})
+                    self._redirect(target, body, set_cookie)
+                else:
+                    names = ", ".join(p["identifier"] for p in store.providers()) or "none"
+                    self._page(200, f"Login (local accounts; providers: {names})", body,
+                               {"Set-Cookie": set_cookie} if set_cookie else None)
+            elif route.startswith("/apps/user_oidc/login/"):
+                provider_id = int(route.rsplit("/", 1)[1])
+                target = oidc.start_login(store, system, session, provider_id, host,
+                                          query.get("redirectUrl", [None])[0])
+                self._redirect(target, body, set_cookie)
+            else:  # /apps/user_oidc/code
+                if query.get("error"):
+                    raise oidc.OidcError(
+                        "The identity provider failed to authenticate the user.", 400)
+                _, after = oidc.finish_login(store, system, session,
+                                             query.get("state", [""])[0],
+                                             query.get("code", [""])[0], host)
+                # user_oidc's getRedirectResponse: only a local path is followed
+                path_only = re.sub(r"^https?://[^/]+", "", after or "")
+                self._redirect(path_only if re.match(r"^/[^/]", path_only) else f"{base}/",
+                               body, set_cookie)
+        except oidc.OidcError as e:
+            sys.stderr.write(f"user_oidc stand-in: {e.message}\n")
+            self._page(e.status, e.message, body,
+                       {"Set-Cookie": set_cookie} if set_cookie else None)
+        finally:
+            store.close()
+
+
+WEB_ROUTES = re.compile(r"(/index\.php)?(/|/login|/apps/dashboard/?|/apps/user_oidc/login/\d+"
+                        r"|/apps/user_oidc/code)")
 
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (inside the container; published on 127.0.0.1)
 

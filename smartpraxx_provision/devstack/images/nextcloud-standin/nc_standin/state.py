@@ -202,6 +202,9 @@ SCHEMA = [
     "identifier VARCHAR(128) NOT NULL, client_id VARCHAR(255), client_secret TEXT, "
     "discovery_endpoint TEXT, end_session_endpoint TEXT, post_logout_uri TEXT, "
     "scope VARCHAR(255))",
+    # user_oidc's own user backend table (its users are not in oc_users)
+    "CREATE TABLE IF NOT EXISTS oc_user_oidc (user_id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "display_name VARCHAR(255), provider_id INT)",
 ]
 
 # IAppConfig value types (flags); VALUE_SENSITIVE is or-ed into the stored type.
@@ -333,12 +336,28 @@ class Store:
     # users and groups
     def users(self) -> list[dict[str, Any]]:
         rows = self.rows("SELECT uid, displayname FROM oc_users")
-        users = [{"uid": u, "displayname": d or u} for u, d in rows]
+        users = [{"uid": u, "displayname": d or u, "backend": "Database"} for u, d in rows]
+        users += [{"uid": u, "displayname": d or u, "backend": "user_oidc"}
+                  for u, d in self.rows("SELECT user_id, display_name FROM oc_user_oidc")]
         return sorted(users, key=lambda u: (u["displayname"].lower(), u["uid"].lower()))
 
     def user(self, uid: str) -> dict[str, Any] | None:
         rows = self.rows("SELECT uid, displayname FROM oc_users WHERE uid_lower = ?", uid.lower())
-        return {"uid": rows[0][0], "displayname": rows[0][1] or rows[0][0]} if rows else None
+        if rows:
+            return {"uid": rows[0][0], "displayname": rows[0][1] or rows[0][0],
+                    "backend": "Database"}
+        rows = self.rows("SELECT user_id, display_name FROM oc_user_oidc WHERE user_id = ?", uid)
+        return ({"uid": rows[0][0], "displayname": rows[0][1] or rows[0][0],
+                 "backend": "user_oidc"} if rows else None)
+
+    def save_oidc_user(self, uid: str, display_name: str, provider_id: int) -> None:
+        """user_oidc's backend: create the user or update the display name."""
+        self.run("DELETE FROM oc_user_oidc WHERE user_id = ?", uid)
+        self.run("INSERT INTO oc_user_oidc (user_id, display_name, provider_id) VALUES (?, ?, ?)",
+                 uid, display_name, provider_id)
+
+    def remove_member(self, gid: str, uid: str) -> None:
+        self.run("DELETE FROM oc_group_user WHERE gid = ? AND uid = ?", gid, uid)
 
     def add_user(self, uid: str, password: str) -> None:
         self.run("INSERT INTO oc_users (uid, displayname, password, uid_lower) "
@@ -352,6 +371,7 @@ class Store:
 
     def delete_user(self, uid: str) -> None:
         for sql in ("DELETE FROM oc_users WHERE uid = ?", "DELETE FROM oc_group_user WHERE uid = ?",
+                    "DELETE FROM oc_user_oidc WHERE user_id = ?",
                     "DELETE FROM oc_preferences WHERE userid = ?"):
             self.run(sql, uid)
 
