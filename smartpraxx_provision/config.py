@@ -47,12 +47,16 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "mariadb_image": "smartpraxx/mariadb:{local_image_tag}",
         "redis_image": "smartpraxx/redis:{local_image_tag}",
         "public_scheme": "http",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": 2525,
+        "smtp_from": "noreply@smartpraxx.localhost",
     },
     "production": {
         "nextcloud_image": "nextcloud:31.0.9-apache",
         "mariadb_image": "mariadb:11.4.8",
         "redis_image": "redis:7.4.6-alpine",
         "public_scheme": "https",
+        "smtp_port": 587,
     },
 }
 
@@ -146,16 +150,27 @@ class Settings:
     health_timeout: float = 180.0
     nextcloud_cron: bool = True  # a <slot>-cron container runs Nextcloud's background jobs
 
-    # e-mail (optional; empty host = no mail is sent)
-    smtp_host: str = ""
-    smtp_port: int = 587
-    smtp_from: str = ""
+    # e-mail: the realms' SMTP relay for Keycloak's invitation and password-reset mails.
+    # embedded: the local mail sink of `dev-stack up` (127.0.0.1:2525, plain SMTP on loopback);
+    # production: smtp_host and smtp_from are required (provision refuses without them), the
+    # password of smtp_user lives in the secret store (platform/smtp-password).
+    smtp_host: str = ""  # profile default: 127.0.0.1 (embedded) / none (production)
+    smtp_port: int = 0  # profile default: 2525 (embedded) / 587 (production)
+    smtp_from: str = ""  # profile default: noreply@smartpraxx.localhost (embedded)
     smtp_user: str = ""
-    smtp_starttls: bool = True
+    smtp_starttls: bool | None = None  # profile default: off (embedded) / on (production)
+    invitation_lifespan_days: int = 7  # validity of the link in a staff member's invitation
 
     # fleet hosts (ansible/): restic repository of the slot backups, e.g. sftp:backup@store:/fleet
     # (its password is generated into the secret store: platform/restic-password)
     backup_repository: str = ""
+
+    # the order service (`serve`: shop webhook, Starter Excel upload) and billing delivery.
+    # The webhook's secret path token and the signing secrets live in the secret store.
+    service_host: str = "127.0.0.1"
+    service_port: int = 8088
+    service_public_url: str = ""  # base URL of the service as orderers reach it; default local
+    billing_url: str = ""  # where billing events are POSTed (empty: they wait, pending)
 
     # policies
     admin_totp: bool = False
@@ -167,6 +182,12 @@ class Settings:
         for key, value in _profile_defaults(self.profile, self.local_image_tag).items():
             if not getattr(self, key):
                 object.__setattr__(self, key, value)
+        if self.smtp_starttls is None:
+            object.__setattr__(self, "smtp_starttls", self.profile == "production")
+        if not self.service_public_url:
+            object.__setattr__(
+                self, "service_public_url", f"http://{self.service_host}:{self.service_port}"
+            )
         if not self.keycloak_public_url:
             object.__setattr__(self, "keycloak_public_url", self.keycloak_url)
         for f in fields(self):
@@ -437,6 +458,7 @@ _FIELDS = {f.name: f for f in fields(Settings)}
 def _coerce(name: str, raw: Any, source: str) -> Any:
     f = _FIELDS[name]
     ftype = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    ftype = ftype.removesuffix(" | None")
     try:
         if ftype == "Path":
             return Path(os.path.expanduser(str(raw)))
@@ -601,6 +623,10 @@ def replace(settings: Settings, **changes: Any) -> Settings:
         for key, value in _profile_defaults(settings.profile, settings.local_image_tag).items():
             if key not in changes and getattr(settings, key) == value:
                 changes[key] = ""
+        if "smtp_starttls" not in changes and settings.smtp_starttls == (
+            settings.profile == "production"
+        ):
+            changes["smtp_starttls"] = None
     if "keycloak_url" in changes and "keycloak_public_url" not in changes and (
         settings.keycloak_public_url == settings.keycloak_url
     ):

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.stack",
     "tests.fixtures.postgres",
     "tests.fixtures.keycloak",
+    "tests.fixtures.mail",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

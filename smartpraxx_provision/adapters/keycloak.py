@@ -130,6 +130,28 @@ class KeycloakAdapter:
         adapter.connect()
         return adapter
 
+    @classmethod
+    def service_account(
+        cls, url: str, realm: str, client_id: str, client_secret: str, *, timeout: float = 30.0
+    ) -> KeycloakAdapter:
+        """Admin access scoped to ONE realm: the service account of a confidential client in
+        that realm (client-credentials grant) holding ``realm-management`` roles. Its token is
+        issued by that realm and reaches only ``/admin/realms/<realm>/...``."""
+        adapter = cls.__new__(cls)
+        adapter.url = url.rstrip("/")
+        adapter.admin_user = f"service-account-{client_id}"
+        adapter._connection = _CountingConnection(
+            server_url=adapter.url + "/",
+            realm_name=realm,
+            user_realm_name=realm,
+            client_id=client_id,
+            client_secret_key=client_secret,
+            timeout=max(1, int(timeout)),
+            max_retries=1,
+        )
+        adapter.admin = KeycloakAdmin(connection=adapter._connection)
+        return adapter
+
     # --- plumbing ------------------------------------------------------------------------
 
     @property
@@ -397,17 +419,34 @@ class KeycloakAdapter:
         *,
         client_id: str | None = None,
         redirect_uri: str | None = None,
+        lifespan: int | None = None,
     ) -> None:
-        with self._guard(f"send an execute-actions e-mail in realm {realm}"):
-            self._use(realm).send_update_account(
-                user_id, actions, client_id=client_id, redirect_uri=redirect_uri
-            )
+        """``PUT .../users/{id}/execute-actions-email``: Keycloak mails the user a link (an
+        action token of the realm, valid ``lifespan`` seconds) that runs ``actions``. Keycloak
+        answers 500 when its SMTP server refuses or cannot be reached."""
+        self.request(
+            "PUT",
+            f"admin/realms/{quote(realm)}/users/{quote(user_id)}/execute-actions-email",
+            actions,
+            params={"client_id": client_id, "redirect_uri": redirect_uri, "lifespan": lifespan},
+            what=f"send an execute-actions e-mail in realm {realm}",
+        )
 
     # --- clients -------------------------------------------------------------------------
 
     def clients(self, realm: str) -> list[dict[str, Any]]:
         with self._guard(f"list clients of realm {realm}"):
             return self._use(realm).get_clients()
+
+    def find_client(self, realm: str, client_id: str) -> dict[str, Any] | None:
+        """One client by its clientId (with protocol mappers), None when absent."""
+        found = self.request(
+            "GET",
+            f"admin/realms/{quote(realm)}/clients",
+            params={"clientId": client_id, "search": "false"},
+            what=f"read client {client_id} of realm {realm}",
+        )
+        return dict(found[0]) if found else None
 
     def create_client(self, realm: str, payload: dict[str, Any]) -> str:
         with self._guard(f"create client {payload.get('clientId')} in realm {realm}"):

@@ -66,6 +66,7 @@ OCC_COMMANDS: dict[str, OccCommand] = {
     "app:disable": OccCommand(frozenset(), mutating=True),
     "user_oidc:providers": OccCommand(frozenset({"--output"}), mutating=False),
     "user_oidc:provider": OccCommand(OIDC_PROVIDER_OPTIONS, mutating=True),
+    "maintenance:mode": OccCommand(frozenset({"--on", "--off"}), mutating=True),
 }
 
 

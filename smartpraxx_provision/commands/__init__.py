@@ -10,13 +10,24 @@ from collections.abc import Callable
 
 import typer
 
-from . import config_cmd, devstack_cmd, hosts_cmd, ops_cmd, practices_cmd, starter_cmd
+from . import (
+    config_cmd,
+    devstack_cmd,
+    hosts_cmd,
+    invite_cmd,
+    ops_cmd,
+    orders_cmd,
+    practices_cmd,
+    starter_cmd,
+)
 
 REGISTRY: list[Callable[[typer.Typer], None]] = [
     config_cmd.register,
     starter_cmd.register,
     ops_cmd.register,
+    invite_cmd.register,
     devstack_cmd.register,
     hosts_cmd.register,
     practices_cmd.register,
+    orders_cmd.register,
 ]

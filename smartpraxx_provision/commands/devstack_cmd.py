@@ -1,4 +1,4 @@
-"""``dev-stack up|down|status``: the local stack (Docker engine, images, Keycloak)."""
+"""``dev-stack up|down|status|mail``: the local stack (Docker engine, images, Keycloak, mail)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _print_summary(result: dict[str, Any]) -> None:
 
 def register(app: typer.Typer) -> None:
     stack_app = typer.Typer(
-        help="The local stack: Docker engine, local images, Keycloak.", no_args_is_help=True
+        help="The local stack: Docker engine, local images, Keycloak, mail sink.", no_args_is_help=True
     )
 
     @stack_app.command("up")
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
-        """Stop Keycloak and dockerd if dev-stack started them; cached images stay."""
+        """Stop Keycloak, the mail sink and dockerd if dev-stack started them; images stay."""
         from ..devstack import stack
 
         result = stack.down(ctx.obj.settings, Reporter())
@@ -86,7 +86,53 @@ def register(app: typer.Typer) -> None:
             kc = result["keycloak"]
             kc_state = "answers" if kc.get("answers") else kc.get("status", "DOWN")
             typer.echo(f"keycloak: {kc_state}" + (f" at {kc['url']}" if kc.get("url") else ""))
+            mail = result.get("mail") or {}
+            typer.echo(
+                f"mail sink: {'answers' if mail.get('answers') else 'DOWN'} at {mail.get('url')}"
+                f" ({mail.get('messages', 0)} messages in {mail.get('mailbox')})"
+            )
         if not result["ok"]:
             raise typer.Exit(1)
 
+    mail_app = typer.Typer(
+        help="The local mail sink's mailbox: what the realms sent.", no_args_is_help=True
+    )
+
+    @mail_app.command("list")
+    def mail_list(
+        ctx: typer.Context,
+        json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    ) -> None:
+        """List the captured mails, oldest first."""
+        from ..devstack import mailsink
+
+        messages = mailsink.list_messages(ctx.obj.settings)
+        if json_out:
+            print_json({"ok": True, "messages": messages})
+            return
+        if not messages:
+            typer.echo(f"no mails in {mailsink.mailbox_dir(ctx.obj.settings)}")
+        for m in messages:
+            typer.echo(f"{m['id']}  {', '.join(m['to'])}  {m['subject']}")
+
+    @mail_app.command("show")
+    def mail_show(
+        ctx: typer.Context,
+        message_id: Annotated[str, typer.Argument(help="The id from 'dev-stack mail list'.")],
+        json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    ) -> None:
+        """Show one captured mail: headers, text and its links."""
+        from ..devstack import mailsink
+
+        message = mailsink.show_message(ctx.obj.settings, message_id)
+        if json_out:
+            print_json({"ok": True, "message": message})
+            return
+        for key in ("id", "date", "from", "subject"):
+            typer.echo(f"{key}: {message[key]}")
+        typer.echo(f"to: {', '.join(message['to'])}")
+        typer.echo("")
+        typer.echo(message["text"])
+
+    stack_app.add_typer(mail_app, name="mail")
     app.add_typer(stack_app, name="dev-stack")

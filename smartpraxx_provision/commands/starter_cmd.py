@@ -77,4 +77,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {out}: fill in the sheets Praxis, Mitarbeitende and Apps, then run "
                    f"`smartpraxx-provision starter check {out}`")
 
+    from .orders_cmd import register_submit
+
+    register_submit(starter_app)
     app.add_typer(starter_app, name="starter")

@@ -1,8 +1,10 @@
 """The local stack as one unit: ``up`` (engine → images → Keycloak), ``down``, ``status``.
 
+The mail sink (``mailsink.py``) is the local SMTP server the realms send to.
+
 ``up`` is idempotent: each phase re-reads live state and only acts on what is missing, so a
-second ``up`` reports what already runs and returns within seconds. ``down`` stops Keycloak
-and dockerd only when this tool started them (pids recorded under ``state_dir/devstack/``)
+second ``up`` reports what already runs and returns within seconds. ``down`` stops Keycloak,
+the mail sink and dockerd only when this tool started them (pids recorded in the state dir)
 and leaves the cached images. Phase timings are part of every result.
 """
 
@@ -21,6 +23,7 @@ from ..errors import OperationFailed, ServiceUnavailableError, SmartpraxxError
 from ..output import Reporter
 from . import engine as engine_mod
 from . import images as images_mod
+from . import mailsink
 
 KEYCLOAK_MODULE = "smartpraxx_provision.devstack.keycloak"
 
@@ -91,6 +94,10 @@ def up(
         if info.get("status") == "sources-missing"
     ]
 
+    result["mail"] = _phase(
+        "mail sink", reporter, timings, lambda: mailsink.ensure_mailsink(settings, reporter)
+    )
+
     kc = _keycloak_module()
     if kc is None:
         reporter.warn(f"Keycloak support missing: module {KEYCLOAK_MODULE} is not installed")
@@ -123,6 +130,9 @@ def down(settings: Settings, reporter: Reporter) -> dict[str, Any]:
         result["keycloak_stopped"] = bool(
             _phase("keycloak", reporter, timings, lambda: kc.stop_keycloak(settings, reporter))
         )
+    result["mail_stopped"] = _phase(
+        "mail sink", reporter, timings, lambda: mailsink.stop_mailsink(settings, reporter)
+    )
     result["engine_stopped"] = _phase(
         "docker engine", reporter, timings, lambda: engine_mod.stop_engine(settings, reporter)
     )
@@ -148,6 +158,7 @@ def status(settings: Settings) -> dict[str, Any]:
             result["keycloak"] = _as_dict(kc.keycloak_status(settings))
         except SmartpraxxError as err:
             result["keycloak"] = {"status": "error", "error": err.message}
+    result["mail"] = mailsink.mailsink_status(settings)
     images = result["images"]
     images_ok = (
         all(isinstance(v, dict) and v.get("present") for v in images.values())
@@ -155,5 +166,6 @@ def status(settings: Settings) -> dict[str, Any]:
     )
     kc_status = result["keycloak"]
     kc_ok = bool(kc_status.get("answers"))
-    result["ok"] = bool(result["engine"]["answers"] and images_ok and kc_ok)
+    mail_ok = bool(result["mail"]["answers"])
+    result["ok"] = bool(result["engine"]["answers"] and images_ok and kc_ok and mail_ok)
     return result

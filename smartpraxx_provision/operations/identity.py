@@ -22,8 +22,9 @@ Start page: ``mein.smartpraxx.de/<praxisname>``
     Keycloak. ``start_page_url`` is the public address, ``account_console_url`` the target.
 
 Users
-    Created with UPDATE_PASSWORD and VERIFY_EMAIL (and CONFIGURE_TOTP for admins when
-    ``admin_totp``) as required actions; no password is ever set. Required actions are set at
+    Created with UPDATE_PASSWORD (and CONFIGURE_TOTP for admins when ``admin_totp``) as
+    required actions; no password is ever set. The invitation mail is ``invitations.py``'s
+    (following its link also verifies the e-mail address, so VERIFY_EMAIL is not needed). Required actions are set at
     creation only (a user who completed them must not get them back on the next converge).
     Each created or updated user is read back and the managed attributes compared (Keycloak
     >= 24 drops attributes that the user profile does not declare, and still answers 201).
@@ -43,6 +44,13 @@ from ..domain.model import Person, PracticeSpec, Role, Slot, ThirdPartyApp, Work
 from ..errors import ConflictError, ExternalServiceError, NotFoundError, UsageError
 from ..output import Reporter
 from ..secrets import SecretStore, generate_token
+from .identity_payloads import (
+    ImportUser,
+    ReadBack,
+    RealmParts,
+    import_differences,
+    realm_representation,
+)
 
 SLOT_ATTR = "smartpraxx.slot"
 PRAXISNAME_ATTR = "smartpraxx.praxisname"
@@ -133,7 +141,7 @@ def realm_payload(
         "enabled": True,
         "displayName": spec.display_name,
         "internationalizationEnabled": True,
-        "supportedLocales": ["de", "en"],
+        "supportedLocales": ["de"],  # Keycloak's own pages and mails: German
         "defaultLocale": "de",
         "passwordPolicy": PASSWORD_POLICY,
         "bruteForceProtected": True,
@@ -165,6 +173,9 @@ def realm_payload(
             "fromDisplayName": spec.display_name,
             "starttls": str(settings.smtp_starttls).lower(),
             "auth": str(bool(settings.smtp_user)).lower(),
+            # SMTPUTF8 (RFC 6531): without it Keycloak >= 26.1 refuses to even create a user
+            # whose address has a non-ASCII local part (e.g. mehmet.yılmaz@...)
+            "allowutf8": "true",
         }
         if settings.smtp_user:
             server["user"] = settings.smtp_user
@@ -276,7 +287,7 @@ def user_fields(person: Person, spec: PracticeSpec) -> dict[str, Any]:
 
 
 def required_actions(person: Person, settings: Settings) -> list[str]:
-    actions = ["UPDATE_PASSWORD", "VERIFY_EMAIL"]
+    actions = ["UPDATE_PASSWORD"]
     if person.admin and settings.admin_totp:
         actions.append("CONFIGURE_TOTP")
     return actions
@@ -439,8 +450,15 @@ def converge_realm(
     *,
     prune: bool = False,
     adopt: bool = False,
+    one_call: bool = True,
 ) -> IdentityResult:
-    """Create the practice's realm or bring it up to date (never recreates it)."""
+    """Create the practice's realm or bring it up to date (never recreates it).
+
+    A realm that does not exist yet is created from one complete representation and read
+    back (``create_realm_in_one_call``); ``one_call=False`` builds it call by call instead.
+    An existing realm is always converged call by call."""
+    if one_call and kc.get_realm(slot.realm) is None:
+        return create_realm_in_one_call(kc, spec, slot, settings, secrets, reporter)
     start = kc.mutations
     result = IdentityResult()
     realm = slot.realm
@@ -456,6 +474,175 @@ def converge_realm(
         reporter.skip(f"identity of {slot.realm}: up to date, nothing changed")
     else:
         reporter.info(f"identity of {slot.realm}: {result.changes} change(s) applied")
+    return result
+
+
+# --- a new realm in one call ----------------------------------------------------------------
+
+
+def role_payloads() -> list[dict[str, Any]]:
+    """Our realm roles as RoleRepresentations."""
+    return [
+        {"name": name, "description": description, "attributes": attributes}
+        for name, (description, attributes) in REALM_ROLES.items()
+    ]
+
+
+def group_payloads() -> list[dict[str, Any]]:
+    """Our top-level groups as GroupRepresentations (marked with their managed key)."""
+    return [
+        {"name": name, "attributes": {MANAGED_ATTR: [key]}}
+        for key, name in desired_groups().items()
+    ]
+
+
+def desired_clients(
+    spec: PracticeSpec, slot: Slot, settings: Settings, secrets: SecretStore
+) -> list[dict[str, Any]]:
+    """The practice's OIDC clients (Nextcloud first, then the Apps sheet), secrets ensured."""
+    wanted = [
+        nextcloud_client_payload(settings, slot, spec, secrets.ensure(nextcloud_secret_path(slot)))
+    ]
+    for app in spec.third_party_apps:
+        wanted.append(third_party_client_payload(app, secrets.ensure(app_secret_path(slot, app))))
+    ids = [w["clientId"] for w in wanted]
+    if len(set(ids)) != len(ids):
+        raise UsageError(
+            "two third-party apps map to the same client id",
+            obj=f"practice {spec.praxisname}",
+            hint="give the apps in the Starter Excel's Apps sheet distinct names",
+        )
+    return wanted
+
+
+def realm_parts(
+    spec: PracticeSpec, slot: Slot, settings: Settings, secrets: SecretStore
+) -> RealmParts:
+    """The whole desired state of a new realm, composed from the payload builders above."""
+    usernames = [p.username.lower() for p in spec.persons]
+    if len(set(usernames)) != len(usernames):
+        raise UsageError(
+            "two persons share a username",
+            obj=f"practice {spec.praxisname}",
+            hint="fix the Starter Excel (usernames must be unique)",
+        )
+    smtp_password = secrets.get(SMTP_PASSWORD_SECRET) if settings.smtp_user else None
+    groups = desired_groups()
+    return RealmParts(
+        realm=realm_payload(spec, slot, settings, smtp_password),
+        user_profile_attributes=user_profile_attributes(),
+        roles=role_payloads(),
+        groups=group_payloads(),
+        clients=desired_clients(spec, slot, settings, secrets),
+        users=[
+            ImportUser(
+                fields=user_fields(person, spec),
+                required_actions=required_actions(person, settings),
+                realm_roles=sorted(person_roles(person)),
+                groups=sorted(groups[key] for key in person_group_keys(person)),
+            )
+            for person in spec.persons
+        ],
+    )
+
+
+def read_back(kc: KeycloakAdapter, parts: RealmParts, *, group_members: bool = False) -> ReadBack:
+    """Everything ``import_differences`` compares, read from Keycloak (GETs only).
+
+    Group memberships are read only with ``group_members=True``: Keycloak refuses a whole
+    import whose user names a group path it cannot resolve (HTTP 500, no realm), so they
+    cannot be dropped silently; an unknown realm role, by contrast, is accepted silently, so
+    role memberships are always read back. The next converge re-checks both."""
+    realm = parts.name
+    clients = [c for w in parts.clients if (c := kc.find_client(realm, w["clientId"]))]
+    groups = kc.groups(realm)
+    wanted_groups = {g["name"] for g in parts.groups}
+    return ReadBack(
+        realm=kc.get_realm(realm) or {},
+        user_profile=kc.get_user_profile(realm),
+        roles=kc.realm_roles(realm),
+        groups=groups,
+        clients=clients,
+        client_secrets={c["clientId"]: kc.client_secret(realm, str(c["id"])) for c in clients},
+        users=[u for u in kc.users(realm) if not u["username"].startswith(SMOKE_PREFIX)],
+        role_members={r["name"]: kc.role_member_ids(realm, r["name"]) for r in parts.roles},
+        group_members=(
+            {
+                g["name"]: kc.group_member_ids(realm, str(g["id"]))
+                for g in groups
+                if g["name"] in wanted_groups
+            }
+            if group_members
+            else None
+        ),
+    )
+
+
+def _remove_own_new_realm(kc: KeycloakAdapter, slot: Slot, reporter: Reporter) -> bool:
+    """After a failed import: delete the realm only if it exists and carries our marker for
+    this slot (it was just created by this call); never touch anything else."""
+    try:
+        live = kc.get_realm(slot.realm)
+        if live is None or not _is_ours(live, slot):
+            return False
+        kc.delete_realm(slot.realm)
+    except ExternalServiceError:
+        reporter.warn(f"realm {slot.realm}: could not remove the incomplete import")
+        return False
+    reporter.change(f"realm {slot.realm} removed again (the import did not complete)")
+    return True
+
+
+def create_realm_in_one_call(
+    kc: KeycloakAdapter,
+    spec: PracticeSpec,
+    slot: Slot,
+    settings: Settings,
+    secrets: SecretStore,
+    reporter: Reporter,
+) -> IdentityResult:
+    """Create a new practice realm with ONE ``POST /admin/realms`` carrying the complete
+    representation (settings, user profile, roles, groups, users with attributes, required
+    actions and memberships, clients with mappers), then read everything back.
+
+    Keycloak imports a realm in one transaction: a refused import leaves no realm. When the
+    read-back finds something not stored as sent (e.g. an attribute the user profile does not
+    declare), the realm, created by this very call and carrying our marker, is deleted again,
+    so the next run starts from scratch. The invitations go out later, in provision's
+    ``invite`` step (operations/invitations.py)."""
+    start = kc.mutations
+    realm = slot.realm
+    parts = realm_parts(spec, slot, settings, secrets)
+    try:
+        kc.create_realm(realm_representation(parts))
+    except ExternalServiceError as exc:
+        if exc.details.get("status") == 409:
+            raise ConflictError(
+                f"realm {realm} appeared while this run was creating it",
+                obj=f"realm {realm}",
+                hint="check no other provision of this practice is running, then re-run it",
+            ) from exc
+        _remove_own_new_realm(kc, slot, reporter)
+        raise
+    reporter.change(
+        f"realm {realm} created ({spec.praxisname}) from one representation: "
+        f"{len(parts.users)} user(s), {len(parts.clients)} client(s)"
+    )
+    diffs = import_differences(parts, read_back(kc, parts))
+    if diffs:
+        removed = _remove_own_new_realm(kc, slot, reporter)
+        raise ExternalServiceError(
+            f"Keycloak did not store {', '.join(diffs)} in realm {realm} "
+            "(read back after the import)"
+            + ("; the new realm was removed again" if removed else ""),
+            obj=f"realm {realm}",
+            hint="check the realm's user profile declares the attribute, then re-run the operation",
+        )
+    result = IdentityResult(
+        created_users=len(parts.users), clients=[c["clientId"] for c in parts.clients]
+    )
+    result.changes = kc.mutations - start
+    reporter.info(f"identity of {realm}: created in one call and verified by reading back")
     return result
 
 
@@ -528,8 +715,8 @@ def _converge_roles(
 ) -> dict[str, dict[str, Any]]:
     live = {r["name"]: r for r in kc.realm_roles(realm)}
     changed = 0
-    for name, (description, attributes) in REALM_ROLES.items():
-        want = {"name": name, "description": description, "attributes": attributes}
+    for want in role_payloads():
+        name = want["name"]
         if name not in live:
             kc.create_realm_role(realm, want)
             changed += 1
@@ -636,18 +823,8 @@ def _converge_clients(
     prune: bool,
 ) -> list[str]:
     realm = slot.realm
-    wanted = [
-        nextcloud_client_payload(settings, slot, spec, secrets.ensure(nextcloud_secret_path(slot)))
-    ]
-    for app in spec.third_party_apps:
-        wanted.append(third_party_client_payload(app, secrets.ensure(app_secret_path(slot, app))))
+    wanted = desired_clients(spec, slot, settings, secrets)
     ids = [w["clientId"] for w in wanted]
-    if len(set(ids)) != len(ids):
-        raise UsageError(
-            "two third-party apps map to the same client id",
-            obj=f"practice {spec.praxisname}",
-            hint="give the apps in the Starter Excel's Apps sheet distinct names",
-        )
     live = {c["clientId"]: c for c in kc.clients(realm)}
     for want in wanted:
         _converge_client(kc, realm, want, live.get(want["clientId"]), reporter)
@@ -697,7 +874,6 @@ def _converge_users(
     live = {u["username"]: u for u in kc.users(realm) if not u["username"].startswith(SMOKE_PREFIX)}
     ids: dict[str, str] = {}
     unchanged = 0
-    smtp = bool(settings.smtp_host)
     for person in spec.persons:
         want = user_fields(person, spec)
         current = live.get(want["username"])
@@ -710,11 +886,6 @@ def _converge_users(
             }
             user_id = kc.create_user(realm, payload)
             _check_read_back(kc, realm, user_id, want)
-            if smtp:
-                # after the actions Keycloak links back to the Nextcloud client's base URL
-                kc.send_actions_email(
-                    realm, user_id, payload["requiredActions"], client_id=NEXTCLOUD_CLIENT
-                )
             result.created_users += 1
         else:
             user_id = str(current["id"])
@@ -750,8 +921,6 @@ def _converge_users(
         or result.deleted_users
     ):
         reporter.change(f"users of {realm}: {counts}")
-        if result.created_users and smtp:
-            reporter.info(f"users of {realm}: {result.created_users} invitation e-mail(s) sent")
     else:
         reporter.skip(f"users of {realm}: {counts}")
     return ids

@@ -1,8 +1,10 @@
-"""``provision``: Starter Excel → slot → secrets → realm ∥ stack → Nextcloud config → smoke.
+"""``provision``: Starter Excel → slot → secrets → realm ∥ stack → Nextcloud → smoke → invite.
 
 Validate → allocate the slot (atomic, once) → ensure secrets → (realm with users and clients)
 in parallel with (network, volumes, db, redis, app) → Nextcloud config/apps/OIDC → smoke →
-record billable seats and the billing event. Every step re-reads live state; re-running with
+record billable seats and the billing event → invitation mails to staff members never invited
+(``invitations.py``; a mail that cannot be sent fails this last step, after everything else is
+done, and a re-run sends only the missing ones). Every step re-reads live state; re-running with
 the same file converges and reports "no changes" when nothing differs.
 """
 
@@ -67,6 +69,9 @@ def ensure_slot_secrets(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> int:
 
 def plan(ctx: OpContext, spec: PracticeSpec, host: str | None = None) -> dict[str, Any]:
     """What a provision would do; reads state, changes nothing."""
+    from .invitations import require_mail_settings
+
+    require_mail_settings(ctx.settings, ctx.secrets)
     existing = ctx.inventory.get_practice(spec.praxisname)
     if existing is not None and existing.tombstoned:
         raise ConflictError(
@@ -102,6 +107,11 @@ def plan(ctx: OpContext, spec: PracticeSpec, host: str | None = None) -> dict[st
         "third_party_clients": [a.client_id for a in spec.third_party_apps],
         "occ_changes": occ_changes or "none",
         "nextcloud_image": ctx.settings.nextcloud_image,
+        "invitations": (
+            f"{len(spec.persons)} (one mail per staff member)"
+            if existing is None
+            else "only staff members never invited (never a second one)"
+        ),
         "state": existing.state if existing else "new",
     }
 
@@ -165,9 +175,18 @@ def provision(
     smoke: bool = True,
 ) -> dict[str, Any]:
     from ..adapters.nextcloud import NextcloudAdapter
-    from . import identity, nextcloud_stack
+    from . import identity, invitations, nextcloud_stack
     from .smoke import run_smoke
 
+    invitations.require_mail_settings(ctx.settings, ctx.secrets)
+    from .subscription import is_suspended
+
+    if is_suspended(ctx, spec.praxisname):
+        raise ConflictError(
+            f"practice {spec.praxisname} is suspended (subscription paused or overdue)",
+            obj=spec.praxisname,
+            hint=f"smartpraxx-provision resume {spec.praxisname}, then provision again",
+        )
     started = time.monotonic()
     rep = ctx.reporter
     notice = standin_notice(ctx)
@@ -274,6 +293,12 @@ def provision(
             else:
                 rep.skip(f"billable seats unchanged ({seats})")
 
+        with op.step("invite", "invitation mails to new staff"):
+            invites = invitations.send_invitations(ctx.keycloak, spec, slot, ctx.settings, rep)
+            changes += invites.sent
+            if invites.failed:
+                raise invitations.failure(spec.praxisname, slot.realm, invites, ctx.settings)
+
     result: dict[str, Any] = {
         "ok": True,
         "operation": op.op_id,
@@ -288,6 +313,7 @@ def provision(
         "billable_seats": billable_seats(spec.persons),
         "occ_calls": converge.occ_calls,
         "smoke": smoke_result,
+        "invitations": invites.to_dict(),
         "nextcloud_standin": uses_standin(ctx),
         "steps": [
             {"name": t.name, "seconds": round(t.seconds, 3), "status": t.status}

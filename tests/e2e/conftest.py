@@ -2,7 +2,7 @@
 
 Each test module gets its own state dir (inventory, secret store) and its own fleet host
 name, pointing at the local Docker engine; Keycloak is the session's real server (its admin
-password is copied into the module's secret store). Everything a test provisions is torn
+password is copied into the module's secret store), the realms send to the session's mail sink. Everything a test provisions is torn
 down afterwards by slot label and realm name, also when the test fails.
 """
 
@@ -74,7 +74,7 @@ class Cli:
 _PASSED_THROUGH = ("SMARTPRAXX_TEST_KEEP", "SMARTPRAXX_LOCAL_IMAGE_TAG")
 
 
-def _settings_env(keycloak: Settings, state_dir: Path) -> dict[str, str]:
+def _settings_env(keycloak: Settings, state_dir: Path, smtp_port: int) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -86,6 +86,7 @@ def _settings_env(keycloak: Settings, state_dir: Path) -> dict[str, str]:
             "SMARTPRAXX_KEYCLOAK_URL": keycloak.keycloak_url,
             "SMARTPRAXX_KEYCLOAK_PORT": str(keycloak.keycloak_port),
             "SMARTPRAXX_HEALTH_TIMEOUT": "240",
+            "SMARTPRAXX_SMTP_PORT": str(smtp_port),  # the session's mail sink
             "PYTHONPATH": str(REPO),
         }
     )
@@ -98,12 +99,15 @@ def e2e(
     keycloak: Settings,
     docker_engine: DockerEngine,
     local_images: dict[str, str],
+    mail_sink: Settings,
 ) -> Iterator[Cli]:
     state_dir = tmp_path_factory.mktemp("e2e-state")
     admin = FileSecretStore(keycloak.secrets_dir).require(ADMIN_SECRET)
     FileSecretStore(state_dir / "secrets").put(ADMIN_SECRET, admin)
     host = f"cloud{800 + secrets.randbelow(199)}"
-    cli = Cli(env=_settings_env(keycloak, state_dir), state_dir=state_dir, host=host)
+    cli = Cli(
+        env=_settings_env(keycloak, state_dir, mail_sink.smtp_port), state_dir=state_dir, host=host
+    )
     add = cli("hosts", "add", host, "--endpoint", "unix:///var/run/docker.sock", "--capacity", "20")
     assert add.returncode == 0, add.stderr
     yield cli

@@ -20,6 +20,7 @@ import pytest
 from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
 from smartpraxx_provision.config import Settings, load_settings
+from smartpraxx_provision.devstack import mailsink
 from smartpraxx_provision.inventory import open_inventory
 from smartpraxx_provision.secrets import FileSecretStore
 from smartpraxx_provision.starter import load_practice_spec
@@ -29,7 +30,9 @@ from .conftest import GP_SAMPLE, SAMPLES, Cli, slot_objects
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 DENTAL_SAMPLE = SAMPLES / "zahnarztpraxis-sonnenschein.xlsx"
-PROVISION_STEPS = ("allocate", "secrets", "realm+stack", "nextcloud", "routes", "smoke", "record")
+PROVISION_STEPS = (
+    "allocate", "secrets", "realm+stack", "nextcloud", "routes", "smoke", "record", "invite",
+)
 RENAME_STEPS = ("inventory", "realm-alias", "routes", "billing")
 DECOMMISSION_STEPS = ("export", "verify", "stack", "realm", "secrets", "tombstone", "routes")
 
@@ -81,7 +84,10 @@ def test_provision_end_to_end(e2e: Cli, docker_engine: DockerEngine, keycloak: S
         "apps",
         "login",
     }
-    assert [s["name"] for s in doc["steps"]][-1].startswith("record")
+    assert [s["name"] for s in doc["steps"]][-2:] == [
+        "record seats and billing event", "invitation mails to new staff"]
+    assert doc["invitations"] == {"sent": 8, "already_invited": 0, "set_up": 0, "failed": 0,
+                                  "errors": []}
     assert doc["billable_seats"] == 3
     assert doc["urls"]["start_page"].endswith("/praxis-mueller")
     objects = slot_objects(docker_engine, doc["slot"])
@@ -109,6 +115,37 @@ def test_second_run_changes_nothing(e2e: Cli) -> None:
     assert "config system.trusted_domains set" in doc["plan"]["occ_changes"]
     code, doc = e2e.json("provision", str(GP_SAMPLE), "--dry-run")
     assert doc["plan"]["occ_changes"] == "none"
+
+
+def _mails_to(sink: Settings, address: str) -> int:
+    return sum(address in m["to"] for m in mailsink.list_messages(sink))
+
+
+def test_each_staff_member_invited_once_resend_sends_one_more(
+    e2e: Cli, mail_sink: Settings
+) -> None:
+    spec = load_practice_spec(GP_SAMPLE)
+    # provision and its no-op re-run (the tests above) sent exactly one invitation each
+    assert {p.email: _mails_to(mail_sink, p.email) for p in spec.persons} == {
+        p.email: 1 for p in spec.persons
+    }
+    code, doc = e2e.json("provision", str(GP_SAMPLE), "--yes")
+    assert code == 0 and doc["invitations"]["sent"] == 0
+    assert doc["invitations"]["already_invited"] == len(spec.persons)
+    staff = spec.persons[2]
+    code, plan = e2e.json("invite", "resend", "praxis-mueller", staff.username, "--dry-run")
+    assert code == 0 and plan["dry_run"] is True and _mails_to(mail_sink, staff.email) == 1
+    code, sent = e2e.json("invite", "resend", "praxis-mueller", staff.username)
+    assert code == 0 and sent["sent"] is True, e2e.runs[-1].stderr
+    assert _mails_to(mail_sink, staff.email) == 2
+    assert sum(_mails_to(mail_sink, p.email) for p in spec.persons) == len(spec.persons) + 1
+    proc = e2e("invite", "resend", "praxis-mueller", "niemand.hier")
+    assert proc.returncode == 2 and "no user with that username" in proc.stderr
+    for run in e2e.runs[-4:]:  # the operator's output names nobody
+        for value in _staff_data(GP_SAMPLE):
+            assert value not in run.stdout + run.stderr
+    box = mailsink.mailbox_dir(mail_sink)
+    assert box.stat().st_mode & 0o777 == 0o700
 
 
 def test_no_staff_data_or_secret_outside_the_realm_and_store(e2e: Cli) -> None:
@@ -153,7 +190,31 @@ def test_two_concurrent_runs_one_wins(e2e: Cli) -> None:
     assert "operation" in loser and "running" in loser, loser
 
 
-def test_crash_at_every_step_boundary_then_resume(e2e: Cli, docker_engine: DockerEngine) -> None:
+def test_smtp_down_fails_only_the_invite_step(e2e: Cli, mail_sink: Settings) -> None:
+    """Mails that cannot be sent: everything else is done, exit 1 names the next command;
+    the re-runs below (SMTP back) send the missing invitations."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    spec = load_practice_spec(DENTAL_SAMPLE)
+    code, doc = e2e.json("provision", str(DENTAL_SAMPLE), "--host", e2e.host, "--yes",
+                         extra_env={"SMARTPRAXX_SMTP_PORT": str(closed)})
+    assert code == 1, e2e.runs[-1].stderr[-2000:]
+    err = doc["error"]
+    assert err["details"]["invitations"]["failed"] == len(spec.persons)
+    assert f"invite resend {spec.praxisname}" in err["next"]
+    assert f"127.0.0.1:{closed}" in err["message"]
+    code, status = e2e.json("status", spec.praxisname)
+    assert code == 0 and status["practices"][0]["state"] == "active"
+    assert status["practices"][0]["last_operation"]["state"] == "failed"
+    assert all(_mails_to(mail_sink, p.email) == 0 for p in spec.persons)
+
+
+def test_crash_at_every_step_boundary_then_resume(
+    e2e: Cli, docker_engine: DockerEngine, mail_sink: Settings
+) -> None:
     """SIGKILL after each provision step in turn; every re-run resumes; one slot, no orphans."""
     slots: set[str] = set()
     for step in PROVISION_STEPS:
@@ -170,6 +231,9 @@ def test_crash_at_every_step_boundary_then_resume(e2e: Cli, docker_engine: Docke
     assert code == 0, e2e.runs[-1].stderr[-3000:]
     assert doc["smoke"]["ok"] is True
     slots.add(doc["slot"])
+    # the invitations the failed run above could not send went out exactly once
+    spec = load_practice_spec(DENTAL_SAMPLE)
+    assert all(_mails_to(mail_sink, p.email) == 1 for p in spec.persons)
     code, listing = e2e.json("practices", "list")
     names = [p["praxisname"] for p in listing["practices"]]
     assert names.count(doc["praxisname"]) == 1

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import email
-import email.policy
 import json
 import time
 from collections.abc import Callable
@@ -177,7 +175,7 @@ def test_attribute_round_trip_for_every_attribute(
         assert (user["firstName"], user["lastName"]) == (person.first_name, person.last_name)
         assert user["email"] == person.email
         assert user["enabled"] is True
-        assert set(user["requiredActions"]) == {"UPDATE_PASSWORD", "VERIFY_EMAIL"}
+        assert user["requiredActions"] == ["UPDATE_PASSWORD"]  # the invitation link verifies
         creds = kc_admin.request(
             "GET", f"admin/realms/{slot.realm}/users/{user_id}/credentials", what="read credentials"
         )
@@ -451,99 +449,3 @@ def test_ensure_keycloak_is_idempotent_and_detects_a_wiped_store(
     finally:
         kc_secrets.put(devkc.ADMIN_SECRET, real)
     assert devkc.ensure_keycloak(keycloak, reporter).started is False
-
-
-
-class _Mailbox:
-    """A minimal SMTP receiver on 127.0.0.1 (enough of RFC 5321 for Keycloak's mailer)."""
-
-    def __init__(self) -> None:
-        import socketserver
-        import threading
-
-        self.messages: list[tuple[list[str], str]] = []
-        mailbox = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                def send(line: str) -> None:
-                    self.wfile.write((line + "\r\n").encode())
-
-                send("220 localhost test mailbox")
-                rcpts: list[str] = []
-                for _ in range(200):  # bounded conversation
-                    raw = self.rfile.readline()
-                    if not raw:
-                        return
-                    cmd = raw.decode(errors="replace").strip()
-                    verb = cmd.split(" ")[0].upper()
-                    if verb in ("EHLO", "HELO"):
-                        send("250 localhost")
-                    elif verb == "MAIL":
-                        rcpts = []
-                        send("250 OK")
-                    elif verb == "RCPT":
-                        rcpts.append(cmd.split(":", 1)[1].strip().strip("<>"))
-                        send("250 OK")
-                    elif verb == "DATA":
-                        send("354 end with .")
-                        lines = []
-                        for _ in range(100_000):
-                            line = self.rfile.readline().decode(errors="replace")
-                            if line in (".\r\n", ".\n", ""):
-                                break
-                            lines.append(line)
-                        mailbox.messages.append((rcpts, "".join(lines)))
-                        send("250 queued")
-                    elif verb == "QUIT":
-                        send("221 bye")
-                        return
-                    else:
-                        send("250 OK")
-
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def test_invitation_mail_sent_only_with_smtp(
-    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
-    throwaway_realm: Callable[[], Slot],
-) -> None:
-    from smartpraxx_provision.config import replace
-
-    mailbox = _Mailbox()
-    try:
-        # without SMTP: nobody is mailed
-        slot = throwaway_realm()
-        converge(kc_admin, make_spec(people=persons()[:1]), slot, keycloak, kc_secrets)
-        assert mailbox.messages == []
-        # with SMTP: each new user gets the execute-actions e-mail, once
-        smtp = replace(keycloak, smtp_host="127.0.0.1", smtp_port=mailbox.port,
-                       smtp_from="noreply@example.org", smtp_starttls=False)
-        slot2 = throwaway_realm()
-        result, reporter = converge(kc_admin, make_spec(people=persons()[:2]), slot2, smtp,
-                                    kc_secrets)
-        assert result.created_users == 2
-        assert sorted(r for rcpts, _ in mailbox.messages for r in rcpts) == [
-            "anna.mueller@example.org", "joerg.weiss@example.org"]
-        for _, raw in mailbox.messages:
-            message = email.message_from_string(raw, policy=email.policy.default)
-            text = "".join(
-                part.get_content() for part in message.walk()
-                if part.get_content_maintype() == "text"
-            )
-            assert f"/realms/{slot2.realm}/login-actions/action-token?key=" in text
-        assert any("2 invitation e-mail(s) sent" in line for line in reporter.lines)
-        realm = kc_admin.get_realm(slot2.realm)
-        assert realm and realm["smtpServer"]["host"] == "127.0.0.1"
-        again, _ = converge(kc_admin, make_spec(people=persons()[:2]), slot2, smtp, kc_secrets)
-        assert again.changes == 0 and len(mailbox.messages) == 2
-    finally:
-        mailbox.close()

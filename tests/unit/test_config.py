@@ -48,7 +48,7 @@ def test_defaults(isolated: Path) -> None:
 # one key per level, and the same key at every level: the highest level wins
 LEVELS = [
     # (yaml, env, overrides, expected domain, expected port)
-    ({}, {}, {}, "smartpraxx.de", 587),
+    ({}, {}, {}, "smartpraxx.de", 2525),
     ({"domain": "yaml.example", "smtp_port": 25}, {}, {}, "yaml.example", 25),
     ({"domain": "yaml.example", "smtp_port": 25},
      {"SMARTPRAXX_DOMAIN": "env.example"}, {}, "env.example", 25),
@@ -176,3 +176,21 @@ def test_cli_refuses_secret_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--set", "vault_token=s3cret", "config", "show"]) == 2
     err = capsys.readouterr().err
     assert "SMARTPRAXX_VAULT_TOKEN" in err and "s3cret" not in err
+
+
+def test_smtp_defaults_per_profile() -> None:
+    embedded = load_settings(env={})
+    assert (embedded.smtp_host, embedded.smtp_port, embedded.smtp_starttls) == (
+        "127.0.0.1", 2525, False)
+    assert embedded.smtp_from == "noreply@smartpraxx.localhost"
+    assert embedded.invitation_lifespan_days == 7
+    prod = load_settings(env={"SMARTPRAXX_PROFILE": "production"})
+    assert (prod.smtp_host, prod.smtp_port, prod.smtp_starttls, prod.smtp_from) == (
+        "", 587, True, "")
+    # explicit values win over the profile, also a False STARTTLS in production
+    mine = load_settings(env={"SMARTPRAXX_PROFILE": "production",
+                              "SMARTPRAXX_SMTP_STARTTLS": "no", "SMARTPRAXX_SMTP_PORT": "25"})
+    assert (mine.smtp_starttls, mine.smtp_port) == (False, 25)
+    # switching the profile re-applies the defaults that were not set explicitly
+    assert replace(embedded, profile="production").smtp_starttls is True
+    assert replace(prod, profile="embedded").smtp_port == 2525

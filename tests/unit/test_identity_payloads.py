@@ -78,8 +78,15 @@ def test_realm_payload(settings: Settings) -> None:
     assert p["eventsEnabled"] and p["adminEventsEnabled"] and p["eventsExpiration"] > 0
     assert p["attributes"]["smartpraxx.slot"] == "nc07-cloud023"
     assert p["attributes"]["smartpraxx.praxisname"] == "praxis-mueller"
-    assert "smtpServer" not in p and "loginTheme" not in p
-    assert p["resetPasswordAllowed"] is False  # no mail, no self-service reset
+    assert p["supportedLocales"] == ["de"] and p["internationalizationEnabled"] is True
+    assert "loginTheme" not in p
+    # embedded: the local mail sink, plain SMTP on loopback; staff can reset their password
+    assert p["smtpServer"] == {
+        "host": "127.0.0.1", "port": "2525", "from": "noreply@smartpraxx.localhost",
+        "fromDisplayName": "Praxis Dr. Müller", "starttls": "false", "auth": "false",
+        "allowutf8": "true",
+    }
+    assert p["resetPasswordAllowed"] is True
 
 
 def test_realm_payload_with_smtp_and_theme(settings: Settings) -> None:
@@ -116,7 +123,8 @@ def test_roles_groups_required_actions(settings: Settings) -> None:
     names = identity.desired_groups()
     assert names["area:datenschutz-it"] == "Datenschutz & IT"  # no '/' in group names
     assert all("/" not in n for n in names.values())
-    assert identity.required_actions(owner, settings) == ["UPDATE_PASSWORD", "VERIFY_EMAIL"]
+    # one mail, one link, set a password: following the link verifies the address too
+    assert identity.required_actions(owner, settings) == ["UPDATE_PASSWORD"]
     totp = replace(settings, admin_totp=True)
     assert identity.required_actions(owner, totp)[-1] == "CONFIGURE_TOTP"
     assert "CONFIGURE_TOTP" not in identity.required_actions(trainee, totp)

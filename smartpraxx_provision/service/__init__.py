@@ -1,0 +1,1 @@
+"""The HTTP service (shop webhook, Starter Excel upload): thin, like cli.py."""
