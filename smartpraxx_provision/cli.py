@@ -11,13 +11,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from . import __version__
 from .config import Settings, load_settings
 from .errors import EXIT_FAILED, EXIT_USAGE, SmartpraxxError, UsageError
 from .output import print_json
+
+PROG = "smartpraxx-provision"
+GLOBAL_OPTIONS = ("--config", "--state-dir", "--profile", "--set", "--version")
+HELP_OPTIONS = ("--help",)
+
+
+def _exception_classes() -> tuple[type[Exception], type[Exception]]:
+    """(ClickException, UsageError) of the click that typer actually runs on.
+
+    typer < 0.29 runs on the ``click`` package, typer >= 0.29 on its vendored copy
+    (``typer._click``); both export ``BadParameter``, a subclass of the two. Found through the
+    MRO so neither an undeclared ``click`` nor a private module is imported.
+    """
+    by_name = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+    return by_name["ClickException"], by_name["UsageError"]
+
+
+ClickException, ClickUsageError = _exception_classes()
 
 app = typer.Typer(
     name="smartpraxx-provision",
@@ -89,7 +106,17 @@ def root(
         overrides["state_dir"] = str(state_dir)
     if profile is not None:
         overrides["profile"] = profile
+    invocation = ctx.obj if isinstance(ctx.obj, _Invocation) else _Invocation()
     ctx.obj = AppContext(config_file=config, overrides=overrides)
+    if not invocation.help_requested and not ctx.resilient_parsing:
+        _ = ctx.obj.settings  # validate every setting before any command does anything
+
+
+@dataclass(frozen=True)
+class _Invocation:
+    """What ``main`` knows about the command line before click parses it."""
+
+    help_requested: bool = False
 
 
 def _register() -> None:
@@ -113,27 +140,56 @@ def format_error(err: SmartpraxxError) -> str:
     return "\n".join(lines)
 
 
+def _usage_error(exc: Exception) -> SmartpraxxError:
+    """A click usage error as the tool's one-line error plus the ``--help`` hint."""
+    fmt = getattr(exc, "format_message", None)
+    message = str(fmt() if callable(fmt) else exc).strip().splitlines()
+    text = (message[0] if message else "invalid usage").rstrip(".")
+    text = text[:1].lower() + text[1:]
+    sub_ctx = getattr(exc, "ctx", None)
+    command = getattr(sub_ctx, "command_path", None) or PROG
+    option = getattr(exc, "option_name", None)
+    if option in GLOBAL_OPTIONS and command != PROG:
+        sub = command.removeprefix(PROG).strip()
+        return UsageError(
+            f"{option} is a global option and goes before the command: {PROG} {option} ... {sub}",
+            hint=f"{PROG} --help",
+        )
+    return UsageError(text, hint=f"{command} --help")
+
+
+def _report(err: SmartpraxxError, args: list[str]) -> int:
+    if _wants_json(args):
+        print_json({"ok": False, "error": err.to_dict()})
+    print(format_error(err), file=sys.stderr)
+    return err.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point. Returns (and exits with) the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     _register()
+    invocation = _Invocation(help_requested=any(a in HELP_OPTIONS for a in args))
     try:
-        rv = app(args=args, prog_name="smartpraxx-provision", standalone_mode=False)
+        rv = app(args=args, prog_name=PROG, standalone_mode=False, obj=invocation)
         # click returns the code of a typer.Exit(code) instead of raising it here
         code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
     except SmartpraxxError as err:
-        if _wants_json(args):
-            print_json({"ok": False, "error": err.to_dict()})
-        print(format_error(err), file=sys.stderr)
-        code = err.exit_code
-    except click.exceptions.Exit as exc:
+        code = _report(err, args)
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("aborted", file=sys.stderr)
         code = EXIT_FAILED
-    except click.ClickException as exc:
-        exc.show()
-        code = EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
+    except ClickUsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group called without a command
+            print(str(getattr(exc, "message", exc)), file=sys.stderr)
+            code = EXIT_USAGE
+        else:
+            code = _report(_usage_error(exc), args)
+    except ClickException as exc:  # e.g. a file option that cannot be opened
+        message = str(getattr(exc, "message", exc))
+        code = _report(SmartpraxxError(message, hint=f"{PROG} --help"), args)
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         code = 130

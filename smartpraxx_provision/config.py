@@ -21,12 +21,17 @@ exception is the Vault token/AppRole secret id, which is read from the environme
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import importlib.util
+import math
 import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -84,6 +89,23 @@ def _check_nextcloud_image(image: str) -> None:
 
 # Keys that may only come from the environment (they are secrets).
 SECRET_ENV_ONLY = ("vault_token", "vault_secret_id")
+
+# The ONE list of SMARTPRAXX_* environment variables that are not settings but are read on
+# purpose (by the tool, its tests or the Makefile). Any other SMARTPRAXX_* variable that is
+# not a setting is an error naming the nearest valid one (a mistyped SMARTPRAXX_STATEDIR must
+# never fall back to another inventory's default state dir). tests/unit/test_config.py greps
+# the repository and fails for a SMARTPRAXX_* name that is neither a setting nor listed here.
+ENV_ONLY_VARIABLES: dict[str, str] = {
+    "SMARTPRAXX_CONFIG": "the YAML settings file (config.py)",
+    "SMARTPRAXX_CRASH_AT": "fault injection of the crash tests (operations/runner.py)",
+    "SMARTPRAXX_ANSIBLE_DIR": "the ansible/ tree (operations/fleet.py)",
+    "SMARTPRAXX_REQUIRE_STACK": "tests: a skip is a failure (tests/conftest.py, Makefile)",
+    "SMARTPRAXX_UPDATE_GOLDEN": "tests: rewrite the golden files (tests/unit/test_render.py)",
+}
+# Prefixes of further accepted variables (the test suite's own knobs).
+ENV_ONLY_PREFIXES = ("SMARTPRAXX_TEST_",)
+# Names used inside containers only (never read from the host environment).
+CONTAINER_ENV_NAMES = ("SMARTPRAXX_OIDC_CLIENT_SECRET",)
 
 
 def _default_state_dir() -> Path:
@@ -176,12 +198,7 @@ class Settings:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise ConfigError(
-                f"unknown profile {self.profile!r}",
-                obj="setting profile",
-                hint=f"use one of: {', '.join(PROFILES)}",
-            )
+        _check("profile", self.profile, "settings")
         for key, value in _profile_defaults(self.profile, self.local_image_tag).items():
             if not getattr(self, key):
                 object.__setattr__(self, key, value)
@@ -194,12 +211,9 @@ class Settings:
             )
         if not self.keycloak_public_url:
             object.__setattr__(self, "keycloak_public_url", self.keycloak_url)
-        if self.secrets_backend not in ("file", "vault"):
-            raise ConfigError(
-                f"unknown secrets_backend {self.secrets_backend!r}",
-                obj="setting secrets_backend",
-                hint="use 'file' or 'vault'",
-            )
+        for f in fields(self):
+            _check(f.name, getattr(self, f.name), "settings")
+        _check_extras(self)
 
     # --- derived paths ---------------------------------------------------------------
     @property
@@ -221,6 +235,249 @@ class Settings:
         return out
 
 
+# --- validation: one rule per setting ------------------------------------------------
+#
+# A rule takes the (already type-coerced) value and returns None when it is fine, else what
+# was expected ("a port 1-65535"). RULES has one line per setting; a new setting adds one
+# line there (tests/unit/test_config.py fails for a setting without a rule).
+
+Rule = Callable[[Any], str | None]
+
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+_MEM_RE = re.compile(r"^(\d+(?:\.\d+)?)([bkmg]?)b?$", re.IGNORECASE)
+_MEM_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_MEM_MIN = 6 * 1024**2  # Docker refuses a memory limit below 6 MiB
+_IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_IMAGE_RE = re.compile(
+    rf"^(?:[a-z0-9.-]+(?::\d{{1,5}})?/)?{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*"
+    rf"(?::{_TAG})?(?:@sha256:[0-9a-f]{{64}})?$"
+)
+_TAG_RE = re.compile(rf"^{_TAG}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+_VAULT_PATH_RE = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$")
+_VERSION_RE = re.compile(r"^\d+(?:\.\d+){1,3}$")
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(.+)$")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def memory_bytes(text: str) -> int:
+    """Bytes of a Docker memory size (``512m``, ``1g``, ``1.5g``, ``64mb``, plain bytes)."""
+    m = _MEM_RE.match(text.strip())
+    if not m:
+        raise ValueError(text)
+    return int(float(m.group(1)) * _MEM_UNITS[m.group(2).lower()])
+
+
+def _one_line(value: Any) -> str | None:
+    text = str(value)
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return "a single line without control characters"
+    return None
+
+
+def choice(*options: str) -> Rule:
+    def rule(value: Any) -> str | None:
+        return None if value in options else f"one of: {', '.join(options)}"
+
+    rule.choices = options  # type: ignore[attr-defined]
+    return rule
+
+
+def int_range(low: int, high: int) -> Rule:
+    def rule(value: Any) -> str | None:
+        return None if low <= value <= high else f"a whole number {low}-{high}"
+
+    return rule
+
+
+PORT = int_range(1, 65535)
+
+
+def duration(value: Any) -> str | None:
+    ok = math.isfinite(value) and 0 < value <= 86400
+    return None if ok else "a number of seconds > 0 (at most 86400)"
+
+
+def memory(value: Any) -> str | None:
+    try:
+        size = memory_bytes(value)
+    except ValueError:
+        return "a Docker memory size like 512m or 1g (units b, k, m, g)"
+    return None if size >= _MEM_MIN else "a Docker memory size of at least 6m"
+
+
+def hostname(value: Any) -> str | None:
+    """RFC 1123 host name, lower case (labels of a-z, 0-9 and inner hyphens, dot-separated)."""
+    ok = bool(_HOSTNAME_RE.match(value))
+    return None if ok else "a lower-case host name (RFC 1123 labels a-z 0-9 -, separated by dots)"
+
+
+def url(*schemes: str) -> Rule:
+    def rule(value: Any) -> str | None:
+        expected = f"a URL {'|'.join(schemes)}://host[:port][/path]"
+        if _one_line(value) or " " in value:
+            return expected
+        try:
+            parts = urlsplit(value)
+            port = parts.port  # raises ValueError when out of range
+        except ValueError:
+            return expected
+        if parts.scheme not in schemes or not parts.hostname or hostname(parts.hostname):
+            return expected
+        return None if port is None or port >= 1 else expected
+
+    return rule
+
+
+def pattern(regex: re.Pattern[str], expected: str) -> Rule:
+    def rule(value: Any) -> str | None:
+        return None if regex.match(value) else expected
+
+    return rule
+
+
+def email(value: Any) -> str | None:
+    m = _EMAIL_RE.match(value)
+    return None if m and not hostname(m.group(1)) else "an e-mail address like noreply@example.org"
+
+
+def path(value: Any) -> str | None:
+    return "a path" if not str(value).strip() or _one_line(value) else None
+
+
+def text(value: Any) -> str | None:
+    return _one_line(value)
+
+
+def nonempty(value: Any) -> str | None:
+    return "a non-empty value" if not str(value).strip() else _one_line(value)
+
+
+def optional(rule: Rule) -> Rule:
+    """The rule, or empty (= off / default)."""
+
+    def wrapped(value: Any) -> str | None:
+        problem = rule(value) if value != "" else None
+        return f"empty or {problem}" if problem else None
+
+    return wrapped
+
+
+def anything(value: Any) -> str | None:  # booleans: the type check is all
+    return None
+
+
+RULES: dict[str, Rule] = {
+    "profile": choice(*PROFILES),
+    "state_dir": path,
+    "cache_dir": path,
+    "domain": hostname,
+    "identity_host": hostname,
+    "public_scheme": choice("http", "https"),
+    "inventory_url": optional(url("postgresql", "postgres")),
+    "secrets_backend": choice("file", "vault"),
+    "vault_url": url("http", "https"),
+    "vault_mount": pattern(_VAULT_PATH_RE, "a Vault mount path like secret"),
+    "vault_prefix": pattern(_VAULT_PATH_RE, "a Vault path prefix like smartpraxx"),
+    "vault_auth": choice("token", "approle"),
+    "vault_role_id": text,
+    "vault_token": text,
+    "vault_secret_id": text,
+    "keycloak_url": url("http", "https"),
+    "keycloak_public_url": url("http", "https"),
+    "keycloak_admin_user": pattern(_NAME_RE, "a user name (letters, digits, . _ @ -)"),
+    "keycloak_version": pattern(_VERSION_RE, "a version like 26.5.6"),
+    "keycloak_port": PORT,
+    "keycloak_timeout": duration,
+    "java_home": optional(path),
+    "keycloak_login_theme": optional(pattern(_NAME_RE, "a theme name")),
+    "local_image_tag": pattern(_TAG_RE, "a Docker tag (letters, digits, _ . -; max. 128)"),
+    "nextcloud_image": pattern(_IMAGE_RE, "a Docker image reference like nextcloud:31-apache"),
+    "mariadb_image": pattern(_IMAGE_RE, "a Docker image reference like mariadb:11.4"),
+    "redis_image": pattern(_IMAGE_RE, "a Docker image reference like redis:7.4-alpine"),
+    "app_mem_limit": memory,
+    "db_mem_limit": memory,
+    "redis_mem_limit": memory,
+    "health_timeout": duration,
+    "nextcloud_cron": anything,
+    "smtp_host": optional(hostname),
+    "smtp_port": PORT,
+    "smtp_from": optional(email),
+    "smtp_user": text,
+    "smtp_starttls": anything,
+    "invitation_lifespan_days": int_range(1, 30),
+    "service_host": hostname,
+    "service_port": PORT,
+    "service_public_url": url("http", "https"),
+    "billing_url": optional(url("http", "https")),
+    "backup_repository": text,
+    "admin_totp": anything,
+    "rename_grace_days": int_range(0, 3650),
+    "log_level": choice(*LOG_LEVELS),
+}
+
+
+def _shown(name: str, value: Any) -> str:
+    """The value as an error message may show it: never a secret, never a URL password."""
+    if name in SECRET_ENV_ONLY:
+        return "(the value is not shown)"
+    if isinstance(value, str) and "://" in value and "@" in value:
+        try:
+            parts = urlsplit(value)
+            if parts.password:
+                value = value.replace(f":{parts.password}@", ":***@")
+        except ValueError:
+            pass
+    return repr(str(value) if isinstance(value, Path) else value)
+
+
+def _check(name: str, value: Any, source: str) -> None:
+    rule = RULES.get(name, text if isinstance(value, str) else anything)
+    problem = rule(str(value) if isinstance(value, Path) else value)
+    if problem is None:
+        return
+    choices = getattr(rule, "choices", None)
+    what = f"unknown {name}" if choices else f"setting {name} has an invalid value"
+    raise ConfigError(
+        f"{what} {_shown(name, value)} (from {source}); expected {problem}",
+        obj=f"setting {name}",
+        hint=f"fix {source}" if source != "settings" else f"set {name} to {problem}",
+    )
+
+
+# Settings whose value needs an optional extra of the package: (setting test, module, extra).
+_EXTRAS: tuple[tuple[Callable[[Settings], bool], str, str, str], ...] = (
+    (lambda s: bool(s.inventory_url), "psycopg", "postgres", "inventory_url is a PostgreSQL URL"),
+    (lambda s: s.secrets_backend == "vault", "hvac", "vault", "secrets_backend is vault"),
+)
+
+
+def _importable(module: str) -> bool:
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None
+
+
+def _check_extras(settings: Settings) -> None:
+    for needs, module, extra, why in _EXTRAS:
+        if needs(settings) and not _importable(module):
+            raise ConfigError(
+                f"{why}, but the Python package {module} is not installed",
+                obj=f"extra [{extra}]",
+                hint=f"pip install 'smartpraxx-provision[{extra}]'",
+            )
+
+
+def _nearest(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f"did you mean {close[0]}?" if close else "see README 'Configuration'"
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
 _FIELDS = {f.name: f for f in fields(Settings)}
 
 
@@ -232,11 +489,16 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
         if ftype == "Path":
             return Path(os.path.expanduser(str(raw)))
         if ftype == "int":
-            if isinstance(raw, bool):
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError(raw)
             return int(raw)
         if ftype == "float":
-            return float(raw)
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
+            return value
         if ftype == "bool":
             if isinstance(raw, bool):
                 return raw
@@ -251,10 +513,20 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
-            f"setting {name} from {source} has an invalid value {raw!r} (expected {ftype})",
+            f"setting {name} has an invalid value {_shown(name, raw)} (from {source}); "
+            f"expected {_TYPE_NAMES.get(ftype, ftype)}",
             obj=f"setting {name}",
             hint=f"fix {source}",
         ) from exc
+
+
+_TYPE_NAMES = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a text value",
+    "Path": "a path",
+}
 
 
 def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
@@ -308,14 +580,15 @@ def load_settings(
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
 
+    _check_env_names(env)
     path = find_config_file(config_file, env)
     if path is not None:
         for key, raw in _read_yaml(path).items():
             if key not in _FIELDS:
                 raise ConfigError(
-                    f"unknown setting {key!r} in {path}",
+                    f"unknown setting {key!r} in {path}; {_nearest(str(key), list(_FIELDS))}",
                     obj=str(path),
-                    hint="see README 'Configuration' for the list of settings",
+                    hint="fix the key; README 'Configuration' lists the settings",
                 )
             if key in SECRET_ENV_ONLY:
                 raise ConfigError(
@@ -324,20 +597,22 @@ def load_settings(
                     hint=f"remove {key} from the file and export {ENV_PREFIX}{key.upper()}",
                 )
             values[key] = _coerce(key, raw, str(path))
+            _check(key, values[key], str(path))
 
     for name in _FIELDS:
         env_key = ENV_PREFIX + name.upper()
         if env_key in env:
             values[name] = _coerce(name, env[env_key], env_key)
+            _check(name, values[name], env_key)
 
     for key, raw in (overrides or {}).items():
         if raw is None:
             continue
         if key not in _FIELDS:
             raise ConfigError(
-                f"unknown setting {key!r}",
+                f"unknown setting {key!r}; {_nearest(key, list(_FIELDS))}",
                 obj=f"--set {key}",
-                hint="see README 'Configuration' for the list of settings",
+                hint="fix the key; README 'Configuration' lists the settings",
             )
         if key in SECRET_ENV_ONLY:  # a flag would put the secret into the process list
             raise ConfigError(
@@ -345,13 +620,26 @@ def load_settings(
                 obj=f"--set {key}",
                 hint=f"export {ENV_PREFIX}{key.upper()} instead",
             )
-        values[key] = _coerce(
-            key,
-            raw,
-            f"--set {key}" if key not in ("state_dir", "profile") else f"--{key.replace('_', '-')}",
+        source = (
+            f"--set {key}" if key not in ("state_dir", "profile") else f"--{key.replace('_', '-')}"
         )
+        values[key] = _coerce(key, raw, source)
+        _check(key, values[key], source)
 
     return Settings(**values)
+
+
+def _check_env_names(env: Mapping[str, str]) -> None:
+    """Every SMARTPRAXX_* variable is a setting or one of ENV_ONLY_VARIABLES."""
+    known = [ENV_PREFIX + name.upper() for name in _FIELDS] + list(ENV_ONLY_VARIABLES)
+    for key in sorted(env):
+        if not key.startswith(ENV_PREFIX) or key in known or key.startswith(ENV_ONLY_PREFIXES):
+            continue
+        raise ConfigError(
+            f"unknown environment variable {key}; {_nearest(key, known)}",
+            obj=key,
+            hint=f"unset {key} or fix its name; README 'Configuration' lists the settings",
+        )
 
 
 def replace(settings: Settings, **changes: Any) -> Settings:

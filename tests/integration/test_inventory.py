@@ -541,11 +541,8 @@ def test_sqlite_pragmas(tmp_path: Any) -> None:
 
 
 def test_open_inventory_errors(tmp_path: Any) -> None:
-    bad = load_settings(
-        env={}, overrides={"state_dir": str(tmp_path), "inventory_url": "mysql://x"}
-    )
-    with pytest.raises(ConfigError):
-        open_inventory(bad)
+    with pytest.raises(ConfigError):  # refused when the settings are loaded
+        load_settings(env={}, overrides={"state_dir": str(tmp_path), "inventory_url": "mysql://x"})
     url = "postgresql://spx:hunter2secret@127.0.0.1:1/inventory"
     unreachable = load_settings(
         env={}, overrides={"state_dir": str(tmp_path), "inventory_url": url}

@@ -127,11 +127,9 @@ def test_routing_file_is_per_host_and_each_slot_once(any_settings: Settings) -> 
 
 
 def test_bad_public_scheme_is_refused(tmp_path: Path) -> None:
-    settings = load_settings(
-        env={}, overrides={"state_dir": str(tmp_path), "public_scheme": "ftp"}
-    )
+    # refused when the settings are loaded, before anything renders (config.RULES)
     with pytest.raises(UsageError, match="public_scheme"):
-        render_slot_site(settings, SITES[0][0], SITES[0][1])
+        load_settings(env={}, overrides={"state_dir": str(tmp_path), "public_scheme": "ftp"})
 
 
 # --- the real caddy binary ------------------------------------------------------------
