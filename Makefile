@@ -5,10 +5,14 @@ PYTHON ?= python3
 SAMPLE ?= starter_excel_samples/hausarztpraxis-mueller.xlsx
 PIP_FLAGS ?= -q --disable-pip-version-check
 
-.PHONY: install stack demo lint test unit test-deps
+.PHONY: install lock stack demo lint test unit test-deps
 
 install:
-	$(PYTHON) -m pip install $(PIP_FLAGS) -e '.[dev,fleet]'
+	$(PYTHON) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,fleet]'
+
+# Pin what this machine has installed (after an upgrade and a green `make test`).
+lock:
+	$(PYTHON) scripts/lock_constraints.py
 
 stack: install
 	smartpraxx-provision dev-stack up
@@ -17,7 +21,7 @@ demo: stack
 	smartpraxx-provision provision $(SAMPLE) --yes
 
 lint: install
-	ruff check smartpraxx_provision tests benchmarks starter_excel_samples
+	ruff check smartpraxx_provision tests benchmarks starter_excel_samples scripts
 	mypy
 
 unit: install
