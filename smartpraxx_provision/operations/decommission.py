@@ -177,7 +177,7 @@ def decommission_plan(ctx: OpContext, praxisname: str, export_to: Path) -> dict[
 
 def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, Any]:
     from . import identity, nextcloud_stack
-    from .routes import write_host_routes, write_start_page_routes
+    from .routes import write_host_routes, write_start_page_routes, write_start_pages
 
     inv = ctx.inventory
     record = inv.get_practice(praxisname)
@@ -247,6 +247,7 @@ def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, 
             else:
                 ctx.reporter.skip(f"slot {slot.id} already tombstoned")
         with op.step("routes", "proxy routes"):
+            write_start_pages(ctx)
             write_start_page_routes(ctx)
             write_host_routes(ctx, slot.host)
     return {

@@ -65,6 +65,7 @@ ACCESS_TOKEN_LIFESPAN = 300  # seconds
 EVENTS_EXPIRATION = 90 * 24 * 3600  # seconds, login and admin events
 
 NEXTCLOUD_CLIENT = "nextcloud"
+START_PAGE_CLIENT = "startseite"
 ROLE_ADMIN = "praxis-admin"
 ROLE_DOCTOR = "arzt"
 ROLE_STAFF = "mitarbeitende"
@@ -390,6 +391,54 @@ def third_party_client_payload(app: ThirdPartyApp, secret: str) -> dict[str, Any
     )
 
 
+def start_page_client_payload(settings: Settings, praxisname: str) -> dict[str, Any]:
+    """The start page's own client: public (the page is static), code flow with PKCE S256
+    required, its exact address as the only redirect and post-logout URI."""
+    page = start_page_url(settings, praxisname) + "/"
+    return {
+        "clientId": START_PAGE_CLIENT,
+        "name": "Startseite",
+        "description": "Startseite der Praxis (mein.smartpraxx.de)",
+        "enabled": True,
+        "protocol": "openid-connect",
+        "publicClient": True,
+        "standardFlowEnabled": True,
+        "implicitFlowEnabled": False,
+        "directAccessGrantsEnabled": False,
+        "serviceAccountsEnabled": False,
+        "frontchannelLogout": True,
+        "rootUrl": page,
+        "baseUrl": page,
+        "alwaysDisplayInConsole": False,
+        "redirectUris": [page],
+        "webOrigins": [_origin(page)],
+        "attributes": {
+            "pkce.code.challenge.method": "S256",
+            "post.logout.redirect.uris": page,
+            MANAGED_ATTR: START_PAGE_CLIENT,
+        },
+        "protocolMappers": protocol_mappers(),
+    }
+
+
+def client_safety_problems(payload: dict[str, Any]) -> list[str]:
+    """What makes a client payload unsafe: wildcard or non-absolute redirect URIs, direct
+    access grants or the implicit flow, a public client without PKCE S256."""
+    problems = []
+    for uri in payload.get("redirectUris") or []:
+        parts = urlparse(uri)
+        if "*" in uri or parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(f"redirect URI {uri!r} is not one exact absolute address")
+    if payload.get("directAccessGrantsEnabled"):
+        problems.append("direct access grants (password grant) are on")
+    if payload.get("implicitFlowEnabled"):
+        problems.append("the implicit flow is on")
+    attrs = payload.get("attributes") or {}
+    if payload.get("publicClient") and attrs.get("pkce.code.challenge.method") != "S256":
+        problems.append("a public client without PKCE S256")
+    return problems
+
+
 def nextcloud_secret_path(slot: Slot) -> str:
     return f"practices/{slot.id}/oidc-{NEXTCLOUD_CLIENT}"
 
@@ -505,6 +554,7 @@ def desired_clients(
     ]
     for app in spec.third_party_apps:
         wanted.append(third_party_client_payload(app, secrets.ensure(app_secret_path(slot, app))))
+    wanted.append(start_page_client_payload(settings, spec.praxisname))
     ids = [w["clientId"] for w in wanted]
     if len(set(ids)) != len(ids):
         raise UsageError(
@@ -512,6 +562,14 @@ def desired_clients(
             obj=f"practice {spec.praxisname}",
             hint="give the apps in the Starter Excel's Apps sheet distinct names",
         )
+    for want in wanted:
+        problems = client_safety_problems(want)
+        if problems:
+            raise UsageError(
+                f"client {want['clientId']} would be unsafe: {'; '.join(problems)}",
+                obj=f"practice {spec.praxisname}",
+                hint="fix the app's Redirect-URI in the Starter Excel's Apps sheet",
+            )
     return wanted
 
 
@@ -781,7 +839,7 @@ def _converge_client(
     uuid = str(live["id"])
     top = {k: v for k, v in want.items() if k not in ("protocolMappers", "secret")}
     diffs = differences(top, live)
-    secret_differs = kc.client_secret(realm, uuid) != want["secret"]
+    secret_differs = "secret" in want and kc.client_secret(realm, uuid) != want["secret"]
     if diffs or secret_differs:
         update = {k: v for k, v in live.items() if k != "protocolMappers"}
         update.update(top)
@@ -1009,6 +1067,15 @@ def set_alias(
     )
     reporter.change(f"realm {slot.realm} alias set to {praxisname}")
     return True
+
+
+def move_start_page_client(
+    kc: KeycloakAdapter, slot: Slot, settings: Settings, praxisname: str, reporter: Reporter
+) -> None:
+    """Rename: the start page client's redirect and post-logout URIs follow the new path."""
+    _require_ours(kc, slot)
+    want = start_page_client_payload(settings, praxisname)
+    _converge_client(kc, slot.realm, want, kc.find_client(slot.realm, START_PAGE_CLIENT), reporter)
 
 
 def export_realm(kc: KeycloakAdapter, slot: Slot) -> dict[str, Any]:

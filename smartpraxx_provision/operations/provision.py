@@ -258,9 +258,11 @@ def provision(
             changes += len(converge.changes)
 
         with op.step("routes", "proxy routes"):
-            from .routes import write_host_routes, write_start_page_routes
+            from .routes import write_host_routes, write_start_page_routes, write_start_pages
 
             changes += int(write_host_routes(ctx, slot.host))
+            current = ctx.inventory.get_practice(spec.praxisname)
+            changes += int(write_start_pages(ctx, current))
             changes += int(write_start_page_routes(ctx))
 
         smoke_result: dict[str, Any] | None = None

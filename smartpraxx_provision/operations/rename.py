@@ -51,7 +51,7 @@ def rename_plan(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
 
 def rename(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
     from . import identity
-    from .routes import write_start_page_routes
+    from .routes import write_start_page_routes, write_start_pages
 
     inv = ctx.inventory
     current = inv.get_practice(old)
@@ -80,7 +80,9 @@ def rename(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
                 ctx.reporter.skip(f"inventory already says {new}")
         with op.step("realm-alias", "move the realm's public alias"):
             identity.set_alias(ctx.keycloak, slot, new, current.display_name, ctx.reporter)
-        with op.step("routes", "start-page routes"):
+            identity.move_start_page_client(ctx.keycloak, slot, ctx.settings, new, ctx.reporter)
+        with op.step("routes", "start page and its routes"):
+            write_start_pages(ctx, current)
             write_start_page_routes(ctx)
         with op.step("billing", "billing event"):
             events = inv.list_events(new, kind="renamed")

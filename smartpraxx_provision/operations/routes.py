@@ -1,7 +1,8 @@
-"""Proxy routing files rendered from the inventory into ``<state_dir>/proxy/``.
+"""Proxy routing files and start pages rendered from the inventory into ``<state_dir>/proxy/``.
 
-``identity-routes.caddy`` routes ``mein.smartpraxx.de/<praxisname>`` (and former names in
-their grace period) to each realm's start page; ``<host>.caddy`` routes each slot's host name
+``identity-routes.caddy`` serves ``mein.smartpraxx.de/<praxisname>/`` (former names in
+their grace period redirect there) from ``startseiten/<praxisname>/index.html``, rendered
+from the practice's record and the third-party clients of its realm (``write_start_page``); ``<host>.caddy`` routes each slot's host name
 to its app container through the port the container publishes on the host's 127.0.0.1 (the
 host's Caddy runs outside Docker and cannot resolve container names). Ansible copies them to
 the hosts and reloads Caddy gracefully.
@@ -9,11 +10,22 @@ the hosts and reloads Caddy gracefully.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from urllib.parse import urlparse
 
-from ..render.proxy import render_host_routes, render_start_page_routes
+from ..domain.startpage import ExternalApp, StartPageView, start_page_tiles
+from ..inventory.models import PracticeRecord
+from ..render.proxy import (
+    START_PAGE_ASSETS_DIR,
+    render_host_routes,
+    render_start_page_routes,
+)
+from ..render.startpage import render_start_page, start_page_assets
 from ..secrets.filestore import atomic_write
 from .context import OpContext
+
+ROLES_ATTR = "smartpraxx.roles"  # on third-party clients: role slugs that see the tile
 
 
 def _write_if_changed(ctx: OpContext, path: Path, text: str) -> bool:
@@ -30,12 +42,66 @@ def proxy_dir(ctx: OpContext) -> Path:
     return ctx.settings.state_dir / "proxy"
 
 
+def start_pages_dir(ctx: OpContext) -> Path:
+    return proxy_dir(ctx) / "startseiten"
+
+
 def write_start_page_routes(ctx: OpContext) -> bool:
     practices = [
         (p.praxisname, p.realm, list(p.redirecting_names)) for p in ctx.inventory.list_practices()
     ]
-    text = render_start_page_routes(ctx.settings, practices)
+    issuer = urlparse(ctx.settings.keycloak_public_url)
+    text = render_start_page_routes(
+        ctx.settings, practices, pages_root=str(start_pages_dir(ctx).resolve()),
+        issuer_origin=f"{issuer.scheme}://{issuer.netloc}",
+    )
     return _write_if_changed(ctx, proxy_dir(ctx) / "identity-routes.caddy", text)
+
+
+def start_page_view(ctx: OpContext, record: PracticeRecord) -> StartPageView:
+    """What the practice's start page shows: its ordered apps (inventory) and the
+    third-party apps its realm has as enabled, managed clients (``app-*``)."""
+    from . import identity
+
+    external = []
+    for client in ctx.keycloak.clients(record.realm):
+        attrs = client.get("attributes") or {}
+        client_id = str(client.get("clientId", ""))
+        if (client_id.startswith("app-") and attrs.get(identity.MANAGED_ATTR) == client_id
+                and client.get("enabled", True) and client.get("baseUrl")):
+            roles = tuple(str(attrs.get(ROLES_ATTR, "")).split())
+            external.append(ExternalApp(client_id, str(client.get("name") or client_id),
+                                        str(client["baseUrl"]), roles))
+    return StartPageView(
+        praxisname=record.praxisname,
+        display_name=record.display_name,
+        page_url=identity.start_page_url(ctx.settings, record.praxisname) + "/",
+        issuer=identity.realm_issuer(ctx.settings, record.slot),
+        client_id=identity.START_PAGE_CLIENT,
+        tiles=start_page_tiles(
+            record.apps, identity.nextcloud_base_url(ctx.settings, record.slot), external),
+    )
+
+
+def write_start_pages(ctx: OpContext, record: PracticeRecord | None = None) -> bool:
+    """Render the shared assets and ``record``'s start page; drop pages of names that are
+    no longer live (renamed or decommissioned practices). True when a file changed."""
+    root = start_pages_dir(ctx)
+    changed = False
+    for name, data in start_page_assets().items():
+        changed |= _write_if_changed(ctx, root / START_PAGE_ASSETS_DIR / name, data.decode())
+    if record is not None:
+        page = render_start_page(start_page_view(ctx, record))
+        changed |= _write_if_changed(ctx, root / record.praxisname / "index.html", page)
+    live = {p.praxisname for p in ctx.inventory.list_practices()}
+    for entry in sorted(root.iterdir()):
+        # only directories this module writes: a page dir holds exactly index.html
+        if (entry.is_dir() and entry.name != START_PAGE_ASSETS_DIR and entry.name not in live
+                and [f.name for f in entry.iterdir()] == ["index.html"]):
+            shutil.rmtree(entry)
+            ctx.reporter.change(f"start page /{entry.name}/ removed (no such practice now)")
+            changed = True
+    return changed
 
 
 def write_host_routes(ctx: OpContext, host: str) -> bool:

@@ -8,9 +8,11 @@ Three renders, all Caddyfile text:
   ``/.well-known/carddav|caldav`` redirects, ``reverse_proxy`` to the slot's app container.
 * ``render_host_routes`` — the whole routing file of one ``cloudYYY`` host (sites sorted).
   The practice_host Ansible role copies it to ``/etc/caddy/routes/`` and reloads Caddy.
-* ``render_start_page_routes`` — the identity host (``mein.smartpraxx.de``): ``/<praxisname>``
-  redirects to the account console of the practice's realm, former names (rename grace
-  period) redirect to the new path, Keycloak's ``/realms/`` and ``/resources/`` are proxied.
+* ``render_start_page_routes`` — the identity host (``mein.smartpraxx.de``): ``/<praxisname>/``
+  serves the practice's start page (static files under ``pages_root``, rendered by
+  ``render/startpage.py``, with a strict Content-Security-Policy), former names (rename
+  grace period) redirect to the new path, Keycloak's ``/realms/`` and ``/resources/`` are
+  proxied.
 
 Every value that ends up in the file is checked against a strict pattern first, so nothing
 from a practice's data can inject Caddyfile syntax. No I/O besides reading the templates.
@@ -29,12 +31,18 @@ import jinja2
 from ..config import Settings
 from ..domain.model import Slot
 from ..errors import UsageError
+from .startpage import ASSETS_PATH
 
 TEMPLATE_PACKAGE = "smartpraxx_provision._templates"
 TEMPLATE_DIR = "proxy"
 
 # Keycloak on the identity host listens here (http, behind Caddy); see ansible identity_host.
 KEYCLOAK_UPSTREAM = "127.0.0.1:8080"
+
+# Where the identity host keeps the rendered start pages (the identity_host role copies
+# <state_dir>/proxy/startseiten/ there); the embedded profile serves the state dir itself.
+START_PAGES_ROOT = "/srv/smartpraxx/startseiten"
+START_PAGE_ASSETS_DIR = "_assets"
 
 # Paths on the identity host that are not practice start pages.
 RESERVED_PATHS = frozenset(
@@ -46,6 +54,8 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 _PATH_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _REALM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+_ROOT_RE = re.compile(r"^(?:/[A-Za-z0-9._+-]+)+$")
+_ORIGIN_RE = re.compile(r"^https?://[a-z0-9.-]+(?::[0-9]{1,5})?$")
 
 
 @dataclass(frozen=True)
@@ -170,8 +180,13 @@ def render_start_page_routes(
     practices: Iterable[tuple[str, str, Sequence[str]]],
     *,
     keycloak_upstream: str = KEYCLOAK_UPSTREAM,
+    pages_root: str = START_PAGES_ROOT,
+    issuer_origin: str | None = None,
 ) -> str:
-    """The identity host's site: ``/<praxisname>`` → ``/realms/<realm>/account/``.
+    """The identity host's site: ``/<praxisname>/`` serves ``<pages_root>/<praxisname>/``.
+
+    ``issuer_origin`` is where the pages' script talks to Keycloak (default: the identity
+    host itself); it is the only origin besides the page's own in the Content-Security-Policy.
 
     ``practices`` holds ``(praxisname, realm, former_names)``; former names (still in the
     rename grace period) redirect to ``/<praxisname>``; a former name that is some practice's
@@ -217,6 +232,18 @@ def render_start_page_routes(
         )
         for p in pages
     ]
+    if not _ROOT_RE.match(pages_root):
+        raise UsageError(f"start pages root {pages_root!r} must be an absolute path",
+                         obj="start pages root", hint="check the state_dir setting")
+    connect = "'self'"
+    if issuer_origin is not None:
+        if not _ORIGIN_RE.match(issuer_origin):
+            raise UsageError(f"issuer origin {issuer_origin!r} is not scheme://host[:port]",
+                             obj="setting keycloak_public_url",
+                             hint="smartpraxx-provision config show")
+        connect += f" {issuer_origin}"
+    csp = (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+           f"connect-src {connect}; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
     return _render(
         "start_page.caddy.j2",
         identity_host=identity,
@@ -224,4 +251,8 @@ def render_start_page_routes(
         https=_https(settings),
         practices=pages,
         keycloak_upstream=_check_upstream(keycloak_upstream, "keycloak upstream"),
+        pages_root=pages_root,
+        assets_dir=START_PAGE_ASSETS_DIR,
+        assets_path=ASSETS_PATH,
+        csp=csp,
     )

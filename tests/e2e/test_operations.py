@@ -277,6 +277,10 @@ def test_rename_keeps_slot_realm_and_users(e2e: Cli, keycloak: Settings) -> None
     assert doc["slot"] == slot and doc["realm"] == slot
     routes = (e2e.state_dir / "proxy" / "identity-routes.caddy").read_text()
     assert "/praxis-mueller-neu" in routes and "/praxis-mueller" in routes
+    pages = e2e.state_dir / "proxy" / "startseiten"
+    assert not (pages / "praxis-mueller").exists()  # the old path only redirects
+    page = (pages / "praxis-mueller-neu" / "index.html").read_text()
+    assert '"page_url": "' + doc["start_page"] + '/"' in page
     kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
     realm = kc.get_realm(slot)
     assert realm is not None

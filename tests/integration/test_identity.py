@@ -14,6 +14,7 @@ from keycloak import KeycloakOpenID
 from smartpraxx_provision.adapters.keycloak import (
     KeycloakAdapter,
     LoginRefused,
+    authorization_code_login,
     jwt_claims,
 )
 from smartpraxx_provision.config import Settings
@@ -102,7 +103,7 @@ def test_converge_twice_second_run_changes_nothing(
     first, _ = converge(kc_admin, spec, slot, keycloak, kc_secrets)
     assert first.created_users == 3
     assert first.changes > 0
-    assert first.clients == ["nextcloud", "app-dienstplanung"]
+    assert first.clients == ["nextcloud", "app-dienstplanung", "startseite"]
 
     before = kc_admin.mutations
     second, reporter = converge(kc_admin, spec, slot, keycloak, kc_secrets)
@@ -449,3 +450,63 @@ def test_ensure_keycloak_is_idempotent_and_detects_a_wiped_store(
     finally:
         kc_secrets.put(devkc.ADMIN_SECRET, real)
     assert devkc.ensure_keycloak(keycloak, reporter).started is False
+
+
+def test_start_page_client_is_public_pkce_only_with_its_exact_address(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    """The start page's own client, against the real Keycloak: a login through it works
+    (code flow with PKCE from its one exact address, CORS for the page's origin); without
+    PKCE, from another address or with the password grant, Keycloak refuses."""
+    slot = throwaway_realm()
+    spec = make_spec()
+    converge(kc_admin, spec, slot, keycloak, kc_secrets)
+    enable_login(kc_admin, slot, "bschulz")
+    page = identity.start_page_url(keycloak, spec.praxisname) + "/"
+    tokens = authorization_code_login(keycloak.keycloak_url, slot.realm, "startseite", "", page,
+                                      "bschulz", PASSWORD)
+    claims = jwt_claims(tokens["id_token"])
+    assert claims["aud"] == "startseite" and claims["name"] == "Ben Schulz"
+    assert claims["rolle"] == "mfa"
+
+    with pytest.raises(LoginRefused):
+        authorization_code_login(keycloak.keycloak_url, slot.realm, "startseite", "",
+                                 page + "anders/", "bschulz", PASSWORD)
+    auth = f"{keycloak.keycloak_url}/realms/{slot.realm}/protocol/openid-connect"
+    no_pkce = requests.get(f"{auth}/auth", params={
+        "client_id": "startseite", "response_type": "code", "scope": "openid",
+        "redirect_uri": page, "state": "s"}, allow_redirects=False, timeout=10)
+    assert no_pkce.status_code == 302
+    assert "error=invalid_request" in no_pkce.headers["Location"]
+    assert "code_challenge" in no_pkce.headers["Location"]
+    grant = requests.post(f"{auth}/token", data={
+        "grant_type": "password", "client_id": "startseite", "username": "bschulz",
+        "password": PASSWORD}, timeout=10)
+    assert grant.status_code in (400, 401) and "access_token" not in grant.text
+    origin = page.split("/praxis-mueller/")[0]
+    preflight = requests.options(f"{auth}/token", headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST"}, timeout=10)
+    assert preflight.headers.get("Access-Control-Allow-Origin") == origin
+
+    for client in kc_admin.clients(slot.realm):
+        if client["clientId"] in ("nextcloud", "startseite", "app-dienstplanung"):
+            assert identity.client_safety_problems(client) == [], client["clientId"]
+
+
+def test_rename_moves_the_start_page_client(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    converge(kc_admin, make_spec(), slot, keycloak, kc_secrets)
+    reporter = Reporter(quiet=True)
+    identity.move_start_page_client(kc_admin, slot, keycloak, "praxis-neu", reporter)
+    client = kc_admin.find_client(slot.realm, "startseite")
+    assert client is not None
+    new = identity.start_page_url(keycloak, "praxis-neu") + "/"
+    assert client["redirectUris"] == [new]
+    assert client["attributes"]["post.logout.redirect.uris"] == new
+    before = kc_admin.mutations
+    identity.move_start_page_client(kc_admin, slot, keycloak, "praxis-neu", reporter)
+    assert kc_admin.mutations == before  # nothing left to change

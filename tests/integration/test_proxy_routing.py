@@ -24,7 +24,13 @@ import pytest
 
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.domain.model import Slot
-from smartpraxx_provision.render.proxy import render_host_routes, render_start_page_routes
+from smartpraxx_provision.domain.startpage import StartPageView, start_page_tiles
+from smartpraxx_provision.render.proxy import (
+    START_PAGE_ASSETS_DIR,
+    render_host_routes,
+    render_start_page_routes,
+)
+from smartpraxx_provision.render.startpage import render_start_page, start_page_assets
 
 pytestmark = pytest.mark.integration
 
@@ -230,31 +236,49 @@ def test_reload_adds_a_slot_without_dropping_a_running_request(
     assert status == 200 and body.startswith("nc02-cloud023-app stand-in /")
 
 
-def test_start_page_paths_reach_the_realm_and_former_names_redirect(
-    embedded: Settings, stand_ins: dict[str, StandIn], caddy_factory: Any
+def test_start_pages_are_served_and_former_names_redirect(
+    embedded: Settings, stand_ins: dict[str, StandIn], caddy_factory: Any, tmp_path: Path
 ) -> None:
     keycloak = stand_ins["keycloak stand-in"]
+    pages = tmp_path / "startseiten"
+    for name, view in (("praxis-mueller", "Praxis Müller"), ("dr-schmidt", "Dr. Schmidt")):
+        html = render_start_page(StartPageView(
+            name, view, f"http://{embedded.identity_host}/{name}/",
+            f"http://{embedded.identity_host}/realms/x", "startseite",
+            start_page_tiles(["deck"], "http://nc.example", [])))
+        (pages / name).mkdir(parents=True)
+        (pages / name / "index.html").write_text(html, encoding="utf-8")
+    (pages / START_PAGE_ASSETS_DIR).mkdir()
+    for asset, data in start_page_assets().items():
+        (pages / START_PAGE_ASSETS_DIR / asset).write_bytes(data)
     routes = render_start_page_routes(
         embedded,
         [("praxis-mueller", "nc07-cloud023", ["praxis-mueller-alt"]),
          ("dr-schmidt", "nc02-cloud023", [])],
-        keycloak_upstream=keycloak.upstream,
+        keycloak_upstream=keycloak.upstream, pages_root=str(pages),
     )
     caddy = caddy_factory(routes, "identity")
     host = embedded.identity_host
 
     status, headers, _ = caddy.get(host, "/praxis-mueller")
-    assert status == 302
-    target = headers["location"]
-    assert target == "/realms/nc07-cloud023/account/"
-    status, _, body = caddy.get(host, target)
-    assert status == 200 and body.startswith("keycloak stand-in /realms/nc07-cloud023/account/")
+    assert status == 302 and headers["location"] == "/praxis-mueller/"
+    status, headers, body = caddy.get(host, "/praxis-mueller/?code=abc&state=xyz")
+    assert status == 200 and "<h1>Praxis Müller</h1>" in body
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["content-type"].startswith("text/html")
 
-    status, headers, _ = caddy.get(host, "/dr-schmidt/")
-    assert status == 302 and headers["location"] == "/realms/nc02-cloud023/account/"
+    status, _, body = caddy.get(host, "/dr-schmidt/")
+    assert status == 200 and "<h1>Dr. Schmidt</h1>" in body
+
+    status, headers, body = caddy.get(host, "/_startseite/startseite.js")
+    assert status == 200 and body == start_page_assets()["startseite.js"].decode()
+    assert "javascript" in headers["content-type"]
 
     status, headers, _ = caddy.get(host, "/praxis-mueller-alt")
-    assert status == 302 and headers["location"] == "/praxis-mueller"
+    assert status == 302 and headers["location"] == "/praxis-mueller/"
+
+    status, _, body = caddy.get(host, "/realms/nc07-cloud023/protocol/openid-connect/auth")
+    assert status == 200 and body.startswith("keycloak stand-in /realms/nc07-cloud023/")
 
     status, _, body = caddy.get(host, "/resources/x/login/style.css")
     assert status == 200 and body.startswith("keycloak stand-in /resources/")

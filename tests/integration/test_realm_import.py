@@ -116,7 +116,7 @@ def test_one_call_realm_equals_call_by_call_realm(
     one, fine = throwaway_realm(), throwaway_realm()
     result, reporter = converge(kc_admin, one, keycloak, kc_secrets)
     assert result.changes == 1  # the single POST /admin/realms
-    assert result.created_users == 3 and result.clients == ["nextcloud", "app-dienstplanung"]
+    assert result.created_users == 3 and result.clients == ["nextcloud", "app-dienstplanung", "startseite"]
     assert any("from one representation" in line for line in reporter.lines)
     slow, _ = converge(kc_admin, fine, keycloak, kc_secrets, one_call=False)
     assert slow.changes > 20  # what the one call replaces

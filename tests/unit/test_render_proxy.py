@@ -74,8 +74,10 @@ def test_embedded_site_is_plain_http_without_hsts(tmp_path: Path) -> None:
 def test_start_page_redirects_names_and_former_names(tmp_path: Path) -> None:
     text = render_start_page_routes(_settings(tmp_path, "production"), PRACTICES)
     assert "mein.smartpraxx.de {" in text
-    assert "redir @start_praxis-mueller /realms/nc07-cloud023/account/ 302" in text
-    assert "redir @former_praxis-mueller-alt /praxis-mueller 302" in text
+    assert "redir /praxis-mueller /praxis-mueller/ 302" in text
+    assert "root * /srv/smartpraxx/startseiten/praxis-mueller" in text
+    assert "redir @former_praxis-mueller-alt /praxis-mueller/ 302" in text
+    assert "script-src 'self'" in text and "frame-ancestors 'none'" in text
     assert "handle /realms/* {" in text and "handle /resources/* {" in text
     assert "301" not in text  # never a cached permanent redirect for a practice path
 
@@ -113,10 +115,10 @@ def test_live_name_wins_over_former_names(any_settings: Settings) -> None:
             ("praxis-b", "nc02-cloud001", ["praxis-x", "praxis-y"]),
         ],
     )
-    assert "redir @start_praxis-b /realms/nc02-cloud001/account/ 302" in text
+    assert "handle /praxis-b/ {" in text
     assert "@former_praxis-b" not in text  # praxis-b is live again
     assert "praxis-x" not in text  # ambiguous former name: no redirect
-    assert "redir @former_praxis-y /praxis-b 302" in text
+    assert "redir @former_praxis-y /praxis-b/ 302" in text
 
 
 def test_routing_file_is_per_host_and_each_slot_once(any_settings: Settings) -> None:
@@ -202,3 +204,17 @@ def test_caddy_accepts_an_empty_routing_file(any_settings: Settings, tmp_path: P
     path = tmp_path / "Caddyfile"
     path.write_text(text, encoding="utf-8")
     assert _caddy(["adapt"], path, tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("root", ["relative/dir", "/srv/x y", "/srv/x}\nrespond 1", ""])
+def test_bad_start_pages_root_is_refused(any_settings: Settings, root: str) -> None:
+    with pytest.raises(UsageError, match="absolute path"):
+        render_start_page_routes(any_settings, PRACTICES, pages_root=root)
+
+
+def test_issuer_origin_is_the_one_extra_connect_source(any_settings: Settings) -> None:
+    text = render_start_page_routes(any_settings, PRACTICES,
+                                    issuer_origin="http://127.0.0.1:8180")
+    assert "connect-src 'self' http://127.0.0.1:8180;" in text
+    with pytest.raises(UsageError, match="issuer origin"):
+        render_start_page_routes(any_settings, PRACTICES, issuer_origin="http://x; script-src *")
