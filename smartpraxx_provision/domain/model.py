@@ -182,6 +182,7 @@ class ThirdPartyApp:
     name: str
     url: str
     redirect_uri: str
+    roles: tuple[str, ...] = ()  # role slugs whose start page shows the tile; () = everyone
 
     @property
     def slug(self) -> str:

@@ -55,6 +55,7 @@ from .identity_payloads import (
 SLOT_ATTR = "smartpraxx.slot"
 PRAXISNAME_ATTR = "smartpraxx.praxisname"
 MANAGED_ATTR = "smartpraxx.managed"  # on clients and groups we manage (value: our key)
+ROLES_ATTR = "smartpraxx.roles"  # on third-party clients: role slugs that see the start tile
 SMOKE_PREFIX = "smartpraxx-smoke-"
 SMTP_PASSWORD_SECRET = "platform/smtp-password"  # noqa: S105 - a path
 
@@ -381,7 +382,7 @@ def nextcloud_client_payload(
 
 
 def third_party_client_payload(app: ThirdPartyApp, secret: str) -> dict[str, Any]:
-    return _client_payload(
+    payload = _client_payload(
         client_id=app.client_id,
         name=app.name,
         base_url=app.url,
@@ -389,6 +390,9 @@ def third_party_client_payload(app: ThirdPartyApp, secret: str) -> dict[str, Any
         secret=secret,
         description=app.name,
     )
+    # the start page shows the tile to these roles only ("" = everyone)
+    payload["attributes"][ROLES_ATTR] = " ".join(app.roles)
+    return payload
 
 
 def start_page_client_payload(settings: Settings, praxisname: str) -> dict[str, Any]:

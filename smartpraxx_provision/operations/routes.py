@@ -25,8 +25,6 @@ from ..render.startpage import render_start_page, start_page_assets
 from ..secrets.filestore import atomic_write
 from .context import OpContext
 
-ROLES_ATTR = "smartpraxx.roles"  # on third-party clients: role slugs that see the tile
-
 
 def _write_if_changed(ctx: OpContext, path: Path, text: str) -> bool:
     data = text.encode()
@@ -69,7 +67,7 @@ def start_page_view(ctx: OpContext, record: PracticeRecord) -> StartPageView:
         client_id = str(client.get("clientId", ""))
         if (client_id.startswith("app-") and attrs.get(identity.MANAGED_ATTR) == client_id
                 and client.get("enabled", True) and client.get("baseUrl")):
-            roles = tuple(str(attrs.get(ROLES_ATTR, "")).split())
+            roles = tuple(str(attrs.get(identity.ROLES_ATTR, "")).split())
             external.append(ExternalApp(client_id, str(client.get("name") or client_id),
                                         str(client["baseUrl"]), roles))
     return StartPageView(

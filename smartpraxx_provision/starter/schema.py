@@ -78,10 +78,14 @@ APPS_FIELDS: tuple[Field, ...] = (
 )
 # Drittsystem [N] Name / URL / Redirect-URI: matched by pattern, see validate.py.
 THIRD_PARTY_PARTS = (("name", "Name"), ("url", "URL"), ("redirect_uri", "Redirect-URI"))
+# optional fourth row of a Drittsystem: the roles whose start page shows its tile
+THIRD_PARTY_ROLES = ("roles", "Rollen")
 THIRD_PARTY_HELP = {
     "name": "Name des Drittsystems auf der Startseite, z. B. Dienstplanung (optional)",
     "url": "Adresse, z. B. https://dienstplan.example.de",
     "redirect_uri": "Redirect-URI für die Anmeldung, z. B. https://dienstplan.example.de/oidc/callback",
+    "roles": "Nur für diese Rollen auf der Startseite (optional, mit Komma getrennt), "
+             "z. B. MFA, Praxismanager:in; leer = alle",
 }
 
 YES_WORDS = frozenset({"ja", "x", "j", "yes", "y", "true", "wahr", "1"})

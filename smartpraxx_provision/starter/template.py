@@ -28,6 +28,7 @@ from .schema import (
     SHEET_PRAXIS,
     THIRD_PARTY_HELP,
     THIRD_PARTY_PARTS,
+    THIRD_PARTY_ROLES,
 )
 
 PEOPLE_ROWS = 500  # rows below the help row that get dropdowns
@@ -142,7 +143,7 @@ def new_template() -> Workbook:
         apps.cell(row, 2, "ja")
         apps.cell(row, 3, f.help).font = _HELP
         _dropdown(apps, ranges["ja/nein"], f"B{row}")
-    for part, label in THIRD_PARTY_PARTS:
+    for part, label in (*THIRD_PARTY_PARTS, THIRD_PARTY_ROLES):
         row += 1
         apps.cell(row, 1, f"Drittsystem {label}").font = _BOLD
         apps.cell(row, 3, THIRD_PARTY_HELP[part]).font = _HELP

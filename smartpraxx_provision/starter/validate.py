@@ -53,6 +53,7 @@ from .schema import (
     SHEET_PEOPLE,
     SHEET_PRAXIS,
     THIRD_PARTY_PARTS,
+    THIRD_PARTY_ROLES,
     YES_WORDS,
     Field,
     field_index,
@@ -90,7 +91,7 @@ _MEDICAL_ROLES = frozenset({Role.ARZT, Role.MFA})
 _LANR_REQUIRED = frozenset({Role.PRAXISINHABER, Role.ARZT})
 
 _EMAIL_RE = re.compile(r"^[^@\s\"<>(),;:\[\]]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,}$")
-_THIRD_PARTY_RE = re.compile(r"^drittsystem(\d*)(name|url|redirecturi)$")
+_THIRD_PARTY_RE = re.compile(r"^drittsystem(\d*)(name|url|redirecturi|rollen)$")
 _SCIENTIFIC_RE = re.compile(r"^\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 
 ROLE_HINT = ", ".join(ROLE_LABELS.values())
@@ -667,7 +668,8 @@ class _Validator:
             m = _THIRD_PARTY_RE.match(key)
             if m:
                 groups.setdefault(int(m.group(1) or 1), {})[m.group(2)] = entry
-        parts = {match_key(label): (part, label) for part, label in THIRD_PARTY_PARTS}
+        parts = {match_key(label): (part, label)
+                 for part, label in (*THIRD_PARTY_PARTS, THIRD_PARTY_ROLES)}
         third: list[ThirdPartyApp] = []
         for number in sorted(groups):
             group = {parts[k][0]: v for k, v in groups[number].items() if v[0] is not None}
@@ -702,9 +704,21 @@ class _Validator:
                     self.warn(f"{label} uses unencrypted http://", value=value,
                               sheet=sheet.title, cell=cell_ref(row, 2), label=label,
                               hint="use https:// in production")
+            roles: list[str] = []
+            if "roles" in group:
+                value, row, label = group["roles"]
+                for word in re.split(r"[,;]", as_text(value)):
+                    role = _ROLES.get(match_key(word)) if word.strip() else None
+                    if word.strip() and role is None:
+                        self.error(f"{label}: unknown role {word.strip()!r}", value=value,
+                                   sheet=sheet.title, cell=cell_ref(row, 2), label=label,
+                                   hint=f"roles separated by commas, from: {ROLE_HINT}")
+                        valid = False
+                    elif role is not None and role.value not in roles:
+                        roles.append(role.value)
             if valid:
                 app = ThirdPartyApp(name_text, as_text(group["url"][0]),
-                                    as_text(group["redirect_uri"][0]))
+                                    as_text(group["redirect_uri"][0]), tuple(sorted(roles)))
                 if any(a.client_id == app.client_id for a in third):
                     self.error(f"{prefix}: another Drittsystem has the same name",
                                sheet=sheet.title, cell=cell_ref(group["name"][1], 2),

@@ -276,6 +276,16 @@ CASES = [
         "Drittsystem Redirect-URI": "http://dp.example.de/cb"}},
          errors=[("Apps!B2 (Drittsystem URL)", "not an absolute https://")],
          warnings=[("Apps!B3 (Drittsystem Redirect-URI)", "unencrypted http://")]),
+    Case("third-party-roles", {"apps": {
+        "Drittsystem Name": "Dienstplanung", "Drittsystem URL": "https://dp.example.de",
+        "Drittsystem Redirect-URI": "https://dp.example.de/cb",
+        "Drittsystem Rollen": "MFA; Praxismanager:in, mfa"}},
+         spec={"third_party_roles": [("mfa", "praxismanager")]}),
+    Case("third-party-unknown-role", {"apps": {
+        "Drittsystem Name": "Dienstplanung", "Drittsystem URL": "https://dp.example.de",
+        "Drittsystem Redirect-URI": "https://dp.example.de/cb",
+        "Drittsystem Rollen": "MFA, Chefarzt"}},
+         errors=[("Apps!B4 (Drittsystem Rollen)", "unknown role 'Chefarzt'")]),
 ]
 
 
@@ -288,6 +298,7 @@ def _spec_facts(result: Any) -> dict[str, Any]:
         "lanrs": [p.lanrs for p in spec.persons], "admins": [p.admin for p in spec.persons],
         "usernames": [p.username for p in spec.persons], "seats": billable_seats(spec),
         "specialties_of_persons": [p.specialty for p in spec.persons],
+        "third_party_roles": [a.roles for a in spec.third_party_apps],
         "work_areas": [p.work_areas for p in spec.persons], "apps": spec.apps.app_ids(),
         "third_party": [a.client_id for a in spec.third_party_apps],
     }
