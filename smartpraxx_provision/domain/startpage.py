@@ -57,6 +57,13 @@ class StartPageView:
     issuer: str  # the realm's issuer as browsers reach it
     client_id: str  # the page's own public OIDC client
     tiles: tuple[Tile, ...]
+    suspended: bool = False  # subscription paused: a notice instead of the login and tiles
+
+
+SUSPENDED_NOTICE = (
+    "Der Zugang Ihrer Praxis ist derzeit gesperrt. Ihre Daten bleiben vollständig erhalten. "
+    "Bitte wenden Sie sich an die Praxisleitung oder an den smartpraxx-Support."
+)
 
 
 def start_page_tiles(

@@ -60,6 +60,7 @@ def start_page_view(ctx: OpContext, record: PracticeRecord) -> StartPageView:
     """What the practice's start page shows: its ordered apps (inventory) and the
     third-party apps its realm has as enabled, managed clients (``app-*``)."""
     from . import identity
+    from .subscription import is_suspended
 
     external = []
     for client in ctx.keycloak.clients(record.realm):
@@ -78,6 +79,7 @@ def start_page_view(ctx: OpContext, record: PracticeRecord) -> StartPageView:
         client_id=identity.START_PAGE_CLIENT,
         tiles=start_page_tiles(
             record.apps, identity.nextcloud_base_url(ctx.settings, record.slot), external),
+        suspended=is_suspended(ctx, record.praxisname),
     )
 
 

@@ -45,6 +45,8 @@ def plan(ctx: OpContext, praxisname: str, *, suspend_it: bool) -> dict[str, Any]
             f"Nextcloud {record.slot.id}: maintenance mode {'on' if suspend_it else 'off'}",
             f"realm {record.slot.realm}: logins {'off' if suspend_it else 'on'}",
             f"billing event {'suspended' if suspend_it else 'resumed'} (once per transition)",
+            f"start page /{record.praxisname}/: "
+            + ("German notice instead of the login" if suspend_it else "login and tiles again"),
         ],
     }
 
@@ -84,6 +86,11 @@ def _apply(ctx: OpContext, praxisname: str, *, suspend_it: bool, reason: str) ->
                     "suspended" if suspend_it else "resumed", record.praxisname,
                     {"slot": slot.id, "reason": reason})
                 changes += 1
+        with op.step("start-page", "start page notice"):
+            from .routes import write_start_page_routes, write_start_pages
+
+            changes += int(write_start_pages(ctx, record))
+            write_start_page_routes(ctx)
     return {"ok": True, "operation": verb, "praxisname": record.praxisname,
             "slot": slot.id, "changes": changes, "no_changes": changes == 0}
 

@@ -16,7 +16,7 @@ from functools import cache
 import jinja2
 from markupsafe import Markup
 
-from ..domain.startpage import StartPageView
+from ..domain.startpage import SUSPENDED_NOTICE, StartPageView
 
 TEMPLATE_PACKAGE = "smartpraxx_provision._templates"
 TEMPLATE_DIR = "startpage"
@@ -49,6 +49,7 @@ def _config_json(view: StartPageView) -> str:
         "issuer": view.issuer,
         "client_id": view.client_id,
         "page_url": view.page_url,
+        "suspended": view.suspended,
     }
     # "<" escaped so that no value can close the surrounding <script> element.
     return json.dumps(config, sort_keys=True, ensure_ascii=False).replace("<", "\\u003c")
@@ -57,7 +58,8 @@ def _config_json(view: StartPageView) -> str:
 def render_start_page(view: StartPageView) -> str:
     """One practice's ``index.html``."""
     return _environment().get_template("index.html.j2").render(
-        view=view, assets=ASSETS_PATH, config_json=Markup(_config_json(view))  # noqa: S704
+        view=view, assets=ASSETS_PATH, config_json=Markup(_config_json(view)),  # noqa: S704
+        notice=SUSPENDED_NOTICE,
     )
 
 

@@ -5,6 +5,7 @@
 "use strict";
 (function () {
   const cfg = JSON.parse(document.getElementById("startseite-config").textContent);
+  if (cfg.suspended) { return; }  // the page shows the notice; the realm's logins are off
   const store = window.sessionStorage;
   const key = "smartpraxx-startseite:" + cfg.praxisname;
   const greeting = document.getElementById("gruss");

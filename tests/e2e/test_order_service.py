@@ -301,12 +301,15 @@ def test_pause_suspends_and_paying_resumes(stack: dict[str, Any], e2e: Cli,
     assert requests.post(hook, data=paused, headers=FORM, timeout=10).status_code == 202
     _until("the suspension", lambda: e2e.json("orders", "show", ORDER)[1]["order"]["suspended"])
     assert not _login(keycloak, e2e, user["username"], "Sehr-geheimes-Passwort-1")
+    page = e2e.state_dir / "proxy" / "startseiten" / "praxis-mueller" / "index.html"
+    assert "derzeit gesperrt" in page.read_text()  # the start page tells the staff why
     assert e2e("provision", str(GP_SAMPLE), "--yes").returncode == 1  # suspended: refused
     paying = urlencode({"event": "order.subscription.paying", "order_id": ORDER, "id": "3"})
     assert requests.post(hook, data=paying, headers=FORM, timeout=10).status_code == 202
     _until("the resume",
            lambda: not e2e.json("orders", "show", ORDER)[1]["order"]["suspended"])
     assert _login(keycloak, e2e, user["username"], "Sehr-geheimes-Passwort-1")
+    assert "derzeit gesperrt" not in page.read_text() and "kachel-" in page.read_text()
     kinds = [e["event"] for e in _until("billing of both transitions", lambda: (
         lambda s: s if {"suspended", "resumed"} <= {e["event"] for e in s} else None)(
             stack["billing"].seen), timeout=60)]

@@ -89,7 +89,8 @@ def test_page_is_german_lists_the_tiles_and_carries_its_oidc_config() -> None:
     config = json.loads(page.config)
     assert config == {
         "client_id": "startseite", "issuer": "https://mein.smartpraxx.de/realms/nc07-cloud023",
-        "page_url": "https://mein.smartpraxx.de/praxis-mueller/", "praxisname": "praxis-mueller"}
+        "page_url": "https://mein.smartpraxx.de/praxis-mueller/", "praxisname": "praxis-mueller",
+        "suspended": False}
     # no inline script: only the JSON data block and the shared static file (CSP script-src 'self')
     assert [s.get("src") for s in page.scripts] == [None, "/_startseite/startseite.js"]
     assert page.scripts[0].get("type") == "application/json"
@@ -125,3 +126,15 @@ def test_assets_are_the_shared_script_and_stylesheet() -> None:
     assert "localStorage" not in script
     css = assets["startseite.css"].decode()
     assert "px" not in re.sub(r"1px", "", css)  # rem units only: readable at 200 % zoom
+
+
+def test_a_suspended_practice_page_shows_the_notice_and_no_tiles() -> None:
+    import dataclasses
+
+    html = render_start_page(dataclasses.replace(_view(), suspended=True))
+    assert "derzeit gesperrt" in html and "Ihre Daten bleiben vollständig erhalten" in html
+    assert 'id="kacheln"' not in html and "kachel-" not in html and 'id="abmelden"' not in html
+    page = _Page()
+    page.feed(html)
+    assert json.loads(page.config)["suspended"] is True
+    assert "if (cfg.suspended) { return; }" in start_page_assets()["startseite.js"].decode()
