@@ -79,7 +79,7 @@ def rename(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
             else:
                 ctx.reporter.skip(f"inventory already says {new}")
         with op.step("realm-alias", "move the realm's public alias"):
-            identity.set_alias(ctx.keycloak, slot, new, current.display_name, ctx.reporter)
+            identity.set_alias(ctx.practice_keycloak(current), slot, new, current.display_name, ctx.reporter)
         with op.step("routes", "start-page routes"):
             write_start_page_routes(ctx)
         with op.step("billing", "billing event"):
