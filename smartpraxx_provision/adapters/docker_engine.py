@@ -413,18 +413,21 @@ class DockerEngine:
 
     def all_objects(self) -> list[tuple[str, str, dict[str, str]]]:
         """(kind, name, labels) of every container, volume and network on the engine."""
+        # the low-level list calls: one request each, no per-object inspect that would
+        # fail on an object removed meanwhile
         with self._call("list objects on", self.url):
             out = [
-                ("container", c.name, dict(c.labels or {}))
-                for c in self.client.containers.list(all=True)
+                ("container", str(c["Names"][0]).lstrip("/"), dict(c.get("Labels") or {}))
+                for c in self.api.containers(all=True)
+                if c.get("Names")
             ]
             out += [
-                ("volume", v.name, dict(v.attrs.get("Labels") or {}))
-                for v in self.client.volumes.list()
+                ("volume", str(v["Name"]), dict(v.get("Labels") or {}))
+                for v in (self.api.volumes() or {}).get("Volumes") or []
             ]
             out += [
-                ("network", n.name, dict(n.attrs.get("Labels") or {}))
-                for n in self.client.networks.list()
+                ("network", str(n["Name"]), dict(n.get("Labels") or {}))
+                for n in self.api.networks()
             ]
         return sorted(out, key=lambda o: (o[1], o[0]))
 

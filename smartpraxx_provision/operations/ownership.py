@@ -64,22 +64,27 @@ def live_slot_numbers(ctx: OpContext, pinned: str | None = None) -> dict[str, se
 
 
 def require_alias_free(ctx: OpContext, praxisname: str, existing: PracticeRecord | None) -> None:
-    """Refuse a praxisname that is the alias of a realm other than this practice's own."""
+    """Refuse a praxisname that is the alias of a realm other than this practice's own,
+    among the slot realms of the hosts this inventory manages (realms of other hosts belong
+    to other fleets sharing the Keycloak, e.g. test or staging inventories)."""
+    hosts = {h.name for h in ctx.inventory.list_hosts()}
     for realm in _realms(ctx):
         attrs = realm.get("attributes") or {}
         if attrs.get(PRAXISNAME_ATTR) != praxisname:
             continue
         name = str(realm.get("realm"))
+        host = slot_of_name(name)
+        if host is None or host[0] not in hosts:
+            continue
         if existing is not None and name == existing.realm:
             continue  # its own realm: the door checks its owner
         found = owner_from_realm(attrs)
-        host = slot_of_name(name)
         raise SafetyRefusal(
             f"praxisname {praxisname} is the alias of realm {name} ({describe_owner(found)}), "
             "which this inventory does not own; nothing was changed",
             obj=f"realm {name}",
             hint=(
-                f"see whose it is: {scan_hint(host[0]) if host else 'hosts scan <host>'}; "
+                f"see whose it is: {scan_hint(host[0])}; "
                 "if it is this installation's practice from after a restored backup: "
                 f"smartpraxx-provision practices adopt {praxisname} --slot {name} "
                 "--order-id <Bestellnummer> --yes"
