@@ -128,7 +128,7 @@ def test_second_inventory_refuses_the_same_practice(
     assert STATE["owner"][LABEL_INSTALLATION] in proc.stderr
     assert f"hosts scan {e2e.host}" in proc.stderr
     # nothing was allocated or created by the second inventory
-    code, listing = second.json("practices", "list", "--all")
+    _code, listing = second.json("practices", "list", "--all")
     assert listing["practices"] == []
     assert slot_objects(docker_engine, f"nc02-{e2e.host}") == {
         "containers": [], "volumes": [], "networks": []}
