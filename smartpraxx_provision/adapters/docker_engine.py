@@ -185,12 +185,19 @@ class DockerEngine:
         self._timeout = timeout
         self._client: Any = None
         self.owner: Owner | None = None
+        self._accepted: set[tuple[str, str]] = set()
         self._checked: set[str] = set()
 
-    def owned_by(self, owner: Owner) -> DockerEngine:
-        """A view of this engine (same connection) that acts for ``owner`` only."""
+    def owned_by(
+        self, owner: Owner, accepted: set[tuple[str, str]] | None = None
+    ) -> DockerEngine:
+        """A view of this engine (same connection) that acts for ``owner`` only.
+
+        ``accepted``: (kind, name) of objects WITHOUT owner marks that ops adopted explicitly
+        for this owner (recorded in the inventory); a foreign owner is never accepted."""
         view = copy.copy(self)
         view.owner = owner
+        view._accepted = set(accepted or ())
         view._checked = set()
         if self._client is None:
             self._client = view.client  # connect once, share the connection
@@ -203,10 +210,16 @@ class DockerEngine:
             return
         found = owner_from_labels(labels)
         v = verdict(found, self.owner)
-        if v == "ours":
+        slot = slot_of_name(name)
+        adopted = (
+            v == "unlabelled"
+            and (kind, name) in self._accepted
+            and slot is not None
+            and (labels or {}).get(LABEL_SLOT) == f"nc{slot[1]:02d}-{slot[0]}"
+        )
+        if v == "ours" or adopted:
             self._checked.add(f"{kind}:{name}")
             return
-        slot = slot_of_name(name)
         host = slot[0] if slot else self.url
         raise SafetyRefusal(
             f"{kind} {name} on {self.url} is {v} ({describe_owner(found)}), not this "

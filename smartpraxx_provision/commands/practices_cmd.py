@@ -51,6 +51,13 @@ def register(app: typer.Typer) -> None:
         order_id: Annotated[
             str, typer.Option("--order-id", help="Its order id (needed when not in the inventory).")
         ] = "",
+        from_installation: Annotated[
+            str | None,
+            typer.Option(
+                "--from-installation",
+                help="Accept objects of this other installation (only for a lost inventory).",
+            ),
+        ] = None,
         yes: Annotated[bool, typer.Option("--yes", help="Really adopt (required).")] = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan only.")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
@@ -77,7 +84,7 @@ def register(app: typer.Typer) -> None:
                 obj="--yes",
                 hint=f"check first: smartpraxx-provision practices adopt {praxisname} --dry-run",
             )
-        result = adopt_practice(op, praxisname, slot, order_id)
+        result = adopt_practice(op, praxisname, slot, order_id, from_installation)
         if json_out:
             print_json({"ok": True, **result})
 

@@ -651,6 +651,33 @@ class Inventory:
             assert adopted is not None
             return adopted
 
+    def accept_unlabelled(self, slot_id: str, objects: Sequence[tuple[str, str]]) -> int:
+        """Record Docker objects without owner marks as adopted by the practice of
+        ``slot_id`` (explicit ``practices adopt`` only). Returns how many are new."""
+        added = 0
+        with self._tx(write=True) as tx:
+            if self._one(tx, "slot_id = ?", (slot_id,)) is None:
+                raise NotFoundError(f"slot {slot_id} is not in the inventory", obj=slot_id)
+            for kind, name in objects:
+                if tx.query(
+                    "SELECT slot_id FROM adopted_objects WHERE kind = ? AND name = ?",
+                    (kind, name),
+                ):
+                    continue
+                tx.execute(
+                    "INSERT INTO adopted_objects (kind, name, slot_id, adopted_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (kind, name, slot_id, self._now()),
+                )
+                added += 1
+        return added
+
+    def accepted_unlabelled(self, slot_id: str) -> set[tuple[str, str]]:
+        """(kind, name) of the unlabelled objects adopted for ``slot_id``."""
+        with self._tx(write=False) as tx:
+            rows = tx.query("SELECT kind, name FROM adopted_objects WHERE slot_id = ?", (slot_id,))
+        return {(str(r["kind"]), str(r["name"])) for r in rows}
+
     def resolve_name(self, name: str) -> PracticeRecord | None:
         """The practice for a current name, or for a former name recorded by a rename
         (one in its grace period first, then the most recent one)."""

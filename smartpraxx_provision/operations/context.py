@@ -83,7 +83,8 @@ class OpContext:
 
     def practice_engine(self, record: PracticeRecord) -> DockerEngine:
         """The practice's host engine, acting for the practice only (refuses foreign objects)."""
-        return self.engine(record.slot.host).owned_by(self.owner(record))
+        accepted = self.inventory.accepted_unlabelled(record.slot.id)
+        return self.engine(record.slot.host).owned_by(self.owner(record), accepted)
 
     def practice_keycloak(self, record: PracticeRecord, *, adopt: bool = False) -> KeycloakAdapter:
         """The Keycloak door acting on the practice's realm only as its owner."""

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.model import Slot
@@ -28,9 +30,9 @@ from ..domain.ownership import (
 )
 from ..errors import SafetyRefusal, SmartpraxxError, UsageError
 from ..inventory.models import PracticeRecord
+from ..render.bundle import LABEL_SLOT
 from .context import OpContext
-
-PRAXISNAME_ATTR = "smartpraxx.praxisname"  # identity.PRAXISNAME_ATTR (the realm's alias)
+from .identity import PRAXISNAME_ATTR, SLOT_ATTR
 
 
 def _realms(ctx: OpContext) -> list[dict[str, Any]]:
@@ -120,11 +122,20 @@ def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
     """Every slot object on ``host`` (Docker objects and realms) and whose it is."""
     inv = ctx.inventory
     installation = inv.installation_id
-    known = {p.practice_id: p for p in inv.list_practices(include_tombstoned=True)}
+    practices = inv.list_practices(include_tombstoned=True)
+    known = {p.practice_id: p for p in practices}
+    adopted = {
+        obj: p.praxisname
+        for p in practices
+        if p.slot.host == host
+        for obj in inv.accepted_unlabelled(p.slot.id)
+    }
     rows: list[dict[str, Any]] = []
 
-    def classify(slot_id: str, owner: Owner | None) -> tuple[str, str]:
+    def classify(slot_id: str, owner: Owner | None, obj: tuple[str, str]) -> tuple[str, str]:
         if owner is None:
+            if obj in adopted:
+                return "ours", adopted[obj]  # adopted explicitly (made before owner marks)
             return "unlabelled", ""
         practice = known.get(owner.practice)
         mine = practice is not None and (practice.owner_installation or installation) == (
@@ -143,7 +154,7 @@ def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
             continue
         slot_id = f"nc{found[1]:02d}-{host}"
         owner = owner_from_labels(labels)
-        verdict, praxisname = classify(slot_id, owner)
+        verdict, praxisname = classify(slot_id, owner, (kind, name))
         rows.append(
             {
                 "slot": slot_id,
@@ -161,7 +172,7 @@ def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
         if not found or found[0] != host:
             continue
         owner = owner_from_realm(realm.get("attributes"))
-        verdict, praxisname = classify(name, owner)
+        verdict, praxisname = classify(name, owner, ("realm", name))
         rows.append(
             {
                 "slot": name,
@@ -181,36 +192,63 @@ def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
     return {"host": host, "installation": installation, "objects": rows, "counts": counts}
 
 
-def slot_owner(ctx: OpContext, slot: Slot) -> tuple[Owner, list[str]]:
-    """The one owner all existing objects of ``slot`` carry, and their names; refuses
-    unlabelled objects and objects of differing owners."""
+@dataclass
+class SlotOwners:
+    """The owner marks found on a slot's objects."""
+
+    owner: Owner | None = None  # the one owner the labelled objects carry
+    labelled: list[str] = field(default_factory=list)
+    unlabelled: list[tuple[str, str]] = field(default_factory=list)  # Docker (kind, name)
+    realm_unlabelled: bool = False
+
+
+def slot_owners(ctx: OpContext, slot: Slot) -> SlotOwners:
+    """Read the owner marks of every object of ``slot``. Refuses objects of two owners and
+    unlabelled objects that do not even carry the slot's own mark (not the tool's)."""
     engine = ctx.engine(slot.host)
-    owners: dict[Owner | None, list[str]] = {}
+    found = SlotOwners()
+    owners: dict[Owner, list[str]] = {}
+    strangers: list[str] = []
     for kind, name in _slot_objects(slot):
         labels = engine.object_labels(kind, name)
-        if labels is not None:
-            owners.setdefault(owner_from_labels(labels), []).append(f"{kind} {name}")
+        if labels is None:
+            continue
+        owner = owner_from_labels(labels)
+        if owner is not None:
+            owners.setdefault(owner, []).append(f"{kind} {name}")
+        elif labels.get(LABEL_SLOT) == slot.id:
+            found.unlabelled.append((kind, name))
+        else:
+            strangers.append(f"{kind} {name}")
     realm = ctx.keycloak.get_realm(slot.realm)
     if realm is not None:
-        owners.setdefault(owner_from_realm(realm.get("attributes")), []).append(
-            f"realm {slot.realm}"
-        )
-    if not owners:
+        attrs = realm.get("attributes") or {}
+        owner = owner_from_realm(attrs)
+        if owner is not None:
+            owners.setdefault(owner, []).append(f"realm {slot.realm}")
+        elif attrs.get(SLOT_ATTR) == slot.id:
+            found.realm_unlabelled = True
+        else:
+            strangers.append(f"realm {slot.realm}")
+    if not owners and not found.unlabelled and not found.realm_unlabelled and not strangers:
         raise UsageError(
             f"slot {slot.id} has no objects on {slot.host} or in Keycloak",
             obj=slot.id,
             hint=scan_hint(slot.host),
         )
-    if None in owners or len(owners) > 1:
-        what = "; ".join(f"{describe_owner(o)}: {', '.join(n)}" for o, n in owners.items())
+    if strangers or len(owners) > 1:
+        what = "; ".join(f"{o.describe()}: {', '.join(n)}" for o, n in owners.items())
+        if strangers:
+            what += ("; " if what else "") + "not made by this tool: " + ", ".join(strangers)
         raise SafetyRefusal(
-            f"the objects of slot {slot.id} do not carry one owner ({what}); nothing was changed",
+            f"the objects of slot {slot.id} do not belong to one practice ({what}); "
+            "nothing was changed",
             obj=slot.id,
             hint=f"{scan_hint(slot.host)}; remove or fix the odd objects by hand first",
         )
-    (owner,) = owners
-    assert owner is not None
-    return owner, owners[owner]
+    if owners:
+        ((found.owner, found.labelled),) = owners.items()
+    return found
 
 
 def adopt_plan(ctx: OpContext, praxisname: str, slot_id: str | None) -> dict[str, Any]:
@@ -231,40 +269,76 @@ def adopt_plan(ctx: OpContext, praxisname: str, slot_id: str | None) -> dict[str
             slot = Slot.parse(slot_id)
         except ValueError as exc:
             raise UsageError(str(exc), obj=slot_id, hint="slots look like nc07-cloud023") from None
-    owner, objects = slot_owner(ctx, slot)
+    found = slot_owners(ctx, slot)
     current = ctx.owner(record) if record is not None else None
+    owner = found.owner or current or Owner(ctx.inventory.installation_id, str(uuid.uuid4()))
+    accepted = ctx.inventory.accepted_unlabelled(slot.id) if record is not None else set()
+    to_accept = [o for o in found.unlabelled if o not in accepted]
     return {
         "praxisname": praxisname,
         "slot": slot.id,
         "in_inventory": record is not None,
-        "objects": objects,
+        "objects": found.labelled
+        + [f"{k} {n} (no owner marks)" for k, n in found.unlabelled]
+        + ([f"realm {slot.realm} (no owner marks)"] if found.realm_unlabelled else []),
         "objects_owner": owner.labels(),
         "inventory_owner": None if current is None else current.labels(),
-        "up_to_date": current == owner,
+        "adopt_unlabelled": [f"{k} {n}" for k, n in to_accept],
+        "label_realm": found.realm_unlabelled,
+        "up_to_date": current == owner and not to_accept and not found.realm_unlabelled,
+        # another inventory's objects: adopted only with --from-installation (a lost inventory)
+        "foreign_installation": (
+            owner.installation
+            if owner.installation
+            not in (ctx.inventory.installation_id, record.owner_installation if record else None)
+            else None
+        ),
     }
 
 
 def adopt_practice(
-    ctx: OpContext, praxisname: str, slot_id: str | None, order_id: str
+    ctx: OpContext,
+    praxisname: str,
+    slot_id: str | None,
+    order_id: str,
+    from_installation: str | None = None,
 ) -> dict[str, Any]:
-    """Record the owner the slot's objects carry as this practice's (explicit recovery)."""
+    """Make the slot's objects this practice's (explicit recovery, ``practices adopt --yes``):
+    take over the owner marks the labelled objects carry, record objects without marks (made
+    before them) as adopted, and give an unmarked realm the owner attributes."""
     plan = adopt_plan(ctx, praxisname, slot_id)
+    foreign = plan["foreign_installation"]
+    if foreign is not None and foreign != from_installation:
+        raise SafetyRefusal(
+            f"the objects of slot {plan['slot']} belong to installation {foreign}, another "
+            "inventory; nothing was changed",
+            obj=plan["slot"],
+            hint="leave them to that inventory; only if it is lost for good, adopt them with: "
+            f"smartpraxx-provision practices adopt {praxisname} --slot {plan['slot']} "
+            f"--from-installation {foreign} --yes",
+        )
     if plan["up_to_date"]:
         ctx.reporter.skip(f"{praxisname} already owns the objects of {plan['slot']}")
         return {**plan, "changed": False}
     owner = owner_from_labels(plan["objects_owner"])
     assert owner is not None
-    realm = ctx.keycloak.get_realm(Slot.parse(plan["slot"]).realm) or {}
+    slot = Slot.parse(plan["slot"])
+    realm = ctx.keycloak.get_realm(slot.realm) or {}
     record = ctx.inventory.adopt_practice(
         praxisname,
-        slot=Slot.parse(plan["slot"]),
+        slot=slot,
         practice_id=owner.practice,
         installation=owner.installation,
         order_id=order_id,
         display_name=str(realm.get("displayName") or ""),
     )
+    unlabelled = [tuple(o.split(" ", 1)) for o in plan["adopt_unlabelled"]]
+    ctx.inventory.accept_unlabelled(slot.id, [(k, n) for k, n in unlabelled])
+    if plan["label_realm"]:
+        attrs = {**(realm.get("attributes") or {}), **owner.realm_attributes()}
+        ctx.keycloak.update_realm(slot.realm, {"attributes": attrs})
     ctx.reporter.change(
-        f"{praxisname} ({record.slot.id}) adopted: its objects' owner ({owner.describe()}) "
-        "is now this practice's"
+        f"{praxisname} ({record.slot.id}) adopted: its objects' owner is now this practice "
+        f"({owner.describe()})"
     )
     return {**plan, "changed": True, "practice_id": record.practice_id}

@@ -70,7 +70,10 @@ def _installation(cli: Cli) -> str:
 @pytest.fixture(scope="module")
 def second(e2e: Cli, keycloak: Settings, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     """A second inventory (state dir) on the same engine, Keycloak and host name."""
-    state_dir = tmp_path_factory.mktemp("e2e-state-second")
+    return _other_inventory(e2e, keycloak, tmp_path_factory.mktemp("e2e-state-second"))
+
+
+def _other_inventory(e2e: Cli, keycloak: Settings, state_dir: Path) -> Cli:
     admin = FileSecretStore(keycloak.secrets_dir).require(ADMIN_SECRET)
     FileSecretStore(state_dir / "secrets").put(ADMIN_SECRET, admin)
     cli = Cli(
@@ -239,3 +242,79 @@ def test_restored_older_inventory_allocates_past_live_slots_then_adopts(
     code, doc = e2e.json("provision", str(DENTAL_SAMPLE), "--yes")
     assert code == 0, e2e.runs[-1].stderr[-3000:]
     assert doc["slot"] == nc02 and doc["smoke"]["ok"] is True
+
+
+def test_objects_from_before_owner_marks_are_refused_until_adopted(
+    e2e: Cli,
+    docker_engine: DockerEngine,
+    keycloak: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A practice made the way the tool did before owner marks (slot labels and the realm's
+    slot attribute only, through the plain doors): provision refuses it, scan calls it
+    unlabelled, an explicit adopt records it, then provision converges and smoke passes."""
+    import openpyxl
+
+    from smartpraxx_provision.operations import identity, nextcloud_stack
+    from smartpraxx_provision.operations.context import OpContext
+    from smartpraxx_provision.operations.ownership import live_slot_numbers
+    from smartpraxx_provision.operations.provision import ensure_slot_secrets
+    from smartpraxx_provision.output import Reporter
+
+    third = _other_inventory(e2e, keycloak, tmp_path_factory.mktemp("e2e-state-legacy"))
+    sample = third.state_dir / "altbestand.xlsx"
+    wb = openpyxl.load_workbook(GP_SAMPLE)
+    wb["Praxis"]["B2"] = "praxis-altbestand"
+    wb.save(sample)
+    spec = load_practice_spec(sample)
+    settings = load_settings(env=third.env)
+    ctx = OpContext(settings=settings, reporter=Reporter(quiet=True))
+    record = ctx.inventory.allocate_practice(
+        spec.praxisname,
+        order_id=spec.order_id,
+        display_name=spec.display_name,
+        kv=spec.kv,
+        specialties=spec.specialties,
+        billable_seats=3,
+        host=e2e.host,
+        live_numbers=live_slot_numbers(ctx, e2e.host),
+    )
+    slot = record.slot
+    assert slot.id == f"nc04-{e2e.host}"  # past nc01..nc03 of the other inventory
+    ensure_slot_secrets(ctx, spec, slot)
+    identity.converge_realm(
+        ctx.keycloak, spec, slot, settings, ctx.secrets, ctx.reporter
+    )
+    nextcloud_stack.launch_stack(
+        ctx.engine(e2e.host), spec, slot, settings, ctx.secrets, ctx.reporter
+    )
+    ctx.inventory.close()
+    assert "de.smartpraxx.practice" not in docker_engine.client.volumes.get(
+        f"{slot.id}-data"
+    ).attrs["Labels"]
+
+    proc = third("provision", str(sample), "--yes")
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+    assert "unlabelled" in proc.stderr and "no owner labels" in proc.stderr
+    code, scan = third.json("hosts", "scan", e2e.host)
+    mine = [o for o in scan["objects"] if o["slot"] == slot.id]
+    assert len(mine) == 8 and {o["verdict"] for o in mine} == {"unlabelled"}
+
+    code, adopted = third.json("practices", "adopt", spec.praxisname, "--yes")
+    assert code == 0, third.runs[-1].stderr
+    assert len(adopted["adopt_unlabelled"]) == 7 and adopted["label_realm"] is True
+
+    code, doc = third.json("provision", str(sample), "--yes")
+    assert code == 0, third.runs[-1].stderr[-3000:]
+    assert doc["slot"] == slot.id and doc["smoke"]["ok"] is True
+    code, scan = third.json("hosts", "scan", e2e.host)
+    mine = [o for o in scan["objects"] if o["slot"] == slot.id]
+    assert {o["verdict"] for o in mine} == {"ours"}, mine
+    # the containers were replaced by labelled ones; the volumes kept their data
+    labels = docker_engine.client.containers.get(f"{slot.id}-db").labels
+    assert labels.get(LABEL_PRACTICE) == adopted["practice_id"]
+    # another inventory cannot take it over by accident
+    proc = e2e("practices", "adopt", spec.praxisname, "--slot", slot.id, "--order-id", "x", "--yes")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert _installation(third) in proc.stderr and "--from-installation" in proc.stderr
+    assert spec.praxisname not in e2e("practices", "list").stdout

@@ -406,6 +406,7 @@ ALLOWED_COLUMNS = {
     },
     # migration 0005: the stable installation id of this inventory (one row)
     "installation": {"id", "created_at"},
+    "adopted_objects": {"kind", "name", "slot_id", "adopted_at"},
     "former_names": {"name", "slot_id", "renamed_at", "grace_until"},
     # migration 0004: shop orders (CRM data of the orderer, nothing about staff)
     "deliveries": {
