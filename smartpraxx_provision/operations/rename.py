@@ -79,7 +79,8 @@ def rename(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
             else:
                 ctx.reporter.skip(f"inventory already says {new}")
         with op.step("realm-alias", "move the realm's public alias"):
-            identity.set_alias(ctx.practice_keycloak(current), slot, new, current.display_name, ctx.reporter)
+            kc = ctx.practice_keycloak(current)  # refuses a realm of another owner
+            identity.set_alias(kc, slot, new, current.display_name, ctx.reporter)
         with op.step("routes", "start-page routes"):
             write_start_page_routes(ctx)
         with op.step("billing", "billing event"):
