@@ -17,12 +17,17 @@ Rules kept here:
   only ever present as part of a hash in labels;
 * exec environment goes through the exec API's environment, never into argv;
 * every wait is bounded in time and count;
-* errors leave as :mod:`smartpraxx_provision.errors` subclasses naming the object.
+* errors leave as :mod:`smartpraxx_provision.errors` subclasses naming the object;
+* ownership (DESIGN invariant 8): an engine bound to an owner (:meth:`DockerEngine.owned_by`)
+  labels everything it creates with the owner and, before it reuses, replaces, deletes or
+  execs into a network, volume or container, checks that object's owner labels: a foreign or
+  unlabelled object is refused (SafetyRefusal, exit 1) and nothing is changed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -43,9 +48,18 @@ from docker.tls import TLSConfig
 from docker.types import EndpointConfig
 from docker.utils.socket import consume_socket_output, demux_adaptor, frames_iter
 
+from ..domain.ownership import (
+    Owner,
+    describe_owner,
+    owner_from_labels,
+    scan_hint,
+    slot_of_name,
+    verdict,
+)
 from ..errors import (
     ConfigError,
     ExternalServiceError,
+    SafetyRefusal,
     ServiceUnavailableError,
     SmartpraxxError,
 )
@@ -170,6 +184,59 @@ class DockerEngine:
         self._tls_cert_dir = tls_cert_dir
         self._timeout = timeout
         self._client: Any = None
+        self.owner: Owner | None = None
+        self._accepted: set[tuple[str, str]] = set()
+        self._checked: set[str] = set()
+
+    def owned_by(
+        self, owner: Owner, accepted: set[tuple[str, str]] | None = None
+    ) -> DockerEngine:
+        """A view of this engine (same connection) that acts for ``owner`` only.
+
+        ``accepted``: (kind, name) of objects WITHOUT owner marks that ops adopted explicitly
+        for this owner (recorded in the inventory); a foreign owner is never accepted."""
+        view = copy.copy(self)
+        view.owner = owner
+        view._accepted = set(accepted or ())
+        view._checked = set()
+        if self._client is None:
+            self._client = view.client  # connect once, share the connection
+            view._client = self._client
+        return view
+
+    def _require_owner(self, kind: str, name: str, labels: dict[str, str] | None) -> None:
+        """Refuse a foreign or unlabelled object (only on an owner-bound view)."""
+        if self.owner is None:
+            return
+        found = owner_from_labels(labels)
+        v = verdict(found, self.owner)
+        slot = slot_of_name(name)
+        adopted = (
+            v == "unlabelled"
+            and (kind, name) in self._accepted
+            and slot is not None
+            and (labels or {}).get(LABEL_SLOT) == f"nc{slot[1]:02d}-{slot[0]}"
+        )
+        if v == "ours" or adopted:
+            self._checked.add(f"{kind}:{name}")
+            return
+        host = slot[0] if slot else self.url
+        raise SafetyRefusal(
+            f"{kind} {name} on {self.url} is {v} ({describe_owner(found)}), not this "
+            f"practice's ({self.owner.describe()}); nothing was changed",
+            obj=f"{kind} {name}",
+            hint=f"see whose it is: {scan_hint(host)}; after restoring an inventory backup, "
+            "adopt deliberately with: smartpraxx-provision practices adopt <praxisname> --yes",
+            details={
+                "object": name,
+                "kind": kind,
+                "verdict": v,
+                "owner": None if found is None else found.labels(),
+            },
+        )
+
+    def _owned_labels(self, labels: dict[str, str]) -> dict[str, str]:
+        return {**labels, **self.owner.labels()} if self.owner is not None else labels
 
     # -- connection ------------------------------------------------------------------------
 
@@ -284,7 +351,8 @@ class DockerEngine:
         """Create the bridge network when missing. True if it was created."""
         with self._call("create network", name):
             try:
-                self.client.networks.get(name)
+                found = self.client.networks.get(name)
+                self._require_owner("network", name, found.attrs.get("Labels"))
                 return False
             except docker.errors.NotFound:
                 pass
@@ -292,7 +360,7 @@ class DockerEngine:
                 name,
                 driver="bridge",
                 internal=internal,
-                labels={LABEL_MANAGED: "true", **labels},
+                labels={LABEL_MANAGED: "true", **self._owned_labels(labels)},
                 check_duplicate=True,
             )
             return True
@@ -301,11 +369,14 @@ class DockerEngine:
         """Create the named volume when missing. True if it was created."""
         with self._call("create volume", name):
             try:
-                self.client.volumes.get(name)
+                found = self.client.volumes.get(name)
+                self._require_owner("volume", name, found.attrs.get("Labels"))
                 return False
             except docker.errors.NotFound:
                 pass
-            self.client.volumes.create(name=name, labels={LABEL_MANAGED: "true", **labels})
+            self.client.volumes.create(
+                name=name, labels={LABEL_MANAGED: "true", **self._owned_labels(labels)}
+            )
             return True
 
     # -- containers -----------------------------------------------------------------------
@@ -329,6 +400,58 @@ class DockerEngine:
             health=health,
             labels=dict(c.labels or {}),
         )
+
+    def object_labels(self, kind: str, name: str) -> dict[str, str] | None:
+        """Labels of the container, volume or network ``name`` (None when it is missing)."""
+        with self._call(f"inspect {kind}", name):
+            try:
+                if kind == "container":
+                    return dict(self.client.containers.get(name).labels or {})
+                if kind == "volume":
+                    return dict(self.client.volumes.get(name).attrs.get("Labels") or {})
+                if kind == "network":
+                    return dict(self.client.networks.get(name).attrs.get("Labels") or {})
+            except docker.errors.NotFound:
+                return None
+        raise ValueError(kind)
+
+    def require_owned(self, kind: str, name: str) -> bool:
+        """On an owner-bound view: refuse when ``name`` exists with another owner.
+        True when it exists (and is ours), False when it is missing."""
+        labels = self.object_labels(kind, name)
+        if labels is None:
+            return False
+        self._require_owner(kind, name, labels)
+        return True
+
+    def all_objects(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(kind, name, labels) of every container, volume and network on the engine."""
+        # the low-level list calls: one request each, no per-object inspect that would
+        # fail on an object removed meanwhile
+        with self._call("list objects on", self.url):
+            out = [
+                ("container", str(c["Names"][0]).lstrip("/"), dict(c.get("Labels") or {}))
+                for c in self.api.containers(all=True)
+                if c.get("Names")
+            ]
+            out += [
+                ("volume", str(v["Name"]), dict(v.get("Labels") or {}))
+                for v in (self.api.volumes() or {}).get("Volumes") or []
+            ]
+            out += [
+                ("network", str(n["Name"]), dict(n.get("Labels") or {}))
+                for n in self.api.networks()
+            ]
+        return sorted(out, key=lambda o: (o[1], o[0]))
+
+    def _check_container_once(self, name: str) -> None:
+        """On an owner-bound view: the owner of a container we exec into or copy from/to."""
+        if self.owner is None or f"container:{name}" in self._checked:
+            return
+        with self._call("inspect container", name):
+            c = self._get(name)
+            if c is not None:
+                self._require_owner("container", name, c.labels)
 
     def inspect_container(self, name: str) -> ContainerInfo | None:
         with self._call("inspect container", name):
@@ -385,11 +508,14 @@ class DockerEngine:
         Recreates only when the stored spec hash (spec + image id) differs; starts a stopped
         container; leaves a running, matching one alone.
         """
+        if self.owner is not None:
+            spec = dataclasses.replace(spec, labels=self._owned_labels(spec.labels))
         with self._call("create container", spec.name):
             wanted = spec.spec_hash(self._image_id(spec.image))
             current = self._get(spec.name)
             outcome = "created"
             if current is not None:
+                self._require_owner("container", spec.name, current.labels)
                 if (current.labels or {}).get(LABEL_SPEC_HASH) == wanted:
                     current.reload()
                     if current.status == "running":
@@ -406,6 +532,7 @@ class DockerEngine:
         """Start a stopped container. True if it was started, False if already running."""
         with self._call("start container", name):
             c = self.client.containers.get(name)
+            self._require_owner("container", name, c.labels)
             if c.status == "running":
                 return False
             c.start()
@@ -483,6 +610,7 @@ class DockerEngine:
             c = self._get(name)
             if c is None:
                 return False
+            self._require_owner("container", name, c.labels)
             try:
                 c.remove(force=True, v=True)
             except docker.errors.NotFound:
@@ -492,7 +620,9 @@ class DockerEngine:
     def remove_volume(self, name: str) -> bool:
         with self._call("remove volume", name):
             try:
-                self.client.volumes.get(name).remove()
+                found = self.client.volumes.get(name)
+                self._require_owner("volume", name, found.attrs.get("Labels"))
+                found.remove()
             except docker.errors.NotFound:
                 return False
             return True
@@ -500,7 +630,9 @@ class DockerEngine:
     def remove_network(self, name: str) -> bool:
         with self._call("remove network", name):
             try:
-                self.client.networks.get(name).remove()
+                found = self.client.networks.get(name)
+                self._require_owner("network", name, found.attrs.get("Labels"))
+                found.remove()
             except docker.errors.NotFound:
                 return False
             return True
@@ -562,6 +694,7 @@ class DockerEngine:
         the container may still run).
         """
         what = f"{name} ({cmd[0] if cmd else '?'})"
+        self._check_container_once(name)
         with self._call("exec in", name):
             created = self.api.exec_create(
                 name,
@@ -701,12 +834,14 @@ class DockerEngine:
 
     def get_archive(self, name: str, path: str) -> Iterator[bytes]:
         """A tar stream of ``path`` in the container (chunks of bytes)."""
+        self._check_container_once(name)
         with self._call("read archive from", name):
             stream, _stat = self.api.get_archive(name, path)
         return _guarded_iter(self, stream, name)
 
     def put_archive(self, name: str, path: str, data: bytes | Iterable[bytes]) -> None:
         """Unpack a tar archive (bytes or a stream of chunks) at ``path`` in the container."""
+        self._check_container_once(name)
         with self._call("write archive to", name):
             ok = self.api.put_archive(name, path, data)
         if not ok:

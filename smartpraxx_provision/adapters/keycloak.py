@@ -11,6 +11,11 @@ through ``_guard`` so that failures become the tool's errors:
 ``mutations`` counts POST/PUT/DELETE requests sent to the admin API (read-only POSTs such as
 the partial export are not counted), so tests can prove that a no-op converge changes nothing.
 
+Ownership (DESIGN invariant 8): a view bound to one realm's owner (:meth:`KeycloakAdapter.
+owned_by`) writes the owner attributes into the realm it creates and, before it reads into,
+changes or deletes that realm, checks the realm's owner attributes: a realm of another
+installation or practice, or one without owner attributes, is refused (SafetyRefusal, exit 1).
+
 Messages never carry passwords, client secrets or staff data (usernames, names, e-mails).
 An adapter is not thread-safe (it switches python-keycloak's current realm per call): give
 each thread its own.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import hashlib
 import json
 import secrets as _secrets
@@ -37,7 +43,8 @@ from keycloak.exceptions import (
 )
 
 from ..config import Settings
-from ..errors import ExternalServiceError, ServiceUnavailableError
+from ..domain.ownership import Owner, describe_owner, owner_from_realm, scan_hint, verdict
+from ..errors import ExternalServiceError, SafetyRefusal, ServiceUnavailableError
 from ..secrets import SecretStore, open_secret_store
 
 ADMIN_SECRET = "platform/keycloak-admin"  # noqa: S105 - a path, not a secret
@@ -114,6 +121,69 @@ class KeycloakAdapter:
             max_retries=1,
         )
         self.admin = KeycloakAdmin(connection=self._connection)
+
+    # the realm owner of an owner-bound view (see owned_by); None on the plain adapter
+    owner: Owner | None = None
+    owner_realm: str | None = None
+    owner_host: str = ""
+    adopt_unlabelled: bool = False
+    _owner_checked: bool = False
+
+    def owned_by(
+        self, realm: str, owner: Owner, *, host: str = "", adopt_unlabelled: bool = False
+    ) -> KeycloakAdapter:
+        """A view (same connection) that acts on ``realm`` only as ``owner``.
+
+        ``adopt_unlabelled`` (provision --adopt) accepts a realm without any owner
+        attributes once; the next write of its attributes gives it ours. A foreign owner is
+        never accepted."""
+        view = copy.copy(self)
+        view.owner, view.owner_realm, view.owner_host = owner, realm, host
+        view.adopt_unlabelled = adopt_unlabelled
+        view._owner_checked = False
+        return view
+
+    def _check_realm_owner(self, realm: str, live: dict[str, Any]) -> None:
+        if self.owner is None or realm != self.owner_realm:
+            return
+        found = owner_from_realm(live.get("attributes"))
+        v = verdict(found, self.owner)
+        if v == "ours":
+            self._owner_checked = True
+            return
+        if v == "unlabelled" and self.adopt_unlabelled:
+            attrs = {**(live.get("attributes") or {}), **self.owner.realm_attributes()}
+            with self._guard(f"update realm {realm}"):
+                self.admin.update_realm(realm, {"attributes": attrs})
+            live["attributes"] = attrs
+            self._owner_checked = True
+            return
+        raise SafetyRefusal(
+            f"realm {realm} on {self.url} is {v} ({describe_owner(found)}), not this "
+            f"practice's ({self.owner.describe()}); nothing was changed",
+            obj=f"realm {realm}",
+            hint=f"see whose it is: {scan_hint(self.owner_host or realm.split('-')[-1])}; "
+            "after restoring an inventory backup, adopt deliberately with: "
+            "smartpraxx-provision practices adopt <praxisname> --yes",
+            details={
+                "object": realm,
+                "kind": "realm",
+                "verdict": v,
+                "owner": None if found is None else found.realm_attributes(),
+            },
+        )
+
+    def _require_owner_once(self, realm: str) -> None:
+        if self.owner is None or realm != self.owner_realm or self._owner_checked:
+            return
+        self.get_realm(realm)  # checks when the realm exists
+
+    def _with_owner(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.owner is None or payload.get("realm", self.owner_realm) != self.owner_realm:
+            return payload
+        attrs = dict(payload.get("attributes") or {})
+        attrs.update(self.owner.realm_attributes())
+        return {**payload, "attributes": attrs}
 
     @classmethod
     def from_settings(
@@ -198,6 +268,7 @@ class KeycloakAdapter:
             self._connection.get_token()
 
     def _use(self, realm: str) -> KeycloakAdmin:
+        self._require_owner_once(realm)
         self.admin.change_current_realm(realm)
         return self.admin
 
@@ -216,6 +287,10 @@ class KeycloakAdapter:
         """Raw admin REST call (for what python-keycloak lacks). ``path`` is relative to the
         server, e.g. ``admin/realms/x/users/profile``. Returns parsed JSON, None for no body,
         or None on 404 when ``allow_404``."""
+        if self.owner_realm is not None and path.startswith(
+            f"admin/realms/{quote(self.owner_realm)}/"
+        ):
+            self._require_owner_once(self.owner_realm)
         conn = self._connection
         params = {k: v for k, v in (params or {}).items() if v is not None}
         conn.counting = mutating
@@ -264,17 +339,28 @@ class KeycloakAdapter:
         found: dict[str, Any] | None = self.request(
             "GET", f"admin/realms/{quote(realm)}", what=f"read realm {realm}", allow_404=True
         )
+        if found is not None:
+            self._check_realm_owner(realm, found)
         return found
 
     def create_realm(self, payload: dict[str, Any]) -> None:
         with self._guard(f"create realm {payload.get('realm')}"):
-            self.admin.create_realm(payload, skip_exists=False)
+            self.admin.create_realm(self._with_owner(payload), skip_exists=False)
+        if payload.get("realm") == self.owner_realm:
+            self._owner_checked = True
 
     def update_realm(self, realm: str, payload: dict[str, Any]) -> None:
+        self._require_owner_once(realm)
+        if realm == self.owner_realm and "attributes" in payload:
+            payload = self._with_owner(payload)
         with self._guard(f"update realm {realm}"):
             self.admin.update_realm(realm, payload)
 
     def delete_realm(self, realm: str) -> None:
+        if realm == self.owner_realm:
+            self._owner_checked = False
+            if self.get_realm(realm) is None:  # checks the owner right before deleting
+                return
         with self._guard(f"delete realm {realm}"):
             self.admin.delete_realm(realm)
 

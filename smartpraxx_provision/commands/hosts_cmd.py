@@ -175,6 +175,33 @@ def register(app: typer.Typer) -> None:
         """Let the host take new practices again."""
         _set_state(ctx, name, "active", dry_run, json_out)
 
+    @hosts_app.command("scan")
+    def scan(ctx: typer.Context, name: HostArg, json_out: JsonOpt = False) -> None:
+        """What lives on the host (slot objects, realms) and whose it is: ours / orphan
+        (this installation's, unknown to this inventory) / foreign / unlabelled."""
+        from ..operations.context import OpContext
+        from ..operations.ownership import scan_host
+
+        result = scan_host(OpContext(settings=ctx.obj.settings), name)
+        if json_out:
+            print_json({"ok": True, **result})
+            return
+        typer.echo(f"host {name} (this inventory is installation {result['installation']})")
+        if not result["objects"]:
+            typer.echo("no slot objects")
+            return
+        typer.echo(f"{'SLOT':<16} {'KIND':<10} {'NAME':<26} {'VERDICT':<11} OWNER")
+        for o in result["objects"]:
+            owner = (
+                f"installation {o['installation']} practice {o['practice']}"
+                if o["installation"]
+                else "-"
+            )
+            extra = f" ({o['praxisname']})" if o["praxisname"] else ""
+            typer.echo(
+                f"{o['slot']:<16} {o['kind']:<10} {o['name']:<26} {o['verdict']:<11} {owner}{extra}"
+            )
+
     try:
         from .fleet_cmd import add_bootstrap_command
     except ImportError:  # pragma: no cover - fleet commands not installed

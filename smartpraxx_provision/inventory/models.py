@@ -79,6 +79,9 @@ class PracticeRecord:
     redirecting_names: tuple[str, ...] = ()
     last_smoke: str | None = None  # JSON text written by the smoke check
     apps: tuple[str, ...] = ()  # Nextcloud app ids as ordered (spreed, deck, ...)
+    practice_id: str = ""  # UUID4, never changes (the owner label of the practice's objects)
+    # the installation id its objects carry when it is not this inventory's (explicit adopt)
+    owner_installation: str | None = None
 
     @property
     def slot_id(self) -> str:
@@ -95,6 +98,7 @@ class PracticeRecord:
     def to_dict(self) -> dict[str, Any]:
         return {
             "praxisname": self.praxisname,
+            "practice_id": self.practice_id,
             "slot": self.slot.id,
             "host": self.slot.host,
             "realm": self.realm,

@@ -9,8 +9,12 @@ Guarantees (DESIGN.md invariants 1, 2, 5):
 - a praxisname is held by at most one live practice (unique index) and is not handed out
   again after a tombstone or while it is a former name in its rename grace period, unless
   ops ask explicitly (``reuse_name``);
-- one running operation per praxisname (unique index on running operations); a lock left by
-  a process that no longer exists on this machine is taken over;
+- one running operation per practice, keyed by its practice id (a UUID that never changes,
+  so a rename mid-operation cannot break the lock; a new practice without a row yet is keyed
+  by its praxisname until allocated); a lock left by a process that no longer exists on this
+  machine is taken over;
+- every inventory has a stable installation id (created once, at the first open); with the
+  practice id it is the owner of every Docker object and realm the tool creates;
 - do-not-track: the schema has no column for staff names, e-mails, usernames or LANRs, and
   event payloads with such keys are refused.
 """
@@ -22,7 +26,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -206,7 +210,32 @@ class Inventory:
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (version, name, self._now()),
                 )
+            self._ensure_ownership_ids(tx)
             return newest
+
+    def _ensure_ownership_ids(self, tx: Tx) -> None:
+        """Migration 0005's data part: the installation id (once) and a practice id for every
+        practice row that has none yet (UUIDs are made here, the same on both backends)."""
+        if not tx.query("SELECT id FROM installation"):
+            tx.execute(
+                "INSERT INTO installation (id, created_at) VALUES (?, ?)",
+                (str(uuid.uuid4()), self._now()),
+            )
+        for row in tx.query("SELECT slot_id FROM practices WHERE practice_id IS NULL"):
+            tx.execute(
+                "UPDATE practices SET practice_id = ? WHERE slot_id = ?",
+                (str(uuid.uuid4()), row["slot_id"]),
+            )
+
+    @property
+    def installation_id(self) -> str:
+        """The stable id of this inventory (owner label ``de.smartpraxx.installation``)."""
+        if getattr(self, "_installation_id", None) is None:
+            with self._tx(write=False) as tx:
+                rows = tx.query("SELECT id FROM installation")
+            self._installation_id: str | None = str(rows[0]["id"])
+        assert self._installation_id is not None
+        return self._installation_id
 
     def schema_version(self) -> int:
         with self._tx(write=False) as tx:
@@ -349,6 +378,8 @@ class Inventory:
             redirecting_names=tuple(r["name"] for r in former if _req_dt(r["grace_until"]) > now),
             last_smoke=row["last_smoke"],
             apps=tuple(json.loads(row["apps"])),
+            practice_id=row["practice_id"] or "",
+            owner_installation=row["owner_installation"],
         )
 
     def _one(self, tx: Tx, where: str, params: Sequence[Any]) -> PracticeRecord | None:
@@ -386,10 +417,14 @@ class Inventory:
         host: str | None = None,
         reuse_name: bool = False,
         apps: Sequence[str] = (),
+        live_numbers: Mapping[str, Collection[int]] | None = None,
     ) -> PracticeRecord:
         """Allocate a slot for ``praxisname`` atomically (state ``allocated``).
 
         Re-running with the same ``order_id`` returns the existing practice (resume).
+        ``live_numbers`` maps a host to the slot numbers live on its engine (objects of any
+        owner): the allocation moves past them, so a restored older inventory never hands out
+        a number another inventory's practice uses.
         """
         if not praxisname or not order_id:
             raise UsageError("praxisname and order id must not be empty", obj=praxisname or "?")
@@ -428,18 +463,23 @@ class Inventory:
                     hint="choose another praxisname",
                 )
             target = self._pick_host(tx, host)
-            number = int(target["next_number"])
+            high_water = int(target["next_number"])
+            busy = set((live_numbers or {}).get(target["name"], ()))
+            number = high_water
+            while number in busy:
+                number += 1
             slot = Slot(host=target["name"], number=number)
             now = self._now()
             tx.execute(
-                "UPDATE hosts SET next_number = next_number + 1, updated_at = ?"
+                "UPDATE hosts SET next_number = ?, updated_at = ?"
                 " WHERE name = ? AND next_number = ?",
-                (now, slot.host, number),
+                (number + 1, now, slot.host, high_water),
             )
             tx.execute(
                 "INSERT INTO practices (slot_id, host, slot_number, praxisname, realm, order_id,"
                 " display_name, kv, specialties, billable_seats, apps, state, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'allocated', ?, ?)",
+                " updated_at, practice_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'allocated', ?, ?, ?)",
                 (
                     slot.id,
                     slot.host,
@@ -454,6 +494,7 @@ class Inventory:
                     json.dumps(list(apps)),
                     now,
                     now,
+                    str(uuid.uuid4()),
                 ),
             )
             record = self._live(tx, praxisname)
@@ -503,6 +544,139 @@ class Inventory:
     def get_practice_by_slot(self, slot_id: str) -> PracticeRecord | None:
         with self._tx(write=False) as tx:
             return self._one(tx, "slot_id = ?", (slot_id,))
+
+    def get_practice_by_id(self, practice_id: str) -> PracticeRecord | None:
+        with self._tx(write=False) as tx:
+            return self._one(tx, "practice_id = ?", (practice_id,))
+
+    def adopt_practice(
+        self,
+        praxisname: str,
+        *,
+        slot: Slot,
+        practice_id: str,
+        installation: str,
+        order_id: str = "",
+        display_name: str = "",
+    ) -> PracticeRecord:
+        """Take over the owner of a slot's live objects (explicit ``practices adopt`` only).
+
+        A practice this inventory knows on ``slot`` gets the practice id the objects carry
+        (and their installation, when it is not ours). A practice it does not know (created
+        after the restored backup, or by a lost inventory) is registered on ``slot`` as
+        ``active``; the host's high-water mark moves past the slot number.
+        """
+        try:
+            uuid.UUID(practice_id)
+        except ValueError:
+            raise UsageError(
+                f"practice id {practice_id!r} is not a UUID", obj=slot.id
+            ) from None
+        owner_installation = None if installation == self.installation_id else installation
+        with self._tx(write=True) as tx:
+            holder = self._one(tx, "practice_id = ?", (practice_id,))
+            live = self._live(tx, praxisname)
+            if holder is not None and (live is None or holder.slot != live.slot):
+                raise ConflictError(
+                    f"practice id {practice_id} already belongs to {holder.praxisname} "
+                    f"({holder.slot.id}) in this inventory",
+                    obj=slot.id,
+                    hint=f"smartpraxx-provision hosts scan {slot.host}",
+                )
+            now = self._now()
+            if live is not None:
+                if live.slot != slot:
+                    raise ConflictError(
+                        f"practice {praxisname} has slot {live.slot.id}, not {slot.id}",
+                        obj=praxisname,
+                        hint=f"smartpraxx-provision practices show {praxisname}",
+                    )
+                tx.execute(
+                    "UPDATE practices SET practice_id = ?, owner_installation = ?,"
+                    " updated_at = ? WHERE slot_id = ?",
+                    (practice_id, owner_installation, now, slot.id),
+                )
+            else:
+                if not order_id:
+                    raise UsageError(
+                        f"practice {praxisname} is not in this inventory: registering it "
+                        "needs its order id",
+                        obj=praxisname,
+                        hint="pass --order-id (the Bestellnummer of the practice)",
+                    )
+                if self._one(tx, "slot_id = ?", (slot.id,)) is not None:
+                    raise ConflictError(
+                        f"slot {slot.id} belongs to another practice in this inventory",
+                        obj=slot.id,
+                        hint="smartpraxx-provision practices list --all",
+                    )
+                if not tx.query("SELECT name FROM hosts WHERE name = ?", (slot.host,)):
+                    raise NotFoundError(
+                        f"host {slot.host} is not in the inventory",
+                        obj=slot.host,
+                        hint=f"smartpraxx-provision hosts add {slot.host} --endpoint ...",
+                    )
+                try:
+                    tx.execute(
+                        "INSERT INTO practices (slot_id, host, slot_number, praxisname, realm,"
+                        " order_id, display_name, kv, specialties, billable_seats, apps, state,"
+                        " created_at, updated_at, practice_id, owner_installation)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, '', '[]', 0, '[]', 'active', ?, ?, ?, ?)",
+                        (
+                            slot.id,
+                            slot.host,
+                            slot.number,
+                            praxisname,
+                            slot.realm,
+                            order_id,
+                            display_name or praxisname,
+                            now,
+                            now,
+                            practice_id,
+                            owner_installation,
+                        ),
+                    )
+                except IntegrityViolation as exc:
+                    raise ConflictError(
+                        f"praxisname {praxisname} is taken in this inventory",
+                        obj=praxisname,
+                        hint="smartpraxx-provision practices list --all",
+                    ) from exc
+                tx.execute(
+                    "UPDATE hosts SET next_number = ?, updated_at = ?"
+                    " WHERE name = ? AND next_number <= ?",
+                    (slot.number + 1, now, slot.host, slot.number),
+                )
+            adopted = self._one(tx, "slot_id = ?", (slot.id,))
+            assert adopted is not None
+            return adopted
+
+    def accept_unlabelled(self, slot_id: str, objects: Sequence[tuple[str, str]]) -> int:
+        """Record Docker objects without owner marks as adopted by the practice of
+        ``slot_id`` (explicit ``practices adopt`` only). Returns how many are new."""
+        added = 0
+        with self._tx(write=True) as tx:
+            if self._one(tx, "slot_id = ?", (slot_id,)) is None:
+                raise NotFoundError(f"slot {slot_id} is not in the inventory", obj=slot_id)
+            for kind, name in objects:
+                if tx.query(
+                    "SELECT slot_id FROM adopted_objects WHERE kind = ? AND name = ?",
+                    (kind, name),
+                ):
+                    continue
+                tx.execute(
+                    "INSERT INTO adopted_objects (kind, name, slot_id, adopted_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (kind, name, slot_id, self._now()),
+                )
+                added += 1
+        return added
+
+    def accepted_unlabelled(self, slot_id: str) -> set[tuple[str, str]]:
+        """(kind, name) of the unlabelled objects adopted for ``slot_id``."""
+        with self._tx(write=False) as tx:
+            rows = tx.query("SELECT kind, name FROM adopted_objects WHERE slot_id = ?", (slot_id,))
+        return {(str(r["kind"]), str(r["name"])) for r in rows}
 
     def resolve_name(self, name: str) -> PracticeRecord | None:
         """The practice for a current name, or for a former name recorded by a rename
@@ -670,15 +844,27 @@ class Inventory:
         )
 
     def begin_operation(self, kind: str, praxisname: str) -> str:
-        """Take the operation lock on ``praxisname`` and open a journal; return the op id."""
+        """Take the operation lock on the practice named ``praxisname`` and open a journal;
+        return the op id.
+
+        The lock is keyed by the practice id (it survives a rename); a practice without a
+        row yet (a new provision) is locked by ``name:<praxisname>``, and an existing
+        practice's lock also collides with that key, so the allocation cannot slip between.
+        """
         op_id = uuid.uuid4().hex
         with self._tx(write=True) as tx:
+            live = self._live(tx, praxisname)
+            name_key = f"name:{praxisname}"
+            keys = [live.practice_id, name_key] if live is not None else [name_key]
+            lock_key = keys[0]
+            marks = ", ".join("?" for _ in keys)
             rows = tx.query(
-                "SELECT * FROM operations WHERE praxisname = ? AND state = 'running'",
-                (praxisname,),
+                f"SELECT * FROM operations WHERE lock_key IN ({marks})"  # noqa: S608
+                " AND state = 'running' ORDER BY started_at",
+                keys,
             )
-            if rows:
-                running = self._operation(rows[0])
+            for row in rows:
+                running = self._operation(row)
                 stale = running.hostname == self.hostname and not _pid_alive(running.pid)
                 if not stale:
                     raise ConflictError(
@@ -695,9 +881,9 @@ class Inventory:
                     (self._now(), running.op_id),
                 )
             tx.execute(
-                "INSERT INTO operations (op_id, kind, praxisname, state, hostname, pid, started_at)"
-                " VALUES (?, ?, ?, 'running', ?, ?, ?)",
-                (op_id, kind, praxisname, self.hostname, os.getpid(), self._now()),
+                "INSERT INTO operations (op_id, kind, praxisname, state, hostname, pid,"
+                " started_at, lock_key) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+                (op_id, kind, praxisname, self.hostname, os.getpid(), self._now(), lock_key),
             )
         return op_id
 

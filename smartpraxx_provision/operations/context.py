@@ -14,7 +14,9 @@ from ..secrets import SecretStore, open_secret_store
 if TYPE_CHECKING:
     from ..adapters.docker_engine import DockerEngine
     from ..adapters.keycloak import KeycloakAdapter
+    from ..domain.ownership import Owner
     from ..inventory import Inventory
+    from ..inventory.models import PracticeRecord
 
 LOCAL_ENGINE = "unix:///var/run/docker.sock"
 EMBEDDED_HOST = "cloud001"
@@ -70,6 +72,25 @@ class OpContext:
                     )
                 self._engines[host] = DockerEngine(record.endpoint)
             return self._engines[host]
+
+    # --- ownership (DESIGN invariant 8) -------------------------------------------------
+
+    def owner(self, record: PracticeRecord) -> Owner:
+        """The owner marks of a practice's objects (installation id + practice id)."""
+        from ..domain.ownership import Owner
+
+        return Owner(record.owner_installation or self.inventory.installation_id, record.practice_id)
+
+    def practice_engine(self, record: PracticeRecord) -> DockerEngine:
+        """The practice's host engine, acting for the practice only (refuses foreign objects)."""
+        accepted = self.inventory.accepted_unlabelled(record.slot.id)
+        return self.engine(record.slot.host).owned_by(self.owner(record), accepted)
+
+    def practice_keycloak(self, record: PracticeRecord, *, adopt: bool = False) -> KeycloakAdapter:
+        """The Keycloak door acting on the practice's realm only as its owner."""
+        return self.keycloak.owned_by(
+            record.realm, self.owner(record), host=record.slot.host, adopt_unlabelled=adopt
+        )
 
     def ensure_embedded_host(self) -> None:
         """Embedded profile: register the local Docker engine as cloud001 when no host exists."""

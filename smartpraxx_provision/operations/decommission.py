@@ -98,7 +98,7 @@ def write_export(ctx: OpContext, record: PracticeRecord, target: Path) -> None:
     from . import identity, nextcloud_stack
 
     slot = record.slot
-    engine = ctx.engine(slot.host)
+    engine = ctx.practice_engine(record)
     names = nextcloud_stack.slot_names(slot)
     root_pw = ctx.secrets.require(f"{practice_prefix(slot.id)}/db-root-password")
     with tempfile.TemporaryDirectory(prefix=".export-", dir=target.parent) as tmp:
@@ -126,7 +126,7 @@ def write_export(ctx: OpContext, record: PracticeRecord, target: Path) -> None:
         with (work / "data.tar").open("wb") as fh:
             for chunk in engine.get_archive(names.app, "/var/www/html"):
                 fh.write(chunk)
-        realm = identity.export_realm(ctx.keycloak, slot)
+        realm = identity.export_realm(ctx.practice_keycloak(record), slot)
         (work / "realm.json").write_text(
             json.dumps(realm, sort_keys=True, indent=1), encoding="utf-8"
         )
@@ -161,6 +161,9 @@ def decommission_plan(ctx: OpContext, praxisname: str, export_to: Path) -> dict[
             obj=praxisname,
             hint="smartpraxx-provision practices list --all",
         )
+    from .ownership import require_slot_ours
+
+    require_slot_ours(ctx, record)  # a plan never offers to delete another owner's objects
     names = slot_names(record.slot)
     return {
         "export": str(export_path(export_to, record)),
@@ -197,8 +200,11 @@ def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, 
             obj=str(export_to),
             hint=f"mkdir -p {export_to} and re-run",
         )
+    from .ownership import require_slot_ours
+
     slot = record.slot
     target = export_path(export_to, record)
+    require_slot_ours(ctx, record)  # before the export reads or anything is deleted
     with JournaledOperation(ctx, "decommission", praxisname) as op:
         with op.step("export", f"export to {target.name}"):
             reused = False
@@ -231,9 +237,9 @@ def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, 
             if record.state != "tombstoned":
                 record = inv.update_practice(praxisname, state="decommissioning")
         with op.step("stack", "remove containers, volumes, network"):
-            nextcloud_stack.remove_stack(ctx.engine(slot.host), slot, ctx.reporter)
+            nextcloud_stack.remove_stack(ctx.practice_engine(record), slot, ctx.reporter)
         with op.step("realm", "delete the realm"):
-            identity.delete_realm(ctx.keycloak, slot, ctx.reporter)
+            identity.delete_realm(ctx.practice_keycloak(record), slot, ctx.reporter)
         with op.step("secrets", "delete the practice's secrets"):
             removed = ctx.secrets.delete(practice_prefix(slot.id))
             (ctx.reporter.change if removed else ctx.reporter.skip)(f"{removed} secrets removed")

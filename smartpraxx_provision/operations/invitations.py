@@ -262,7 +262,7 @@ def resend_invitation(
             obj=f"realm {realm}",
             hint=f"smartpraxx-provision invite resend {praxisname} <username>",
         )
-    kc = ctx.keycloak
+    kc = ctx.practice_keycloak(record)  # refuses a realm of another owner
     user_id = kc.find_user_id(realm, name)
     if user_id is None:
         raise NotFoundError(

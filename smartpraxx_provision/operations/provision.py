@@ -142,8 +142,12 @@ def _planned_occ_changes(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> list
 def _allocate(
     ctx: OpContext, spec: PracticeSpec, host: str | None, reuse_name: bool
 ) -> PracticeRecord:
+    from .ownership import live_slot_numbers, require_alias_free
+
     ctx.ensure_embedded_host()
     existing = ctx.inventory.get_practice(spec.praxisname)
+    require_alias_free(ctx, spec.praxisname, existing)
+    live = live_slot_numbers(ctx, host) if existing is None else {}
     record = ctx.inventory.allocate_practice(
         spec.praxisname,
         order_id=spec.order_id,
@@ -154,6 +158,7 @@ def _allocate(
         host=host,
         reuse_name=reuse_name,
         apps=spec.apps.app_ids(),
+        live_numbers=live,
     )
     if existing is None:
         ctx.reporter.change(f"slot {record.slot.id} allocated to {spec.praxisname}")
@@ -197,7 +202,8 @@ def provision(
         with op.step("allocate", "allocate slot"):
             record = _allocate(ctx, spec, host, reuse_name)
         slot = record.slot
-        engine = ctx.engine(slot.host)
+        engine = ctx.practice_engine(record)  # refuses objects of another owner
+        kc = ctx.practice_keycloak(record, adopt=adopt)
 
         with op.step("secrets", "ensure secrets"):
             changes += ensure_slot_secrets(ctx, spec, slot)
@@ -209,7 +215,7 @@ def provision(
             t0 = time.monotonic()
             try:
                 return identity.converge_realm(
-                    ctx.keycloak,
+                    kc,
                     spec,
                     slot,
                     ctx.settings,
@@ -296,7 +302,7 @@ def provision(
                 rep.skip(f"billable seats unchanged ({seats})")
 
         with op.step("invite", "invitation mails to new staff"):
-            invites = invitations.send_invitations(ctx.keycloak, spec, slot, ctx.settings, rep)
+            invites = invitations.send_invitations(kc, spec, slot, ctx.settings, rep)
             changes += invites.sent
             if invites.failed:
                 raise invitations.failure(spec.praxisname, slot.realm, invites, ctx.settings)

@@ -79,8 +79,9 @@ def rename(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
             else:
                 ctx.reporter.skip(f"inventory already says {new}")
         with op.step("realm-alias", "move the realm's public alias"):
-            identity.set_alias(ctx.keycloak, slot, new, current.display_name, ctx.reporter)
-            identity.move_start_page_client(ctx.keycloak, slot, ctx.settings, new, ctx.reporter)
+            kc = ctx.practice_keycloak(current)  # refuses a realm of another owner
+            identity.set_alias(kc, slot, new, current.display_name, ctx.reporter)
+            identity.move_start_page_client(kc, slot, ctx.settings, new, ctx.reporter)
         with op.step("routes", "start page and its routes"):
             write_start_pages(ctx, current)
             write_start_page_routes(ctx)

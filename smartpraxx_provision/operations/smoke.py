@@ -39,7 +39,8 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
 
     record = _practice(ctx, praxisname)
     slot = record.slot
-    engine = ctx.engine(slot.host)
+    engine = ctx.practice_engine(record)  # owner-checked doors: never a foreign object
+    kc = ctx.practice_keycloak(record)
     names = nextcloud_stack.slot_names(slot)
     nc = NextcloudAdapter(engine, names.app)
     issuer = identity.realm_issuer(ctx.settings, slot)
@@ -81,7 +82,7 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
             check("oidc-discovery", False, f"{discovery} did not answer: {type(exc).__name__}")
 
     # 3. the Nextcloud client is registered in the realm
-    client_ids = {c.get("clientId") for c in ctx.keycloak.clients(slot.realm)}
+    client_ids = {c.get("clientId") for c in kc.clients(slot.realm)}
     check(
         "oidc-client",
         NEXTCLOUD_CLIENT_ID in client_ids,
@@ -101,7 +102,7 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
     # 5. a real login on the realm with a throwaway test user
     secret = ctx.secrets.require(identity.nextcloud_secret_path(slot))
     try:
-        claims = identity.smoke_login(ctx.keycloak, ctx.settings, slot, NEXTCLOUD_CLIENT_ID, secret)
+        claims = identity.smoke_login(kc, ctx.settings, slot, NEXTCLOUD_CLIENT_ID, secret)
         check("login", claims.get("iss") == issuer, f"ID token issued by {claims.get('iss')}")
     except Exception as exc:  # the check records any failure; the user is removed by smoke_login
         check("login", False, f"{type(exc).__name__}: {getattr(exc, 'message', str(exc))[:200]}")

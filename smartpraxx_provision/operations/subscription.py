@@ -61,7 +61,7 @@ def _apply(ctx: OpContext, praxisname: str, *, suspend_it: bool, reason: str) ->
     changes = 0
     with JournaledOperation(ctx, verb, record.praxisname) as op:
         with op.step("nextcloud", f"Nextcloud maintenance mode {'on' if suspend_it else 'off'}"):
-            nc = NextcloudAdapter(ctx.engine(slot.host), nextcloud_stack.slot_names(slot).app)
+            nc = NextcloudAdapter(ctx.practice_engine(record), nextcloud_stack.slot_names(slot).app)
             out = nc.occ("maintenance:mode", "--on" if suspend_it else "--off")
             if "already" in out:
                 ctx.reporter.skip(out.strip())
@@ -69,13 +69,13 @@ def _apply(ctx: OpContext, praxisname: str, *, suspend_it: bool, reason: str) ->
                 ctx.reporter.change(out.strip())
                 changes += 1
         with op.step("realm", f"realm logins {'off' if suspend_it else 'on'}"):
-            realm = ctx.keycloak.get_realm(slot.realm)
+            kc = ctx.practice_keycloak(record)  # refuses a realm of another owner
+            realm = kc.get_realm(slot.realm)
             if realm is None:
                 raise NotFoundError(f"realm {slot.realm} does not exist", obj=slot.realm,
                                     hint=f"smartpraxx-provision status {record.praxisname}")
             if bool(realm.get("enabled", True)) == suspend_it:
-                ctx.keycloak.update_realm(slot.realm, {"realm": slot.realm,
-                                                       "enabled": not suspend_it})
+                kc.update_realm(slot.realm, {"realm": slot.realm, "enabled": not suspend_it})
                 ctx.reporter.change(f"realm {slot.realm} logins {'off' if suspend_it else 'on'}")
                 changes += 1
             else:

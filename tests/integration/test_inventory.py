@@ -400,7 +400,13 @@ ALLOWED_COLUMNS = {
         "last_smoke",
         "created_at",
         "updated_at",
+        # migration 0005: ownership (a UUID per practice; the installation of adopted objects)
+        "practice_id",
+        "owner_installation",
     },
+    # migration 0005: the stable installation id of this inventory (one row)
+    "installation": {"id", "created_at"},
+    "adopted_objects": {"kind", "name", "slot_id", "adopted_at"},
     "former_names": {"name", "slot_id", "renamed_at", "grace_until"},
     # migration 0004: shop orders (CRM data of the orderer, nothing about staff)
     "deliveries": {
@@ -424,6 +430,7 @@ ALLOWED_COLUMNS = {
         "pid",
         "started_at",
         "ended_at",
+        "lock_key",  # migration 0005: the lock is keyed by the practice id
     },
     "journal": {"op_id", "step", "seq", "state", "detail", "started_at", "updated_at", "ended_at"},
     "events": {"id", "kind", "praxisname", "payload", "created_at"},
@@ -502,6 +509,8 @@ def test_database_holds_only_values_we_put_there(inventory: Inventory) -> None:
         op,
         inventory.hostname,
         *(name for _, name, _ in Inventory.migrations()),
+        inventory.installation_id,
+        inventory.get_practice("praxis-b").practice_id,  # type: ignore[union-attr]
     }
     states = {"active", "allocated", "done"}
     timestamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
