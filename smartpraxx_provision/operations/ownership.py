@@ -110,12 +110,14 @@ def _slot_objects(slot: Slot) -> list[tuple[str, str]]:
     ]
 
 
-def require_slot_ours(ctx: OpContext, record: PracticeRecord) -> None:
-    """Every existing Docker object of the slot and its realm belong to this practice."""
+def require_slot_ours(ctx: OpContext, record: PracticeRecord, *, adopt_realm: bool = False) -> None:
+    """Every existing Docker object of the slot and its realm belong to this practice
+    (``adopt_realm``: provision --adopt may take over a realm without any owner marks)."""
     engine = ctx.practice_engine(record)
     for kind, name in _slot_objects(record.slot):
         engine.require_owned(kind, name)
-    ctx.practice_keycloak(record).get_realm(record.realm)  # refuses a foreign realm
+    if not adopt_realm:
+        ctx.practice_keycloak(record).get_realm(record.realm)  # refuses a foreign realm
 
 
 def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
