@@ -37,9 +37,7 @@ from .identity import PRAXISNAME_ATTR, SLOT_ATTR
 
 def _realms(ctx: OpContext) -> list[dict[str, Any]]:
     """Every realm with its attributes (one admin call)."""
-    kc = ctx.keycloak
-    with kc._guard("list realms"):
-        return list(kc.admin.get_realms())
+    return ctx.keycloak.realms()
 
 
 def live_slot_numbers(ctx: OpContext, pinned: str | None = None) -> dict[str, set[int]]:
