@@ -331,6 +331,11 @@ class KeycloakAdapter:
 
     # --- realms --------------------------------------------------------------------------
 
+    def realms(self) -> list[dict[str, Any]]:
+        """Every realm's representation, with its attributes (one admin call)."""
+        with self._guard("list realms"):
+            return list(self.admin.get_realms())
+
     def realm_names(self) -> list[str]:
         with self._guard("list realms"):
             return [r["realm"] for r in self.admin.get_realms()]

@@ -37,9 +37,7 @@ from .identity import PRAXISNAME_ATTR, SLOT_ATTR
 
 def _realms(ctx: OpContext) -> list[dict[str, Any]]:
     """Every realm with its attributes (one admin call)."""
-    kc = ctx.keycloak
-    with kc._guard("list realms"):
-        return list(kc.admin.get_realms())
+    return ctx.keycloak.realms()
 
 
 def live_slot_numbers(ctx: OpContext, pinned: str | None = None) -> dict[str, set[int]]:
@@ -110,12 +108,14 @@ def _slot_objects(slot: Slot) -> list[tuple[str, str]]:
     ]
 
 
-def require_slot_ours(ctx: OpContext, record: PracticeRecord) -> None:
-    """Every existing Docker object of the slot and its realm belong to this practice."""
+def require_slot_ours(ctx: OpContext, record: PracticeRecord, *, adopt_realm: bool = False) -> None:
+    """Every existing Docker object of the slot and its realm belong to this practice
+    (``adopt_realm``: provision --adopt may take over a realm without any owner marks)."""
     engine = ctx.practice_engine(record)
     for kind, name in _slot_objects(record.slot):
         engine.require_owned(kind, name)
-    ctx.practice_keycloak(record).get_realm(record.realm)  # refuses a foreign realm
+    if not adopt_realm:
+        ctx.practice_keycloak(record).get_realm(record.realm)  # refuses a foreign realm
 
 
 def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:

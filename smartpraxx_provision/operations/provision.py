@@ -70,9 +70,14 @@ def ensure_slot_secrets(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> int:
 def plan(ctx: OpContext, spec: PracticeSpec, host: str | None = None) -> dict[str, Any]:
     """What a provision would do; reads state, changes nothing."""
     from .invitations import require_mail_settings
+    from .ownership import require_alias_free, require_slot_ours
 
     require_mail_settings(ctx.settings, ctx.secrets)
     existing = ctx.inventory.get_practice(spec.praxisname)
+    if existing is None or not existing.tombstoned:
+        require_alias_free(ctx, spec.praxisname, existing)  # the plan names a foreign alias
+    if existing is not None and not existing.tombstoned:
+        require_slot_ours(ctx, existing)  # ... and never reads into another owner's objects
     if existing is not None and existing.tombstoned:
         raise ConflictError(
             f"praxisname {spec.praxisname} belonged to a decommissioned practice ({existing.slot.id})",
@@ -95,7 +100,7 @@ def plan(ctx: OpContext, spec: PracticeSpec, host: str | None = None) -> dict[st
     slot_id = existing.slot.id if existing else "<slot>"
     occ_changes: list[str] | str = "all (new stack)"
     if existing is not None:
-        occ_changes = _planned_occ_changes(ctx, spec, existing.slot)
+        occ_changes = _planned_occ_changes(ctx, spec, existing)
     return {
         "praxisname": spec.praxisname,
         "slot": slot_text,
@@ -116,12 +121,15 @@ def plan(ctx: OpContext, spec: PracticeSpec, host: str | None = None) -> dict[st
     }
 
 
-def _planned_occ_changes(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> list[str] | str:
+def _planned_occ_changes(
+    ctx: OpContext, spec: PracticeSpec, record: PracticeRecord
+) -> list[str] | str:
     """What the Nextcloud step would change on a running slot (three occ reads, no writes)."""
     from ..adapters.nextcloud import NextcloudAdapter
     from . import identity, nextcloud_stack
 
-    engine = ctx.engine(slot.host)
+    slot = record.slot
+    engine = ctx.practice_engine(record)
     app = nextcloud_stack.slot_names(slot).app
     info = engine.inspect_container(app)
     if info is None or info.status != "running":
@@ -181,6 +189,7 @@ def provision(
 ) -> dict[str, Any]:
     from ..adapters.nextcloud import NextcloudAdapter
     from . import identity, invitations, nextcloud_stack
+    from .ownership import require_slot_ours
     from .smoke import run_smoke
 
     invitations.require_mail_settings(ctx.settings, ctx.secrets)
@@ -201,6 +210,8 @@ def provision(
     with JournaledOperation(ctx, "provision", spec.praxisname) as op:
         with op.step("allocate", "allocate slot"):
             record = _allocate(ctx, spec, host, reuse_name)
+            # before any secret, realm or container: every live object of the slot is ours
+            require_slot_ours(ctx, record, adopt_realm=adopt)
         slot = record.slot
         engine = ctx.practice_engine(record)  # refuses objects of another owner
         kc = ctx.practice_keycloak(record, adopt=adopt)

@@ -124,6 +124,8 @@ def test_second_inventory_refuses_the_same_practice(
     e2e: Cli, second: Cli, docker_engine: DockerEngine, keycloak: Settings
 ) -> None:
     assert _installation(second) != STATE["owner"][LABEL_INSTALLATION]
+    plan = second("provision", str(GP_SAMPLE), "--host", e2e.host, "--dry-run")
+    assert plan.returncode == 1 and f"realm {STATE['slot']}" in plan.stderr, plan.stderr
     proc = second("provision", str(GP_SAMPLE), "--host", e2e.host, "--yes")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
@@ -164,6 +166,8 @@ def test_second_inventory_holding_the_slot_is_refused_by_the_doors(
     assert re.search(rf"(network|volume|container|realm) {STATE['slot']}", proc.stderr)
     assert STATE["owner"][LABEL_PRACTICE] in proc.stderr
     assert "nothing was changed" in proc.stderr
+    # refused before any step after the allocation: not even secrets were generated
+    assert FileSecretStore(second.state_dir / "secrets").list("practices/") == []
     plan = second("decommission", spec.praxisname, "--dry-run", "--export-to", str(tmp_path))
     assert plan.returncode == 1, plan.stdout + plan.stderr
     assert STATE["owner"][LABEL_INSTALLATION] in plan.stderr
