@@ -14,6 +14,7 @@ Every page the person sees is saved as a screenshot through :meth:`Browser.step`
 
 from __future__ import annotations
 
+import importlib
 import json
 import secrets
 import subprocess
@@ -23,10 +24,30 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from smartpraxx_provision.config import Settings
 from tests.fixtures.browser import Browser
 
 ACTION_TOKEN = "/login-actions/action-token"
 LOGIN_FAILED_DE = "Ungültiger Benutzername oder Passwort"
+
+
+def ca_certificates(settings: Settings) -> list[Path]:
+    """The local Caddy's root certificate (``settings``: the stack's, whose state dir holds
+    the proxy) when this checkout has the TLS proxy (issuer wiring); none otherwise (the
+    pages are then plain http on 127.0.0.1)."""
+    try:
+        proxy = importlib.import_module("smartpraxx_provision.devstack.proxy")
+    except ImportError:
+        return []
+    cert = Path(proxy.ca_certificate(settings))
+    return [cert] if cert.is_file() else []
+
+
+def browser_reaches(nextcloud_url: str) -> bool:
+    """A Nextcloud URL a browser on this machine can open: https on a ``*.localhost`` name
+    (Chromium resolves those to 127.0.0.1 itself), served by the local Caddy."""
+    parts = urlparse(nextcloud_url)
+    return parts.scheme == "https" and (parts.hostname or "").endswith(".localhost")
 
 
 def new_password() -> str:

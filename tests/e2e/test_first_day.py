@@ -18,12 +18,10 @@ The tests build on each other in file order (provisioning costs minutes).
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -40,6 +38,8 @@ from tests.fixtures.browser import BrowserFactory
 from .conftest import GP_SAMPLE, SAMPLES, Cli
 from .first_day import (
     account_url,
+    browser_reaches,
+    ca_certificates,
     invitation,
     invitations_to,
     keycloak_login,
@@ -66,24 +66,6 @@ def expected_groups(person: Person) -> set[str]:
     return {names[key] for key in identity.person_group_keys(person)}
 
 
-def ca_certificates(settings: Settings) -> list[Path]:
-    """The local Caddy's root certificate when this checkout has the TLS proxy (issuer
-    wiring); none otherwise (the pages are then plain http on 127.0.0.1)."""
-    try:
-        proxy = importlib.import_module("smartpraxx_provision.devstack.proxy")
-    except ImportError:
-        return []
-    cert = Path(proxy.ca_certificate(settings))
-    return [cert] if cert.is_file() else []
-
-
-def browser_reaches(nextcloud_url: str) -> bool:
-    """A Nextcloud URL a browser on this machine can open: https on a ``*.localhost`` name
-    (Chromium resolves those to 127.0.0.1 itself), served by the local Caddy."""
-    parts = urlparse(nextcloud_url)
-    return parts.scheme == "https" and (parts.hostname or "").endswith(".localhost")
-
-
 @pytest.fixture(scope="module")
 def world(e2e: Cli, keycloak: Settings) -> dict[str, Any]:
     """Both practices provisioned through the CLI; passwords set later go in here too."""
@@ -99,6 +81,7 @@ def world(e2e: Cli, keycloak: Settings) -> dict[str, Any]:
     out["spec_b"] = load_practice_spec(OTHER_SAMPLE)
     out["settings"] = load_settings(env={}, overrides={"state_dir": str(e2e.state_dir),
                                                         "keycloak_url": keycloak.keycloak_url})
+    out["ca_certs"] = ca_certificates(keycloak)  # the stack's Caddy CA (its state dir)
     print(f"\nfirst day: provisioned in {out['seconds']}")
     return out
 
@@ -121,7 +104,7 @@ def _set_up_staff(
     realm = world[key]["realm"]
     assert f"/realms/{realm}/" in mail["link"]
     assert mail["subject"].strip()
-    browser = browser_factory(f"staff-{key}", ca_certs=ca_certificates(world["settings"]))
+    browser = browser_factory(f"staff-{key}", ca_certs=world["ca_certs"])
     password = new_password()
     text = set_password_from_invitation(browser, mail["link"], password)
     assert ACCOUNT_UPDATED_DE in text, text[:500]
@@ -158,7 +141,7 @@ def test_lands_in_the_practice_nextcloud_as_that_user(
     password = world["passwords"].get(STAFF_A)
     assert password, "the invitation test above did not set a password"
     person = _person(world["spec_a"], STAFF_A)
-    browser = browser_factory("nextcloud-a", ca_certs=ca_certificates(world["settings"]))
+    browser = browser_factory("nextcloud-a", ca_certs=world["ca_certs"])
     start = time.monotonic()
     data = nextcloud_landing(browser, nextcloud_url, STAFF_A, password)
     world["seconds"]["nextcloud landing"] = round(time.monotonic() - start, 1)
