@@ -54,6 +54,7 @@ from tests.e2e.first_day import (  # noqa: E402
     keycloak_login,
     new_password,
     nextcloud_landing,
+    origin,
     set_password_from_invitation,
 )
 from tests.fixtures.browser import Browser  # noqa: E402
@@ -139,8 +140,8 @@ def one_run(stack: Settings, shots: Path) -> dict[str, Any]:
             set_password_from_invitation(browser, mail["link"], password)
             sec["set password"] = time.monotonic() - t
             t = time.monotonic()
-            keycloak_login(browser, account_url(settings.keycloak_public_url, doc["realm"]),
-                           STAFF, password)
+            keycloak_login(browser, account_url(origin(mail["link"]), doc["realm"]), STAFF,
+                           password)
             sec["keycloak login"] = time.monotonic() - t
             nextcloud_url = doc["urls"]["nextcloud"]
             if browser_reaches(nextcloud_url):

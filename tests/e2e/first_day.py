@@ -118,7 +118,14 @@ def set_password_from_invitation(browser: Browser, link: str, password: str) -> 
     return browser.text()
 
 
+def origin(url: str) -> str:
+    parts = urlparse(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def account_url(keycloak_url: str, realm: str) -> str:
+    """The realm's account console. ``keycloak_url``: the base the browser uses, e.g. the
+    :func:`origin` of the invitation link (Keycloak's frontend URL)."""
     return f"{keycloak_url.rstrip('/')}/realms/{realm}/account/"
 
 
@@ -161,11 +168,15 @@ def nextcloud_landing(
     browser.wait_for("nextcloud dashboard", lambda d: d.current_url.startswith(base)
                      and "Dashboard" in browser.text())
     browser.step("in nextcloud")
-    browser.get(f"{base}/ocs/v2.php/cloud/user?format=json")
-    browser.step("nextcloud user (ocs cloud/user)")
-    from selenium.webdriver.common.by import By
-
-    raw = browser.driver.find_element(By.TAG_NAME, "body").text
+    # as Nextcloud's own web pages do: same-origin request with the session cookie and the
+    # OCS-APIRequest header (without it Nextcloud refuses cookie-authenticated OCS: CSRF)
+    status, raw = browser.driver.execute_script(
+        "return fetch(arguments[0], {credentials: 'same-origin', headers: "
+        "{'OCS-APIRequest': 'true', 'Accept': 'application/json'}})"
+        ".then(r => r.text().then(t => [r.status, t]));",
+        f"{base}/ocs/v2.php/cloud/user?format=json",
+    )
+    assert status == 200, f"OCS cloud/user answered {status}: {str(raw)[:300]}"
     doc = json.loads(raw)
     assert doc["ocs"]["meta"]["statuscode"] == 200, doc["ocs"]["meta"]
     return dict(doc["ocs"]["data"])

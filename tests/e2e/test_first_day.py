@@ -45,6 +45,7 @@ from .first_day import (
     keycloak_login,
     new_password,
     nextcloud_landing,
+    origin,
     set_password_from_invitation,
 )
 
@@ -108,8 +109,9 @@ def _set_up_staff(
     password = new_password()
     text = set_password_from_invitation(browser, mail["link"], password)
     assert ACCOUNT_UPDATED_DE in text, text[:500]
-    public = world["settings"].keycloak_public_url
-    after = keycloak_login(browser, account_url(public, realm), username, password)
+    world["keycloak_browser_url"] = origin(mail["link"])  # Keycloak's frontend URL
+    after = keycloak_login(browser, account_url(world["keycloak_browser_url"], realm),
+                           username, password)
     assert person.first_name in after and person.last_name in after, after[:500]
     world["passwords"][username] = password
     return browser, password
@@ -157,9 +159,8 @@ def test_staff_of_another_practice_is_refused_at_its_keycloak(
 ) -> None:
     browser, password = _set_up_staff(world, "b", STAFF_B, e2e, mail_sink, browser_factory)
     # the same person, the same browser, the first practice's realm: refused
-    public = world["settings"].keycloak_public_url
-    keycloak_login(browser, account_url(public, world["a"]["realm"]), STAFF_B, password,
-                   expect_refusal=True)
+    refused_at = account_url(world["keycloak_browser_url"], world["a"]["realm"])
+    keycloak_login(browser, refused_at, STAFF_B, password, expect_refusal=True)
     assert not [u for u in _kc(keycloak).users(world["a"]["realm"]) if u["username"] == STAFF_B]
 
 
