@@ -409,7 +409,8 @@ def configure_nextcloud(
     if missing:
         raise OperationFailed(
             f"slot {slot.id}: the Nextcloud image {settings.nextcloud_image} does not contain "
-            f"the app(s) {', '.join(missing)} ordered for {spec.praxisname}; nothing was changed",
+            f"the app(s) {', '.join(missing)} ordered for {spec.praxisname}; nothing was "
+            "changed in its Nextcloud",
             obj=nc.container,
             hint="use an image with these apps baked in (setting nextcloud_image, see README "
             "'Nextcloud image'), or order the practice without them; then re-run provision",

@@ -3,7 +3,9 @@
 The image is the stand-in built without Passwords (``NEXTCLOUD_STANDIN_WITHOUT_APPS``), as a
 production image without Passwords baked in. The GP sample orders Passwords: ``provision``
 exits 1 with an error naming the app, the image and the next step, the slot's Nextcloud is
-left as installed (no app enabled, no login provider), and nobody is invited.
+left as installed (no app enabled, no login provider), and nobody is invited. The same
+provision with an image that has the app then converges (containers recreated on the new
+image, apps enabled, invitations sent).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from smartpraxx_provision.devstack import mailsink
 from smartpraxx_provision.devstack.images import BASE_TAG, IMAGES_DIR
 from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.operations.nextcloud_stack import slot_names
+from smartpraxx_provision.starter import load_practice_spec
 
 from .conftest import GP_SAMPLE, Cli
 
@@ -67,3 +70,11 @@ def test_ordered_app_missing_in_the_image_exits_1_naming_it(
     assert "spreed" not in apps["enabled"] and "passwords" not in apps["disabled"]
     assert nc.oidc_providers() == []
     assert len(mailsink.list_messages(mail_sink)) == mails_before  # nobody invited
+
+    # the next step the error names: an image with the app, the same provision again
+    code, doc = e2e.json("provision", str(GP_SAMPLE), "--host", e2e.host, "--yes")
+    assert code == 0, e2e.runs[-1].stderr[-2000:]
+    assert doc["slot"] == slot.id
+    apps = NextcloudAdapter(docker_engine, slot_names(slot).app).app_list()
+    assert {"passwords", "spreed", "deck", "forms", "user_oidc"} <= set(apps["enabled"])
+    assert doc["invitations"]["sent"] == len(load_practice_spec(GP_SAMPLE).persons)
