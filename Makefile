@@ -30,10 +30,14 @@ unit: install
 # The tests reuse the Keycloak that `dev-stack up` started (same state dir and port).
 SETTING = $(PYTHON) -c 'import sys; from smartpraxx_provision.config import load_settings; print(getattr(load_settings(), sys.argv[1]))'
 
-# Servers the tests run for real besides the stack: PostgreSQL (team inventory) and Caddy.
+# Servers the tests run for real besides the stack: PostgreSQL (team inventory) and Caddy;
+# headless Chromium + chromedriver and certutil (NSS) for the browser tests.
 test-deps:
 	@if ! command -v caddy >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql caddy; \
+	fi
+	@if ! test -x /usr/bin/chromium || ! test -x /usr/bin/chromedriver || ! command -v certutil >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver libnss3-tools; \
 	fi
 
 test: test-deps stack lint

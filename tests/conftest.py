@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.keycloak",
     "tests.fixtures.mail",
+    "tests.fixtures.browser",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,10 @@ labels and a slot-scoped name (``slot_names``), so nothing here can touch anothe
 * ``configure_nextcloud`` — read state (``config:list``, ``app:list``,
   ``user_oidc:providers``: 3 occ runs), diff against the desired state, write the
   differences (apps in one call each, config in one ``config:import``, the login provider in
-  one call). A converge with nothing to do issues no mutating occ command.
+  one call). An ordered app the image does not contain (absent from ``app:list``'s enabled
+  and disabled lists) stops the converge before any change (OperationFailed, exit 1); the
+  apps the image has are enabled in one call. A converge with nothing to do issues no
+  mutating occ command.
 * ``remove_stack`` — containers, volumes, network (idempotent). It deletes data: callers
   (decommission) must export and verify first.
 """
@@ -32,7 +35,7 @@ from ..adapters.docker_engine import ContainerSpec, DockerEngine, healthcheck
 from ..adapters.nextcloud import NextcloudAdapter, provider_differences
 from ..config import Settings
 from ..domain.model import PracticeSpec, Slot
-from ..errors import ExternalServiceError, SmartpraxxError
+from ..errors import ExternalServiceError, OperationFailed, SmartpraxxError
 from ..output import Reporter
 from ..render.bundle import (
     APP_PORT,
@@ -400,6 +403,20 @@ def configure_nextcloud(
     plan = desired_apps(spec)
     to_enable = [a for a in plan.enable if a not in apps["enabled"]]
     to_disable = [a for a in plan.disable if a in apps["enabled"]]
+    # An app the image does not contain shows neither as enabled nor as disabled; enabling
+    # it would need the app store (occ exits 1 half-way). Stop before changing anything.
+    missing = [a for a in to_enable if a not in apps["disabled"]]
+    if missing:
+        raise OperationFailed(
+            f"slot {slot.id}: the Nextcloud image {settings.nextcloud_image} does not contain "
+            f"the app(s) {', '.join(missing)} ordered for {spec.praxisname}; nothing was "
+            "changed in its Nextcloud",
+            obj=nc.container,
+            hint="use an image with these apps baked in (setting nextcloud_image, see README "
+            "'Nextcloud image'), or order the practice without them; then re-run provision",
+            details={"slot": slot.id, "missing_apps": missing,
+                     "image": settings.nextcloud_image},
+        )
     if to_enable:
         if not dry_run:
             nc.enable_apps(to_enable)

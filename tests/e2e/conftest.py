@@ -117,8 +117,10 @@ def e2e(
 def _teardown(cli: Cli, keycloak: Settings, engine: DockerEngine) -> None:
     """Remove every container, volume, network and realm of the module's host."""
     kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
-    for c in engine.client.containers.list(all=True, filters={"label": LABEL_SLOT}):
-        if c.labels.get(LABEL_SLOT, "").endswith(f"-{cli.host}"):
+    # sparse: no inspect per container, so another checkout's container vanishing meanwhile
+    # cannot fail this teardown (the list answer carries the labels)
+    for c in engine.client.containers.list(all=True, sparse=True, filters={"label": LABEL_SLOT}):
+        if (c.attrs.get("Labels") or {}).get(LABEL_SLOT, "").endswith(f"-{cli.host}"):
             c.remove(force=True)
     for v in engine.client.volumes.list(filters={"label": LABEL_SLOT}):
         if (v.attrs.get("Labels") or {}).get(LABEL_SLOT, "").endswith(f"-{cli.host}"):

@@ -163,6 +163,15 @@ SPEC = PracticeSpec(
 )
 
 
+def _image_app_list() -> dict[str, Any]:
+    """``app:list`` of an image with Talk and Passwords baked in (not enabled yet): the
+    captured server's list plus those two as disabled. The converge refuses an ordered app
+    the image lacks (tests/integration/test_nextcloud_apps.py)."""
+    app_list = json.loads(_reference_file("nextcloud-occ-app-list.json").read_text())
+    app_list["disabled"] = {**app_list["disabled"], "spreed": "24.0.0", "passwords": "2026.2.0"}
+    return dict(app_list)
+
+
 def _converge(tmp_path: Path, engine: RecordingEngine) -> tuple[NextcloudAdapter, str]:
     settings = load_settings(env={}, overrides={"state_dir": str(tmp_path)})
     store = FileSecretStore(tmp_path / "secrets")
@@ -178,8 +187,7 @@ def _converge(tmp_path: Path, engine: RecordingEngine) -> tuple[NextcloudAdapter
 def test_first_converge_argv_exists_and_holds_no_secret(
     surface: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
-    app_list = json.loads(_reference_file("nextcloud-occ-app-list.json").read_text())
-    engine = RecordingEngine(app_list)
+    engine = RecordingEngine(_image_app_list())
     nc, secret = _converge(tmp_path, engine)
     issued = {c["cmd"][3] for c in engine.calls}
     assert {"config:list", "app:list", "user_oidc:providers", "user_oidc:provider"} <= issued
@@ -200,8 +208,7 @@ def test_first_converge_argv_exists_and_holds_no_secret(
 
 
 def test_occ_failure_names_container_and_command_without_secret(tmp_path: Path) -> None:
-    app_list = json.loads(_reference_file("nextcloud-occ-app-list.json").read_text())
-    engine = RecordingEngine(app_list, fail="user_oidc:provider")
+    engine = RecordingEngine(_image_app_list(), fail="user_oidc:provider")
     with pytest.raises(ExternalServiceError) as err:
         _converge(tmp_path, engine)
     text = str(err.value)
