@@ -390,8 +390,8 @@ def third_party_client_payload(app: ThirdPartyApp, secret: str) -> dict[str, Any
         secret=secret,
         description=app.name,
     )
-    # the start page shows the tile to these roles only ("" = everyone)
-    payload["attributes"][ROLES_ATTR] = " ".join(app.roles)
+    if app.roles:  # the start page shows the tile to these roles only (absent = everyone)
+        payload["attributes"][ROLES_ATTR] = " ".join(app.roles)
     return payload
 
 

@@ -510,3 +510,21 @@ def test_rename_moves_the_start_page_client(
     before = kc_admin.mutations
     identity.move_start_page_client(kc_admin, slot, keycloak, "praxis-neu", reporter)
     assert kc_admin.mutations == before  # nothing left to change
+
+
+def test_third_party_roles_reach_the_client_and_the_start_page_tiles(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    roster = ThirdPartyApp("Dienstplanung", "https://dienstplan.example.org",
+                           "https://dienstplan.example.org/oidc/callback", ("mfa",))
+    lab = ThirdPartyApp("Labor", "https://labor.example.org", "https://labor.example.org/cb")
+    first, _ = converge(kc_admin, make_spec(third_party_apps=(roster, lab)), slot, keycloak,
+                        kc_secrets)
+    clients = {c["clientId"]: c for c in kc_admin.clients(slot.realm)}
+    assert clients["app-dienstplanung"]["attributes"][identity.ROLES_ATTR] == "mfa"
+    assert identity.ROLES_ATTR not in clients["app-labor"]["attributes"]
+    again, _ = converge(kc_admin, make_spec(third_party_apps=(roster, lab)), slot, keycloak,
+                        kc_secrets)
+    assert again.changes == 0
