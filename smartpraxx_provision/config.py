@@ -167,6 +167,10 @@ class Settings:
     app_mem_limit: str = "1g"
     db_mem_limit: str = "512m"
     redis_mem_limit: str = "128m"
+    # tenant isolation: CPU share (in CPUs) and process/thread cap of EACH container of a
+    # slot, so one runaway or compromised practice cannot starve or fork-bomb its neighbours
+    slot_cpus: float = 1.0
+    slot_pids_limit: int = 512
     health_timeout: float = 180.0
     nextcloud_cron: bool = True  # a <slot>-cron container runs Nextcloud's background jobs
 
@@ -300,6 +304,11 @@ def duration(value: Any) -> str | None:
     return None if ok else "a number of seconds > 0 (at most 86400)"
 
 
+def cpus(value: Any) -> str | None:
+    ok = math.isfinite(value) and 0.1 <= value <= 256
+    return None if ok else "a number of CPUs from 0.1 to 256 (e.g. 1.5)"
+
+
 def memory(value: Any) -> str | None:
     try:
         size = memory_bytes(value)
@@ -400,6 +409,8 @@ RULES: dict[str, Rule] = {
     "app_mem_limit": memory,
     "db_mem_limit": memory,
     "redis_mem_limit": memory,
+    "slot_cpus": cpus,
+    "slot_pids_limit": int_range(64, 32768),
     "health_timeout": duration,
     "nextcloud_cron": anything,
     "smtp_host": optional(hostname),

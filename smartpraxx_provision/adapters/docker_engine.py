@@ -13,8 +13,10 @@ Rules kept here:
 
 * published ports are always bound to ``127.0.0.1``; nothing addresses a container IP;
 * ``ensure_container`` is idempotent: a SHA-256 of the spec (and the image id) is stored in
-  the ``de.smartpraxx.spec-hash`` label, never the spec itself; secrets in ``env`` are thus
-  only ever present as part of a hash in labels;
+  the ``de.smartpraxx.spec-hash`` label, never the spec itself; secrets are never in a
+  container's env: ``secret_files`` are written into the created container (0400, owned by
+  the image's reading user) before it starts, and enter the hash only, so a rotated secret
+  recreates the container;
 * exec environment goes through the exec API's environment, never into argv;
 * every wait is bounded in time and count;
 * errors leave as :mod:`smartpraxx_provision.errors` subclasses naming the object;
@@ -30,9 +32,11 @@ import contextlib
 import copy
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import socket
+import tarfile
 import threading
 import time
 from collections import deque
@@ -79,6 +83,19 @@ DEFAULT_EXEC_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
+class SecretFile:
+    """A secret a container reads from a file: written by the door into the created (not yet
+    started) container with ``put_archive``, mode 0400 and owned by ``owner`` (a user name of
+    the image's /etc/passwd, resolved to its uid/gid there). Its parent directory is created
+    0500 for the same user. The value never appears in env, argv, labels or repr."""
+
+    path: str
+    owner: str
+    content: str = field(repr=False)
+    mode: int = 0o400
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """What a container should look like. Hashed as a whole for idempotent re-runs.
 
@@ -103,6 +120,7 @@ class ContainerSpec:
     command: list[str] | None = None
     healthcheck: dict[str, Any] | None = None
     user: str | None = None
+    secret_files: tuple[SecretFile, ...] = field(default=(), repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def spec_hash(self, image_id: str = "") -> str:
@@ -500,7 +518,61 @@ class DockerEngine:
         if spec.user:
             kwargs["user"] = spec.user
         kwargs.update(spec.extra)
-        return self.client.containers.create(spec.image, **kwargs)
+        container = self.client.containers.create(spec.image, **kwargs)
+        if spec.secret_files:
+            try:
+                self._put_secret_files(container, spec)
+            except BaseException:
+                container.remove(force=True, v=True)
+                raise
+        return container
+
+    def _image_user(self, container: Any, owner: str) -> tuple[int, int]:
+        """uid and gid of ``owner`` in the (created) container's /etc/passwd."""
+        stream, _stat = self.api.get_archive(container.id, "/etc/passwd")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.extractfile("passwd")
+            text = member.read().decode("utf-8", "replace") if member else ""
+        for line in text.splitlines():
+            parts = line.split(":")
+            if len(parts) >= 4 and parts[0] == owner:
+                return int(parts[2]), int(parts[3])
+        raise ExternalServiceError(
+            f"image {container.attrs.get('Config', {}).get('Image', '?')} has no user {owner} "
+            f"to own the secret files of {container.name}",
+            obj=container.name,
+            hint="use an image with that user (the official images have it)",
+        )
+
+    def _put_secret_files(self, container: Any, spec: ContainerSpec) -> None:
+        by_dir: dict[str, list[SecretFile]] = {}
+        for sf in spec.secret_files:
+            parent, _, name = sf.path.rpartition("/")
+            if not parent.startswith("/") or parent == "/" or not name:
+                raise ExternalServiceError(
+                    f"secret file path {sf.path!r} of {spec.name} is not /<dir>/<name>",
+                    obj=spec.name,
+                )
+            by_dir.setdefault(parent, []).append(sf)
+        owners = {sf.owner: self._image_user(container, sf.owner) for sf in spec.secret_files}
+        for parent, files in sorted(by_dir.items()):
+            base, _, dirname = parent.rpartition("/")
+            uid, gid = owners[files[0].owner]
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                info = tarfile.TarInfo(dirname)
+                info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o500, uid, gid
+                tar.addfile(info)
+                for sf in files:
+                    data = sf.content.encode()
+                    f_uid, f_gid = owners[sf.owner]
+                    info = tarfile.TarInfo(f"{dirname}/{sf.path.rpartition('/')[2]}")
+                    info.size, info.mode, info.uid, info.gid = len(data), sf.mode, f_uid, f_gid
+                    tar.addfile(info, io.BytesIO(data))
+            if not self.api.put_archive(container.id, base or "/", buf.getvalue()):
+                raise ExternalServiceError(
+                    f"writing the secret files of {spec.name} failed", obj=spec.name
+                )
 
     def ensure_container(self, spec: ContainerSpec) -> str:
         """Converge a container to ``spec``: 'created' | 'started' | 'running' | 'recreated'.

@@ -256,7 +256,41 @@ def prepare_server_dir(settings: Settings, dist: Path, reporter: Reporter) -> Pa
     return server
 
 
+def secure_data_dir(settings: Settings) -> Path:
+    """Keycloak's data dir holds the H2 database with the realms' plaintext client secrets:
+    make it 0700 and nothing in it group/world accessible (existing files included; new ones
+    are created under umask 077, see start)."""
+    data = data_dir(settings)
+    data.mkdir(parents=True, exist_ok=True)
+    for root, _dirs, files in os.walk(data):
+        os.chmod(root, 0o700)
+        for name in files:
+            path = Path(root) / name
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode & 0o700)
+    os.chmod(data, 0o700)
+    return data
+
+
 # --- process handling -------------------------------------------------------------------
+
+
+def spawn_server(
+    argv: list[str], cwd: Path, env: dict[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start the server detached, output appended to ``log_path``, with umask 077: the H2
+    files Keycloak creates (client secrets in plain text) stay private to this user."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            umask=0o077,
+        )
 
 
 def _read_pid(settings: Settings) -> int | None:
@@ -350,6 +384,7 @@ def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
     dist = ensure_distribution(settings, reporter)
     server = prepare_server_dir(settings, dist, reporter)
     had_database = _database_exists(settings)
+    secure_data_dir(settings)
 
     env = dict(os.environ)
     env.pop("JAVA_OPTS", None)  # kc.sh would then ignore our heap bound
@@ -376,16 +411,7 @@ def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
     log_path = log_file(settings)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     reporter.change(f"starting Keycloak {settings.keycloak_version} on {url} (log {log_path})")
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            cwd=server,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = spawn_server(argv, server, env, log_path)
     pid_file(settings).write_text(f"{proc.pid}\n", encoding="utf-8")
     try:
         _wait_until_up(settings, url, proc.pid, proc)

@@ -31,7 +31,7 @@ from typing import Any
 
 import requests
 
-from ..adapters.docker_engine import ContainerSpec, DockerEngine, healthcheck
+from ..adapters.docker_engine import ContainerSpec, DockerEngine, SecretFile, healthcheck
 from ..adapters.nextcloud import NextcloudAdapter, provider_differences
 from ..config import Settings
 from ..domain.model import PracticeSpec, Slot
@@ -39,12 +39,14 @@ from ..errors import ExternalServiceError, OperationFailed, SmartpraxxError
 from ..output import Reporter
 from ..render.bundle import (
     APP_PORT,
+    CONTAINER_SECRETS,
     CRON_COMMAND,
     CRON_MEM_LIMIT,
     DATA_MOUNT,
     DB_HEALTH,
     DB_MOUNT,
     DB_NAME,
+    DB_RUN_USER,
     DB_USER,
     LABEL_SLOT,
     OIDC_PROVIDER_ID,
@@ -52,13 +54,18 @@ from ..render.bundle import (
     REDIS_HEALTH,
     REDIS_USER,
     RESTART_POLICY,
+    SECRET_NAMES,
+    SECRET_OWNERS,
     SlotNames,
     desired_apps,
     desired_config,
+    hardening,
     oidc_provider_options,
     parse_env,
     render_slot_bundle,
     resolve_secret_refs,
+    secret_file,
+    secret_refs_in,
     slot_labels,
     slot_names,
     slot_secret_refs,
@@ -153,26 +160,22 @@ def _wait(
     )
 
 
-def _check_db_login(
-    engine: DockerEngine, slot: Slot, names: SlotNames, password: str, ref: str
-) -> None:
-    """Log in as the app's DB user over TCP (password via the exec environment)."""
+def _check_db_login(engine: DockerEngine, slot: Slot, names: SlotNames, ref: str) -> None:
+    """Log in as the app's DB user over TCP with the password from the DB container's secret
+    file (the store's value): the shell reads it into MYSQL_PWD inside the container, so it is
+    in no argument list and no exec environment."""
+    pw_file = secret_file("db_password")
     result = engine.exec(
         names.db,
         [
-            "mariadb",
-            "--no-defaults",
-            "--protocol=tcp",
-            "--host=127.0.0.1",
-            f"--user={DB_USER}",
-            "--connect-timeout=5",
-            "--execute=SELECT 1",
-            DB_NAME,
+            "sh",
+            "-c",
+            f'MYSQL_PWD="$(cat {pw_file})" exec mariadb --no-defaults --protocol=tcp '
+            f"--host=127.0.0.1 --user={DB_USER} --connect-timeout=5 --execute='SELECT 1' {DB_NAME}",
         ],
-        env={"MYSQL_PWD": password},
     )
     if result.exit_code != 0:
-        reason = (result.stderr.strip() or result.stdout.strip()).replace(password, "***")
+        reason = result.stderr.strip() or result.stdout.strip()
         raise _slot_error(
             engine,
             slot,
@@ -217,8 +220,32 @@ def _wait_installed(
     )
 
 
-def _resolved_env(bundle: dict[str, bytes], path: str, secrets: SecretStore) -> dict[str, str]:
-    return parse_env(resolve_secret_refs(bundle[path].decode(), secrets.ensure))
+def _env(bundle: dict[str, bytes], path: str) -> dict[str, str]:
+    """A container's environment from the bundle; it must not reference any secret."""
+    text = bundle[path].decode()
+    if secret_refs_in(text):
+        raise SmartpraxxError(
+            f"{path} of the slot bundle references a secret; secrets go into files",
+            obj=path,
+            hint="render secrets as secrets/<name> and *_FILE variables",
+        )
+    return parse_env(text)
+
+
+def _secret_files(
+    bundle: dict[str, bytes], role: str, secrets: SecretStore
+) -> tuple[SecretFile, ...]:
+    """The secret files one container gets (only its own), resolved from the store."""
+    return tuple(
+        SecretFile(
+            path=secret_file(key),
+            owner=SECRET_OWNERS[role],
+            content=resolve_secret_refs(
+                bundle[f"secrets/{SECRET_NAMES[key]}"].decode(), secrets.ensure
+            ).strip(),
+        )
+        for key in CONTAINER_SECRETS[role]
+    )
 
 
 def launch_stack(
@@ -234,9 +261,10 @@ def launch_stack(
     names = slot_names(slot)
     refs = slot_secret_refs(slot)
     bundle = render_slot_bundle(spec, slot, settings, refs)
-    db_env = _resolved_env(bundle, "env/db.env", secrets)
-    redis_env = _resolved_env(bundle, "env/redis.env", secrets)
-    app_env = _resolved_env(bundle, "env/app.env", secrets)
+    db_env = _env(bundle, "env/db.env")
+    redis_env = _env(bundle, "env/redis.env")
+    app_env = _env(bundle, "env/app.env")
+    cron_env = _env(bundle, "env/cron.env")
     timeout = settings.health_timeout
     result: dict[str, Any] = {"slot": slot.id, "containers": {}}
 
@@ -267,6 +295,9 @@ def launch_stack(
             labels=slot_labels(slot, "db"),
             volumes={names.db_volume: DB_MOUNT},
             mem_limit=settings.db_mem_limit,
+            user=DB_RUN_USER,
+            secret_files=_secret_files(bundle, "db", secrets),
+            extra=hardening("db", settings),
             healthcheck=healthcheck(DB_HEALTH, interval=HEALTH_INTERVAL, start_period=60),
             network=net,
             restart_policy=restart,
@@ -282,6 +313,8 @@ def launch_stack(
             mem_limit=settings.redis_mem_limit,
             command=REDIS_COMMAND,
             user=REDIS_USER,
+            secret_files=_secret_files(bundle, "redis", secrets),
+            extra=hardening("redis", settings),
             healthcheck=healthcheck(REDIS_HEALTH, interval=HEALTH_INTERVAL, start_period=60),
             network=net,
             restart_policy=restart,
@@ -290,7 +323,7 @@ def launch_stack(
     )
     _wait(engine, slot, names.db, DB_HEALTH, timeout)
     _wait(engine, slot, names.redis, REDIS_HEALTH, timeout)
-    _check_db_login(engine, slot, names, db_env["MARIADB_PASSWORD"], refs["db_password"])
+    _check_db_login(engine, slot, names, refs["db_password"])
 
     ensure(
         ContainerSpec(
@@ -301,6 +334,8 @@ def launch_stack(
             volumes={names.data_volume: DATA_MOUNT},
             ports={APP_PORT: 0},
             mem_limit=settings.app_mem_limit,
+            secret_files=_secret_files(bundle, "app", secrets),
+            extra=hardening("app", settings),
             network=net,
             restart_policy=restart,
         ),
@@ -313,10 +348,12 @@ def launch_stack(
             ContainerSpec(
                 name=names.cron,
                 image=settings.nextcloud_image,
-                env=app_env,
+                env=cron_env,
                 labels=slot_labels(slot, "cron"),
                 volumes={names.data_volume: DATA_MOUNT},
                 mem_limit=CRON_MEM_LIMIT,
+                secret_files=_secret_files(bundle, "cron", secrets),
+                extra=hardening("cron", settings),
                 command=CRON_COMMAND,
                 healthcheck={"test": ["NONE"]},  # the image's web check does not apply
                 network=net,
@@ -477,12 +514,12 @@ def configure_nextcloud(
 def write_bundle(
     bundle: dict[str, bytes], directory: Path, secrets: SecretStore | None = None
 ) -> list[Path]:
-    """Write a rendered bundle. ``env/*`` files are always 0600; with ``secrets`` their
-    references are resolved (the only place secret values reach a file)."""
+    """Write a rendered bundle. ``env/*`` and ``secrets/*`` files are always 0600; with
+    ``secrets`` their references are resolved (the only place secret values reach a file)."""
     written: list[Path] = []
     for rel, data in bundle.items():
         target = directory / rel
-        if rel.startswith("env/"):
+        if rel.startswith(("env/", "secrets/")):
             if secrets is not None:
                 data = resolve_secret_refs(data.decode(), secrets.ensure).encode()
             atomic_write(target, data, 0o600)

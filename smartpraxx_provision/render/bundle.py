@@ -4,9 +4,12 @@
 
 * ``compose.yaml`` — the stack as a Compose file ops can run by hand (the provision command
   launches the same stack through the Docker API, see operations/nextcloud_stack.py);
-* ``env/db.env``, ``env/redis.env``, ``env/app.env`` — the containers' environment with
-  secret *references* ``<secret:PATH>`` only; ``resolve_secret_refs`` turns them into values
-  at apply time (launch, or a 0600 copy on disk), never here;
+* ``env/db.env``, ``env/redis.env``, ``env/app.env``, ``env/cron.env`` — the containers'
+  environment, without any secret: secrets are named by the images' ``*_FILE`` variables;
+* ``secrets/<name>`` — one file per container secret holding only a *reference*
+  ``<secret:PATH>``; ``resolve_secret_refs`` turns it into the value at apply time (launch:
+  written into the container as a 0400 file owned by the reading user; or a 0600 copy on
+  disk), never here;
 * ``nextcloud/config.json`` — the desired system + app config (``occ config:import`` format),
   ``nextcloud/apps.json`` and ``nextcloud/oidc-provider.json`` — the app and login plan;
 * ``proxy/<fqdn>.caddy`` and ``proxy/start-page.caddy`` — from render/proxy.py;
@@ -53,15 +56,27 @@ CRON_MEM_LIMIT = "256m"
 
 # Container commands and health checks (Docker API form; compose.yaml gets the same lists).
 DB_HEALTH = ["CMD", "healthcheck.sh", "--connect", "--innodb_initialized"]
-REDIS_HEALTH = ["CMD-SHELL", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG']
+# Secrets reach the containers as files under SECRETS_DIR (mode 0400, owned by the user that
+# reads them), named by the images' *_FILE variables; never as environment or arguments.
+SECRETS_DIR = "/run/secrets"
+REDIS_SECRET_FILE = f"{SECRETS_DIR}/redis-password"
+REDIS_HEALTH = [
+    "CMD-SHELL",
+    f'REDISCLI_AUTH="$(cat {REDIS_SECRET_FILE})" redis-cli ping | grep -q PONG',
+]
 APP_HEALTH = ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://localhost/status.php"]
-# The password reaches redis-server on stdin (config from "-"), never in an argument list.
+# The password reaches redis-server on stdin (config from "-"), read from its secret file by
+# the shell; never in an argument list or the environment. Works with the official image too
+# (its entrypoint execs a command that is not redis-server as given).
 REDIS_COMMAND = [
     "sh",
     "-c",
-    'exec redis-server - <<EOF\nrequirepass "$REDIS_PASSWORD"\nEOF\n',
+    f'exec redis-server - <<EOF\nrequirepass "$(cat {REDIS_SECRET_FILE})"\nEOF\n',
 ]
 REDIS_USER = "redis"
+# MariaDB runs as its own user from the start (the official image supports a non-root start),
+# so it needs no capability at all and reads its 0400 secret files as their owner.
+DB_RUN_USER = "mysql"
 CRON_COMMAND = ["/cron.sh"]
 
 # The login provider's identifier in user_oidc (shown on the login button).
@@ -97,6 +112,52 @@ DISABLED_APPS: dict[str, str] = {
     "updatenotification": "checks nextcloud.com for updates; images are upgraded by ops",
     "weather_status": "sends the user's location to an external weather service",
 }
+
+# Which secret files each container gets (only what it reads) and which user of the image owns
+# them. cron runs background jobs against the installed instance: it needs Redis, not the DB
+# password (config.php holds it) and never the admin password.
+CONTAINER_SECRETS: dict[str, tuple[str, ...]] = {
+    "db": ("db_password", "db_root_password"),
+    "redis": ("redis_password",),
+    "app": ("nc_admin", "db_password", "redis_password"),
+    "cron": ("redis_password",),
+}
+SECRET_OWNERS: dict[str, str] = {
+    "db": "mysql",
+    "redis": "redis",
+    "app": "www-data",
+    "cron": "www-data",
+}
+
+# Tenant isolation: every container starts with no capability and no-new-privileges; these are
+# the capabilities each image really needs: the official Nextcloud entrypoint runs as root,
+# rsyncs the code with --chown and reads the www-data-owned secret files (DAC_OVERRIDE),
+# Apache binds :80, drops to www-data and signals its workers; busybox crond (cron) switches to
+# www-data. db and redis run as their own users and need none.
+CAP_ADD: dict[str, tuple[str, ...]] = {
+    "db": (),
+    "redis": (),
+    "app": ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID"),
+    "cron": ("SETGID", "SETUID"),
+}
+SECURITY_OPT = ("no-new-privileges:true",)
+
+
+def secret_file(key: str) -> str:
+    """The path in the container of the secret with logical name ``key``."""
+    return f"{SECRETS_DIR}/{SECRET_NAMES[key]}"
+
+
+def hardening(role: str, settings: Settings) -> dict[str, Any]:
+    """Docker SDK ``containers.create`` options confining one container of a slot."""
+    return {
+        "cap_drop": ["ALL"],
+        "cap_add": list(CAP_ADD[role]),
+        "security_opt": list(SECURITY_OPT),
+        "pids_limit": settings.slot_pids_limit,
+        "nano_cpus": round(settings.slot_cpus * 1e9),
+    }
+
 
 SECRET_REF_RE = re.compile(r"<secret:([a-z0-9][a-z0-9._/-]*)>")
 
@@ -214,6 +275,7 @@ def _context(spec: PracticeSpec, slot: Slot, settings: Settings) -> dict[str, An
         "loglevel": NEXTCLOUD_LOGLEVEL,
         "maintenance_window_start": MAINTENANCE_WINDOW_START,
         "oidc_identifier": OIDC_PROVIDER_ID,
+        "secret_files": {key: secret_file(key) for key in SECRET_NAMES},
     }
 
 
@@ -336,8 +398,16 @@ def render_slot_bundle(
             "app_health": APP_HEALTH,
             "redis": REDIS_COMMAND,
             "redis_user": REDIS_USER,
+            "db_user": DB_RUN_USER,
             "cron": CRON_COMMAND,
         },
+        container_secrets={role: [SECRET_NAMES[k] for k in keys]
+                           for role, keys in CONTAINER_SECRETS.items()},
+        hardening={role: hardening(role, settings) for role in CAP_ADD},
+        secret_file_names=sorted(
+            {SECRET_NAMES[k] for keys in CONTAINER_SECRETS.values() for k in keys}
+        ),
+        cpus=settings.slot_cpus,
         labels={
             role: slot_labels(slot, role)
             for role in ("db", "redis", "app", "cron", "network", "volume")
@@ -360,6 +430,7 @@ def render_slot_bundle(
         "env/db.env": _render("stack/db.env.j2", ctx).encode(),
         "env/redis.env": _render("stack/redis.env.j2", ctx).encode(),
         "env/app.env": _render("stack/app.env.j2", ctx).encode(),
+        "env/cron.env": _render("stack/cron.env.j2", ctx).encode(),
         "nextcloud/config.json": _json_bytes(desired_config(spec, slot, settings)),
         "nextcloud/apps.json": _json_bytes(apps_doc),
         "nextcloud/oidc-provider.json": _json_bytes(oidc_doc),
@@ -369,4 +440,6 @@ def render_slot_bundle(
         ).encode(),
         "README.txt": _render("stack/README.txt.j2", ctx).encode(),
     }
+    for key in sorted({k for keys in CONTAINER_SECRETS.values() for k in keys}):
+        files[f"secrets/{SECRET_NAMES[key]}"] = f"<secret:{refs[key]}>\n".encode()
     return dict(sorted(files.items()))

@@ -7,6 +7,7 @@ scratch labels and is removed afterwards.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import socket
 import tarfile
@@ -20,6 +21,7 @@ from smartpraxx_provision.adapters.docker_engine import (
     LABEL_SPEC_HASH,
     ContainerSpec,
     DockerEngine,
+    SecretFile,
     healthcheck,
 )
 from smartpraxx_provision.errors import ExternalServiceError, ServiceUnavailableError
@@ -68,6 +70,53 @@ def test_ensure_container_is_idempotent(
     new = eng.inspect_container(spec.name)
     assert new is not None and new.id != old_id and new.status == "running"
     assert eng.exec(spec.name, ["printenv", "APP_SECRET"]).stdout.strip() == "other"
+
+
+def test_secret_files_are_written_before_start_owned_0400_and_not_inspectable(
+    docker_scratch: DockerScratch, local_images: dict[str, str]
+) -> None:
+    eng = docker_scratch.engine
+    value = "file-secret-" + "z" * 24
+    spec = _spec(
+        docker_scratch,
+        local_images,
+        "secretfile",
+        # the command reads the file at start: it must exist before the container starts
+        command=["sh", "-c", "cat /run/secrets/token > /tmp/seen-at-start; sleep 600"],
+        user="nobody",
+        secret_files=(SecretFile("/run/secrets/token", "nobody", value),),
+        extra={"cap_drop": ["ALL"], "security_opt": ["no-new-privileges:true"]},
+    )
+    assert eng.ensure_container(spec) == "created"
+    assert eng.exec(spec.name, ["cat", "/tmp/seen-at-start"]).stdout == value
+    listing = eng.exec(spec.name, ["stat", "-c", "%a %U", "/run/secrets", "/run/secrets/token"])
+    assert listing.stdout.split("\n")[:2] == ["500 nobody", "400 nobody"]
+    # root without capabilities (cap_drop ALL) cannot read another user's 0400 file
+    assert not eng.exec(spec.name, ["cat", "/run/secrets/token"], user="root").ok
+    doc = str(eng.client.api.inspect_container(spec.name))
+    assert value not in doc
+    # a rotated secret recreates the container with the new file
+    rotated = dataclasses.replace(
+        spec, secret_files=(SecretFile("/run/secrets/token", "nobody", value + "-2"),)
+    )
+    assert eng.ensure_container(rotated) == "recreated"
+    assert eng.exec(spec.name, ["cat", "/run/secrets/token"]).stdout == value + "-2"
+
+
+def test_secret_file_owner_missing_in_image_is_refused_without_leftover(
+    docker_scratch: DockerScratch, local_images: dict[str, str]
+) -> None:
+    eng = docker_scratch.engine
+    spec = _spec(
+        docker_scratch,
+        local_images,
+        "noowner",
+        secret_files=(SecretFile("/run/secrets/token", "no-such-user", "x" * 20),),
+    )
+    with pytest.raises(ExternalServiceError) as exc:
+        eng.ensure_container(spec)
+    assert "no-such-user" in exc.value.message and spec.name in exc.value.message
+    assert eng.inspect_container(spec.name) is None
 
 
 def test_exec_exit_codes_streams_env_and_stdin(

@@ -31,6 +31,8 @@ from smartpraxx_provision.operations.nextcloud_stack import (
 )
 from smartpraxx_provision.output import Reporter
 from smartpraxx_provision.render.bundle import (
+    CAP_ADD,
+    CONTAINER_SECRETS,
     OIDC_PROVIDER_ID,
     desired_apps,
     desired_config,
@@ -195,6 +197,79 @@ def test_network_isolation_between_slots(engine: DockerEngine, stacks: dict[str,
     assert _probe(engine, b.app, f"getent hosts {a.db}") != 0
     assert _probe(engine, b.app, tcp.format(a.db)) != 0
     assert _probe(engine, b.app, tcp.format(a_ip)) != 0
+
+
+def test_no_secret_in_docker_inspect_and_each_container_gets_only_its_files(
+    engine: DockerEngine, settings: Settings, store: FileSecretStore, stacks: dict[str, Any]
+) -> None:
+    """Every secret of the slot is in the store; none is in any container's inspect document
+    (env, args, labels, config); each container holds only its own 0400 files, owned by the
+    user that reads them; cron has no admin or DB password."""
+    for slot in (SLOT_A, SLOT_B):
+        names = slot_names(slot)
+        values = {
+            key: store.require(ref)
+            for key, ref in slot_secret_refs(slot).items()
+            if key in CONTAINER_SECRETS["app"] + CONTAINER_SECRETS["db"]
+        }
+        assert all(len(v) >= 16 for v in values.values())
+        containers = engine.list_containers({LABEL_SLOT: slot.id})
+        assert {c.name for c in containers} == {names.db, names.redis, names.app, names.cron}
+        for c in containers:
+            doc = json.dumps(engine.client.api.inspect_container(c.id))
+            for key, value in values.items():
+                assert value not in doc, f"{key} of {slot.id} in docker inspect {c.name}"
+            env = engine.client.api.inspect_container(c.id)["Config"]["Env"] or []
+            assert not [e for e in env if "PASSWORD=" in e], (c.name, "a *_PASSWORD in env")
+        expected = {
+            names.db: ("mysql", ["db-password", "db-root-password"]),
+            names.redis: ("redis", ["redis-password"]),
+            names.app: ("www-data", ["db-password", "nc-admin", "redis-password"]),
+            names.cron: ("www-data", ["redis-password"]),
+        }
+        for container, (owner, files) in expected.items():
+            listing = engine.exec(
+                container,
+                ["sh", "-c", "stat -c '%a %U %n' /run/secrets /run/secrets/*"],
+                user=owner,
+            )
+            assert listing.ok, (container, listing.stderr)
+            lines = listing.stdout.split("\n")
+            assert lines[0] == f"500 {owner} /run/secrets", (container, lines)
+            assert sorted(line for line in lines[1:] if line) == [
+                f"400 {owner} /run/secrets/{f}" for f in files
+            ], container
+        # the file holds exactly the store's value (what the image's *_FILE reads)
+        got = engine.exec(names.app, ["cat", "/run/secrets/nc-admin"], user="www-data")
+        assert got.stdout == values["nc_admin"]
+        # another user of the container cannot read it
+        other = engine.exec(names.app, ["cat", "/run/secrets/nc-admin"], user="nobody")
+        assert not other.ok
+
+
+def test_containers_are_confined(
+    engine: DockerEngine, settings: Settings, stacks: dict[str, Any]
+) -> None:
+    """cap_drop ALL + the image's minimal cap_add, no-new-privileges, pids and CPU limits."""
+    names = slot_names(SLOT_A)
+    for role, container in (
+        ("db", names.db),
+        ("redis", names.redis),
+        ("app", names.app),
+        ("cron", names.cron),
+    ):
+        host = engine.client.api.inspect_container(container)["HostConfig"]
+        assert host["CapDrop"] == ["ALL"], container
+        assert sorted(host["CapAdd"] or []) == sorted(CAP_ADD[role]), container
+        assert "no-new-privileges:true" in (host["SecurityOpt"] or []), container
+        assert host["PidsLimit"] == settings.slot_pids_limit, container
+        assert host["NanoCpus"] == round(settings.slot_cpus * 1e9), container
+    # the running processes really have no capabilities in db and redis
+    for container in (names.db, names.redis):
+        status = engine.exec(container, ["sh", "-c", "grep CapEff /proc/1/status"])
+        assert status.stdout.split() == ["CapEff:", "0000000000000000"], (container, status)
+    nnp = engine.exec(names.app, ["sh", "-c", "grep NoNewPrivs /proc/1/status"])
+    assert nnp.stdout.split() == ["NoNewPrivs:", "1"]
 
 
 def test_configure_converges_and_second_run_changes_nothing(

@@ -158,6 +158,9 @@ def test_converge_then_second_run_changes_nothing(fleet: dict[str, Any]) -> None
     daemon = _exec(container, "cat /etc/docker/daemon.json")
     assert '"live-restore": true' in daemon and '"max-size": "10m"' in daemon
     assert '"base": "172.30.0.0/16"' in daemon
+    # tenant isolation on the shared host: no traffic between containers on the default
+    # bridge, no privilege gain through setuid binaries in any container by default
+    assert '"icc": false' in daemon and '"no-new-privileges": true' in daemon
     sshd = _exec(container, "mkdir -p /run/sshd && /usr/sbin/sshd -T")
     assert "passwordauthentication no" in sshd
     assert "permitrootlogin without-password" in sshd

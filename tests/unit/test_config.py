@@ -194,3 +194,27 @@ def test_smtp_defaults_per_profile() -> None:
     # switching the profile re-applies the defaults that were not set explicitly
     assert replace(embedded, profile="production").smtp_starttls is True
     assert replace(prod, profile="embedded").smtp_port == 2525
+
+
+@pytest.mark.parametrize(("name", "value", "fragment"), [
+    ("slot_cpus", "0", "number of CPUs"),
+    ("slot_cpus", "-1", "number of CPUs"),
+    ("slot_cpus", "nan", "a number"),
+    ("slot_cpus", "lots", "a number"),
+    ("slot_pids_limit", "10", "whole number 64-32768"),
+    ("slot_pids_limit", "1.5", "whole number"),
+])
+def test_tenant_limits_are_validated(name: str, value: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={}, overrides={name: value})
+    assert fragment in info.value.message and name in info.value.message
+    env = {f"SMARTPRAXX_{name.upper()}": value}
+    with pytest.raises(ConfigError):
+        load_settings(env=env)
+
+
+def test_tenant_limit_defaults_and_values() -> None:
+    s = load_settings(env={})
+    assert s.slot_cpus == 1.0 and s.slot_pids_limit == 512
+    s = load_settings(env={"SMARTPRAXX_SLOT_CPUS": "0.5", "SMARTPRAXX_SLOT_PIDS_LIMIT": "256"})
+    assert s.slot_cpus == 0.5 and s.slot_pids_limit == 256

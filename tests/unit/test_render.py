@@ -121,18 +121,34 @@ def test_no_secret_values_only_references(name: str, tmp_path: Path) -> None:
     for data in bundle.values():
         referenced |= set(b.secret_refs_in(data.decode()))
     assert referenced == set(refs.values())
-    # the compose file itself holds no secret reference: those live in the env files only
+    # neither the compose file nor any env file holds a secret reference: containers get
+    # secrets as files (secrets/<name>), named by the images' *_FILE variables
     assert b.secret_refs_in(bundle["compose.yaml"].decode()) == []
+    env_files = [p for p in bundle if p.startswith("env/")]
+    assert env_files == ["env/app.env", "env/cron.env", "env/db.env", "env/redis.env"]
+    for env_file in env_files:
+        assert b.secret_refs_in(bundle[env_file].decode()) == [], env_file
+        assert "PASSWORD=" not in bundle[env_file].decode().replace("PASSWORD_FILE=", "")
+    app_env = b.parse_env(bundle["env/app.env"].decode())
+    assert app_env["MYSQL_PASSWORD_FILE"] == "/run/secrets/db-password"
+    assert app_env["NEXTCLOUD_ADMIN_PASSWORD_FILE"] == "/run/secrets/nc-admin"
+    assert app_env["REDIS_HOST_PASSWORD_FILE"] == "/run/secrets/redis-password"
+    db_env = b.parse_env(bundle["env/db.env"].decode())
+    assert db_env["MARIADB_PASSWORD_FILE"] == "/run/secrets/db-password"
+    assert db_env["MARIADB_ROOT_PASSWORD_FILE"] == "/run/secrets/db-root-password"
+    # cron gets no admin and no DB password
+    assert set(b.parse_env(bundle["env/cron.env"].decode())) & {
+        "NEXTCLOUD_ADMIN_PASSWORD_FILE",
+        "MYSQL_PASSWORD_FILE",
+    } == set()
 
     # apply time: resolved copies are 0600 and hold the values; compose.yaml still none
     out = tmp_path / "out"
     write_bundle(bundle, out, store)
-    for env_file in ("env/db.env", "env/redis.env", "env/app.env"):
-        assert stat.S_IMODE((out / env_file).stat().st_mode) == 0o600
-        assert b.secret_refs_in((out / env_file).read_text()) == []
-    app_env = b.parse_env((out / "env/app.env").read_text())
-    assert app_env["MYSQL_PASSWORD"] == values[refs["db_password"]]
-    assert app_env["NEXTCLOUD_ADMIN_PASSWORD"] == values[refs["nc_admin"]]
+    for key in ("db_password", "db_root_password", "redis_password", "nc_admin"):
+        target = out / "secrets" / b.SECRET_NAMES[key]
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        assert target.read_text().strip() == values[refs[key]]
     assert (out / "compose.yaml").read_bytes() == bundle["compose.yaml"]
 
 
@@ -165,7 +181,19 @@ def test_compose_file_structure(tmp_path: Path) -> None:
         assert svc["networks"] == ["slot"]
     assert doc["services"]["app"]["ports"] == ["127.0.0.1::80"]
     assert doc["services"]["db"]["container_name"] == names.db
-    assert "$$REDIS_PASSWORD" in doc["services"]["redis"]["command"][2]
+    assert "$$(cat /run/secrets/redis-password)" in doc["services"]["redis"]["command"][2]
+    # every service: only its own secrets, no capability beyond the image's need, confined
+    assert doc["secrets"] == {
+        n: {"file": f"secrets/{n}"}
+        for n in ("db-password", "db-root-password", "nc-admin", "redis-password")
+    }
+    assert doc["services"]["cron"]["secrets"] == ["redis-password"]
+    assert doc["services"]["db"]["secrets"] == ["db-password", "db-root-password"]
+    assert doc["services"]["db"]["user"] == "mysql"
+    for role, svc in doc["services"].items():
+        assert svc["cap_drop"] == ["ALL"] and svc["cap_add"] == list(b.CAP_ADD[role])
+        assert svc["security_opt"] == ["no-new-privileges:true"]
+        assert svc["pids_limit"] == 512 and svc["cpus"] == 1.0
     # the env files define what the containers get at launch
     app_env = b.parse_env(bundle["env/app.env"].decode())
     assert app_env["MYSQL_HOST"] == names.db
