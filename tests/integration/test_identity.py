@@ -520,7 +520,7 @@ def test_third_party_roles_reach_the_client_and_the_start_page_tiles(
     roster = ThirdPartyApp("Dienstplanung", "https://dienstplan.example.org",
                            "https://dienstplan.example.org/oidc/callback", ("mfa",))
     lab = ThirdPartyApp("Labor", "https://labor.example.org", "https://labor.example.org/cb")
-    first, _ = converge(kc_admin, make_spec(third_party_apps=(roster, lab)), slot, keycloak,
+    converge(kc_admin, make_spec(third_party_apps=(roster, lab)), slot, keycloak,
                         kc_secrets)
     clients = {c["clientId"]: c for c in kc_admin.clients(slot.realm)}
     assert clients["app-dienstplanung"]["attributes"][identity.ROLES_ATTR] == "mfa"
