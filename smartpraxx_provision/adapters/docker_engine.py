@@ -118,6 +118,7 @@ class ContainerInfo:
     status: str  # created | running | exited | paused | restarting | dead
     health: str | None  # starting | healthy | unhealthy | None (no healthcheck)
     labels: dict[str, str]
+    started_at: str = ""  # State.StartedAt (RFC 3339, UTC) of the last start
 
 
 @dataclass(frozen=True)
@@ -164,10 +165,12 @@ class DockerEngine:
         base_url: str | None = None,
         *,
         tls_cert_dir: Path | None = None,
+        tls: dict[str, str] | None = None,
         timeout: int = 120,
     ) -> None:
         self.base_url = base_url
         self._tls_cert_dir = tls_cert_dir
+        self._tls_files = tls  # {"ca", "cert", "key"} paths of a host record
         self._timeout = timeout
         self._client: Any = None
 
@@ -213,6 +216,11 @@ class DockerEngine:
                         client_cert=(str(d / "cert.pem"), str(d / "key.pem")),
                         ca_cert=str(d / "ca.pem"),
                         verify=True,
+                    )
+                elif self._tls_files is not None:
+                    f = self._tls_files
+                    kwargs["tls"] = TLSConfig(
+                        client_cert=(f["cert"], f["key"]), ca_cert=f["ca"], verify=True
                     )
             try:
                 self._client = docker.DockerClient(**kwargs)
@@ -264,8 +272,11 @@ class DockerEngine:
         """Engine version facts; raises ServiceUnavailableError when it does not answer."""
         with self._call("answer", self.url):
             v = self.client.version()
+            info = self.client.info()
         return {
             "url": self.url,
+            "id": str(info.get("ID", "")),
+            "name": str(info.get("Name", "")),
             "version": str(v.get("Version", "")),
             "api_version": str(v.get("ApiVersion", "")),
             "os": str(v.get("Os", "")),
@@ -328,6 +339,7 @@ class DockerEngine:
             status=str(state.get("Status", c.status)),
             health=health,
             labels=dict(c.labels or {}),
+            started_at=str(state.get("StartedAt") or ""),
         )
 
     def inspect_container(self, name: str) -> ContainerInfo | None:

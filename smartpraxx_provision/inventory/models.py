@@ -39,6 +39,8 @@ class HostRecord:
     next_number: int  # the ncXX number the next allocation on this host gets
     created_at: datetime
     updated_at: datetime
+    engine_id: str | None = None  # the Docker engine's ID as last probed
+    engine_version: str | None = None
 
     @property
     def free(self) -> int:
@@ -54,6 +56,8 @@ class HostRecord:
             "state": self.state,
             "tls": dict(self.tls) if self.tls else None,
             "next_slot": f"nc{self.next_number:02d}",
+            "engine_id": self.engine_id,
+            "engine_version": self.engine_version,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -79,6 +83,8 @@ class PracticeRecord:
     redirecting_names: tuple[str, ...] = ()
     last_smoke: str | None = None  # JSON text written by the smoke check
     apps: tuple[str, ...] = ()  # Nextcloud app ids as ordered (spreed, deck, ...)
+    # decommission: SHA-256 of the export of the run that began deleting (else None)
+    export_sha256: str | None = None
 
     @property
     def slot_id(self) -> str:

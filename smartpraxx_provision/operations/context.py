@@ -68,8 +68,15 @@ class OpContext:
                         obj=host,
                         hint=f"smartpraxx-provision hosts add {host} --endpoint ...",
                     )
-                self._engines[host] = DockerEngine(record.endpoint)
+                self._engines[host] = DockerEngine(record.endpoint, tls=record.tls)
             return self._engines[host]
+
+    def engines_reset(self, host: str) -> None:
+        """Forget the cached engine of ``host`` (its endpoint changed)."""
+        with self._lock:
+            engine = self._engines.pop(host, None)
+        if engine is not None:
+            engine.close()
 
     def ensure_embedded_host(self) -> None:
         """Embedded profile: register the local Docker engine as cloud001 when no host exists."""

@@ -383,6 +383,9 @@ ALLOWED_COLUMNS = {
         "next_number",
         "created_at",
         "updated_at",
+        # migration 0006: the Docker engine that answered the probe of hosts add/set
+        "engine_id",
+        "engine_version",
     },
     "practices": {
         "slot_id",
@@ -400,6 +403,7 @@ ALLOWED_COLUMNS = {
         "last_smoke",
         "created_at",
         "updated_at",
+        "export_sha256",  # migration 0006: the export a decommission's deletion began with
     },
     "former_names": {"name", "slot_id", "renamed_at", "grace_until"},
     # migration 0004: shop orders (CRM data of the orderer, nothing about staff)
@@ -426,7 +430,8 @@ ALLOWED_COLUMNS = {
         "ended_at",
     },
     "journal": {"op_id", "step", "seq", "state", "detail", "started_at", "updated_at", "ended_at"},
-    "events": {"id", "kind", "praxisname", "payload", "created_at"},
+    # migration 0006: transition_key '<slot>:<event>' (a transition's event once per slot)
+    "events": {"id", "kind", "praxisname", "payload", "created_at", "transition_key"},
 }
 
 
