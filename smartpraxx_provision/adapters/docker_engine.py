@@ -118,7 +118,6 @@ class ContainerInfo:
     status: str  # created | running | exited | paused | restarting | dead
     health: str | None  # starting | healthy | unhealthy | None (no healthcheck)
     labels: dict[str, str]
-    started_at: str = ""  # State.StartedAt (RFC 3339, UTC) of the last start
 
 
 @dataclass(frozen=True)
@@ -339,7 +338,6 @@ class DockerEngine:
             status=str(state.get("Status", c.status)),
             health=health,
             labels=dict(c.labels or {}),
-            started_at=str(state.get("StartedAt") or ""),
         )
 
     def inspect_container(self, name: str) -> ContainerInfo | None:

@@ -198,10 +198,8 @@ def verdict(facts: HealthFacts) -> tuple[str, list[str]]:
                 problem = f"{role} container missing"
             elif seen[0] != "running":
                 problem = f"{role} container {seen[0]}"
-            elif seen[1] == "unhealthy":
+            elif seen[1] == "unhealthy":  # "starting" is not a problem: it may serve already
                 problem = f"{role} container unhealthy"
-            elif seen[1] == "starting":
-                degraded.append(f"{role} container still starting")
             if problem:
                 (down if role in ESSENTIAL_ROLES else degraded).append(problem)
     if facts.realm_error:

@@ -94,7 +94,10 @@ def _check_data(member: IO[bytes]) -> list[str]:
 def _check_member(
     tar: tarfile.TarFile, name: str, manifest: dict[str, Any], record: PracticeRecord
 ) -> list[str]:
-    member = tar.extractfile(name)
+    try:
+        member = tar.extractfile(name)
+    except KeyError:
+        member = None
     if member is None:
         return [f"{name} missing"]
     digest, tail = _stream_sha(member)
@@ -297,46 +300,14 @@ def _fresh_export(ctx: OpContext, record: PracticeRecord, target: Path, operatio
     ctx.reporter.change(f"export written: {target}")
 
 
-def _changed_since_export(ctx: OpContext, record: PracticeRecord, target: Path) -> str | None:
-    """Why the practice may have changed after the export its deletion began with (the app
-    or cron container ran again since), or ``None`` when that is ruled out (the containers
-    are gone, or stayed stopped since before the export was made)."""
+def _stack_deletion_began(ctx: OpContext, record: PracticeRecord) -> bool:
+    """Whether the app container is gone (``remove_stack`` removes cron, then app, then the
+    rest): from then on nothing can change the practice's data, and its export cannot be
+    made again. Before that every run exports afresh."""
     from .nextcloud_stack import slot_names
 
-    engine = ctx.engine(record.slot.host)
-    names = slot_names(record.slot)
-    exported_at = _exported_at(target)
-    for name in (names.app, names.cron):
-        info = engine.inspect_container(name)
-        if info is None:
-            continue
-        if info.status == "running":
-            return f"{name} is running again"
-        started = _docker_time(info.started_at)
-        if exported_at is None or (started is not None and started > exported_at):
-            return f"{name} was started after the export"
-    return None
-
-
-def _exported_at(target: Path) -> datetime | None:
-    try:
-        with tarfile.open(target, "r") as tar:
-            member = tar.extractfile("manifest.json")
-            manifest = json.loads(member.read()) if member else {}
-        return datetime.fromisoformat(str(manifest["exported_at"]))
-    except (OSError, KeyError, ValueError, tarfile.TarError):
-        return None
-
-
-def _docker_time(text: str) -> datetime | None:
-    """Docker's RFC 3339 time with nanoseconds (``0001-01-01T00:00:00Z`` = never)."""
-    if not text or text.startswith("0001-"):
-        return None
-    head, _, frac = text.rstrip("Z").partition(".")
-    try:
-        return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
-    except ValueError:
-        return None
+    app = slot_names(record.slot).app
+    return ctx.engine(record.slot.host).inspect_container(app) is None
 
 
 def _record(ctx: OpContext, praxisname: str) -> tuple[PracticeRecord, bool]:
@@ -409,26 +380,23 @@ def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, 
         # re-read under the operation lock
         record, begun = _record(ctx, praxisname)
         with op.step("export", f"export to {target.name}"):
-            fresh = not begun
+            # every run exports afresh while the data can still change or be read; only a
+            # run resumed after the stack's deletion began continues with the recorded one
+            fresh = not record.tombstoned and not (begun and _stack_deletion_began(ctx, record))
             if record.tombstoned:
                 ctx.reporter.skip(f"{praxisname} is tombstoned; its data was deleted earlier")
-            elif begun:
-                changed = _changed_since_export(ctx, record, target)
-                if changed is not None:
-                    ctx.reporter.warn(f"{changed}: exporting afresh before deleting anything")
-                    fresh = True
-                elif not record.export_sha256 or not target.is_file():
+            elif not fresh:
+                if not record.export_sha256 or not target.is_file():
                     raise SafetyRefusal(
-                        f"{praxisname} is half decommissioned and the export its deletion began "
-                        f"with ({target}) is missing; nothing more was deleted",
+                        f"{praxisname} is half decommissioned (its stack is partly deleted) and "
+                        f"the export its deletion began with ({target}) is missing; nothing "
+                        "more was deleted",
                         obj=praxisname,
                         hint=f"put that export file back at {target}, then re-run",
                     )
-                else:
-                    ctx.reporter.skip(
-                        f"deletion began with export {target.name} and the stack stayed "
-                        "stopped since; continuing with it"
-                    )
+                ctx.reporter.skip(
+                    f"the stack's deletion began after export {target.name}; continuing with it"
+                )
             if fresh:
                 _fresh_export(ctx, record, target, op.op_id)
         with op.step("verify", "verify the export"):
