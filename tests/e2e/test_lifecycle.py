@@ -31,6 +31,7 @@ from .conftest import GP_SAMPLE, Cli, slot_objects
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 NAME = "praxis-mueller"
+DENTAL_SAMPLE = GP_SAMPLE.parent / "zahnarztpraxis-sonnenschein.xlsx"
 DOCKER_SOCK = "/var/run/docker.sock"
 
 
@@ -91,10 +92,10 @@ def forwarder() -> Iterator[EngineForwarder]:
     f.stop()
 
 
-def _events(cli: Cli, kind: str) -> int:
+def _events(cli: Cli, kind: str, praxisname: str = NAME) -> int:
     settings = load_settings(env={}, overrides={"state_dir": str(cli.state_dir)})
     with open_inventory(settings) as inv:
-        return len(inv.list_events(kind=kind))
+        return len(inv.list_events(praxisname, kind=kind))
 
 
 def _smoke_users(keycloak: Settings, realm: str) -> list[str]:
@@ -245,6 +246,26 @@ def test_killed_operation_shows_as_interrupted(e2e: Cli) -> None:
     assert _events(e2e, "provisioned") == 1
 
 
+def test_failed_first_provision_is_marked_failed_then_converges(e2e: Cli) -> None:
+    name = "zahnarzt-sonnenschein"
+    dead = f"http://127.0.0.1:{_free_port()}"
+    proc = e2e(
+        "provision", str(DENTAL_SAMPLE), "--yes", "--host", e2e.host,
+        extra_env={"SMARTPRAXX_KEYCLOAK_URL": dead}, timeout=900,
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "marked failed" in proc.stderr, proc.stderr[-2000:]
+    code, doc = e2e.json("status", name)
+    item = doc["practices"][0]
+    assert item["state"] == "failed" and item["verdict"]["verdict"] == "down", item
+    assert code == 4 and _events(e2e, "provisioned", name) == 0
+    code, _ = e2e.json("provision", str(DENTAL_SAMPLE), "--yes", "--host", e2e.host, timeout=900)
+    assert code == 0, e2e.runs[-1].stderr[-3000:]
+    code, doc = e2e.json("status", name)
+    assert doc["practices"][0]["state"] == "active" and code == 0, doc
+    assert _events(e2e, "provisioned", name) == 1
+
+
 # --- decommission -------------------------------------------------------------------------
 
 
@@ -326,6 +347,5 @@ def test_stale_export_and_provision_during_decommission(
     assert e2e("provision", str(GP_SAMPLE), "--yes").returncode == 1
     assert e2e(*args).returncode == 2
     assert _events(e2e, "decommissioned") == 1
-    assert json.loads(e2e("practices", "list", "--all", "--json").stdout)["practices"][0][
-        "state"
-    ] == "tombstoned"
+    listing = json.loads(e2e("practices", "list", "--all", "--json").stdout)["practices"]
+    assert {p["praxisname"]: p["state"] for p in listing}[NAME] == "tombstoned"
