@@ -253,6 +253,12 @@ def test_crash_at_every_step_boundary_then_resume(
     assert proc.returncode == -9, proc.stderr[-3000:]
     code, doc = e2e.json("provision", str(DENTAL_SAMPLE), "--yes")
     assert code == 0 and doc["no_changes"] is True, doc
+    # a crash at every boundary (also right after the record step) billed exactly once
+    settings = load_settings(env={}, overrides={"state_dir": str(e2e.state_dir)})
+    with open_inventory(settings) as inv:
+        assert [e.kind for e in inv.list_events(spec.praxisname, kind="provisioned")] == [
+            "provisioned"
+        ]
 
 
 def test_rename_keeps_slot_realm_and_users(e2e: Cli, keycloak: Settings) -> None:

@@ -1,4 +1,4 @@
--- smartpraxx inventory, schema version 3: practice life cycle (applies on top of 1 or 2).
+-- smartpraxx inventory, migration 0006: practice life cycle (independent of 0004 and 0005).
 -- Shared by SQLite and PostgreSQL.
 
 -- A billing event emitted by a state transition carries the key '<slot>:<event>'; the
