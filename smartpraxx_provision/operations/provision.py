@@ -148,7 +148,8 @@ def _planned_occ_changes(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> list
 
 def _allocate(
     ctx: OpContext, spec: PracticeSpec, host: str | None, reuse_name: bool
-) -> PracticeRecord:
+) -> tuple[PracticeRecord, list[str]]:
+    """The practice's slot (allocated now or kept) and the hosts skipped as not answering."""
     from .hosts import require_reachable, unreachable_candidates
     from .subscription import is_suspended
 
@@ -182,7 +183,7 @@ def _allocate(
         ctx.reporter.skip(f"slot {record.slot.id} already belongs to {spec.praxisname}")
     if record.state in ("allocated", "failed"):
         record, _ = ctx.inventory.transition_practice(spec.praxisname, "provisioning")
-    return record
+    return record, skip
 
 
 def _mark_failed(ctx: OpContext, praxisname: str) -> None:
@@ -239,7 +240,7 @@ def _provision(
         ctx, "provision", spec.praxisname, on_failure=lambda: _mark_failed(ctx, spec.praxisname)
     ) as op:
         with op.step("allocate", "allocate slot"):
-            record = _allocate(ctx, spec, host, reuse_name)
+            record, skipped_hosts = _allocate(ctx, spec, host, reuse_name)
         slot = record.slot
         engine = ctx.engine(slot.host)
 
@@ -356,6 +357,7 @@ def _provision(
         "smoke": smoke_result,
         "invitations": invites.to_dict(),
         "nextcloud_standin": uses_standin(ctx),
+        "skipped_hosts": skipped_hosts,  # engines that did not answer at placement
         "steps": [
             {"name": t.name, "seconds": round(t.seconds, 3), "status": t.status}
             for t in rep.timings

@@ -171,6 +171,8 @@ def test_unreachable_active_host_gets_no_new_practice(
         _remove_slot(docker_engine, keycloak, "nc01-cloud702")
     assert "host cloud702" in proc.stderr and "gets no new practice" in proc.stderr, proc.stderr
     assert _events(e2e, "provisioned") == 1
+    code, doc = e2e.json("provision", str(GP_SAMPLE), "--yes", timeout=900)
+    assert code == 0 and doc["skipped_hosts"] == [], doc  # the slot exists: no placement
     # pinned to the host that does not answer: refused before a slot is allocated
     proc = e2e("provision", str(GP_SAMPLE), "--yes", "--host", "cloud702")
     assert proc.returncode == 1
