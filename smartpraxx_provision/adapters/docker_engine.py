@@ -196,10 +196,12 @@ class DockerEngine:
         base_url: str | None = None,
         *,
         tls_cert_dir: Path | None = None,
+        tls: dict[str, str] | None = None,
         timeout: int = 120,
     ) -> None:
         self.base_url = base_url
         self._tls_cert_dir = tls_cert_dir
+        self._tls_files = tls  # {"ca", "cert", "key"} paths of a host record
         self._timeout = timeout
         self._client: Any = None
         self.owner: Owner | None = None
@@ -299,6 +301,11 @@ class DockerEngine:
                         ca_cert=str(d / "ca.pem"),
                         verify=True,
                     )
+                elif self._tls_files is not None:
+                    f = self._tls_files
+                    kwargs["tls"] = TLSConfig(
+                        client_cert=(f["cert"], f["key"]), ca_cert=f["ca"], verify=True
+                    )
             try:
                 self._client = docker.DockerClient(**kwargs)
             except docker.errors.DockerException as exc:
@@ -349,8 +356,11 @@ class DockerEngine:
         """Engine version facts; raises ServiceUnavailableError when it does not answer."""
         with self._call("answer", self.url):
             v = self.client.version()
+            info = self.client.info()
         return {
             "url": self.url,
+            "id": str(info.get("ID", "")),
+            "name": str(info.get("Name", "")),
             "version": str(v.get("Version", "")),
             "api_version": str(v.get("ApiVersion", "")),
             "os": str(v.get("Os", "")),

@@ -1,4 +1,4 @@
-"""``hosts add|list|drain|activate`` (and ``hosts bootstrap`` from fleet_cmd): the fleet
+"""``hosts add|set|list|drain|activate`` (and ``hosts bootstrap`` from fleet_cmd): the fleet
 hosts ``cloudYYY`` in the inventory, their Docker engine endpoints and capacity."""
 
 from __future__ import annotations
@@ -65,40 +65,99 @@ def register(app: typer.Typer) -> None:
         dry_run: DryRunOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
-        """Register a host (re-running with the same settings changes nothing)."""
-        from ..inventory import open_inventory
+        """Register a host after checking its engine answers (exit 1 and nothing registered
+        when it does not; --bootstrapping registers it unchecked, taking no practices)."""
         from ..inventory.store import validate_endpoint
+        from ..operations.context import OpContext
+        from ..operations.hosts import add_host
 
         tls = _tls(tls_ca, tls_cert, tls_key)
         state = "bootstrapping" if bootstrapping else "active"
         reporter = Reporter(quiet=json_out)
-        with open_inventory(ctx.obj.settings) as inv:
-            existing = inv.get_host(name)
-            if dry_run:
-                validate_endpoint(endpoint, tls)
-                plan = {
-                    "host": name,
-                    "endpoint": endpoint,
-                    "capacity": capacity,
-                    "state": state,
-                    "exists": existing is not None,
-                }
-                if json_out:
-                    print_json({"ok": True, "dry_run": True, "plan": plan})
-                else:
-                    typer.echo(
-                        f"would add host {name} ({endpoint}, capacity {capacity}, {state})"
-                        if existing is None
-                        else f"host {name} exists; nothing to add"
-                    )
-                return
-            record = inv.add_host(name, endpoint, capacity=capacity, state=state, tls=tls)
-        if existing is None:
-            reporter.change(f"host {name} added ({endpoint}, capacity {capacity}, {state})")
+        op = OpContext(settings=ctx.obj.settings, reporter=reporter)
+        if dry_run:
+            validate_endpoint(endpoint, tls)
+            existing = op.inventory.get_host(name)
+            plan = {
+                "host": name,
+                "endpoint": endpoint,
+                "capacity": capacity,
+                "state": state,
+                "exists": existing is not None,
+                "probe": "no (bootstrapping)" if bootstrapping else "the engine must answer",
+            }
+            if json_out:
+                print_json({"ok": True, "dry_run": True, "plan": plan})
+            else:
+                typer.echo(
+                    f"would add host {name} ({endpoint}, capacity {capacity}, {state})"
+                    if existing is None
+                    else f"host {name} exists; nothing to add"
+                )
+            return
+        result = add_host(
+            op, name, endpoint, capacity=capacity, tls=tls, bootstrapping=bootstrapping
+        )
+        engine = result.engine
+        seen = f"; engine {engine['id']} (Docker {engine['version']})" if engine else ""
+        if result.changed:
+            reporter.change(f"host {name} added ({endpoint}, capacity {capacity}, {state}){seen}")
         else:
-            reporter.skip(f"host {name} exists, up to date")
+            reporter.skip(f"host {name} exists, up to date{seen}")
         if json_out:
-            print_json({"ok": True, "changed": existing is None, "host": record.to_dict()})
+            print_json(result.to_dict())
+
+    @hosts_app.command("set")
+    def set_(
+        ctx: typer.Context,
+        name: HostArg,
+        endpoint: Annotated[
+            str | None, typer.Option("--endpoint", help="New Docker engine endpoint.")
+        ] = None,
+        capacity: Annotated[
+            int | None, typer.Option("--capacity", min=0, help="New max. slots.")
+        ] = None,
+        tls_ca: Annotated[Path | None, typer.Option("--tls-ca", help="CA certificate.")] = None,
+        tls_cert: Annotated[
+            Path | None, typer.Option("--tls-cert", help="Client certificate.")
+        ] = None,
+        tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Client key.")] = None,
+        no_tls: Annotated[bool, typer.Option("--no-tls", help="Drop the TLS files.")] = False,
+        dry_run: DryRunOpt = False,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Change a host's endpoint, TLS files or capacity (a new endpoint must answer)."""
+        from ..operations.context import OpContext
+        from ..operations.hosts import set_host
+
+        tls: dict[str, str] | bool | None = False
+        given = _tls(tls_ca, tls_cert, tls_key)
+        if given is not None and no_tls:
+            raise UsageError("--no-tls and --tls-* exclude each other", obj="--no-tls")
+        if given is not None:
+            tls = given
+        elif no_tls:
+            tls = None
+        if endpoint is None and capacity is None and tls is False:
+            raise UsageError(
+                "nothing to change", obj=name, hint=f"smartpraxx-provision hosts set {name} --help"
+            )
+        reporter = Reporter(quiet=json_out)
+        op = OpContext(settings=ctx.obj.settings, reporter=reporter)
+        result = set_host(op, name, endpoint=endpoint, capacity=capacity, tls=tls, dry_run=dry_run)
+        if json_out:
+            print_json({**result.to_dict(), "dry_run": dry_run})
+            return
+        if dry_run:
+            typer.echo(
+                f"would change host {name}" if result.changed else f"host {name}: nothing to change"
+            )
+        elif result.changed:
+            reporter.change(
+                f"host {name}: endpoint {result.host.endpoint}, capacity {result.host.capacity}"
+            )
+        else:
+            reporter.skip(f"host {name} is up to date")
 
     @hosts_app.command("list")
     def list_(ctx: typer.Context, json_out: JsonOpt = False) -> None:
@@ -124,42 +183,36 @@ def register(app: typer.Typer) -> None:
     def _set_state(
         ctx: typer.Context, name: str, state: str, dry_run: bool, json_out: bool
     ) -> None:
-        from ..errors import NotFoundError
-        from ..inventory import open_inventory
+        from ..operations.context import OpContext
+        from ..operations.hosts import set_host_state
 
         reporter = Reporter(quiet=json_out)
-        with open_inventory(ctx.obj.settings) as inv:
-            current = inv.get_host(name)
-            if current is None:
-                raise NotFoundError(
-                    f"host {name} is not in the inventory",
-                    obj=name,
-                    hint=f"smartpraxx-provision hosts add {name} --endpoint ...",
+        op = OpContext(settings=ctx.obj.settings, reporter=reporter)
+        before = op.inventory.get_host(name)
+        result = set_host_state(op, name, state, dry_run=dry_run)
+        source = before.state if before else "?"
+        if dry_run:
+            if json_out:
+                print_json(
+                    {
+                        "ok": True,
+                        "dry_run": True,
+                        "plan": {"host": name, "from": source, "to": state},
+                    }
                 )
-            changed = current.state != state
-            if dry_run:
-                if json_out:
-                    print_json(
-                        {
-                            "ok": True,
-                            "dry_run": True,
-                            "plan": {"host": name, "from": current.state, "to": state},
-                        }
-                    )
-                else:
-                    typer.echo(
-                        f"would set host {name} {current.state} -> {state}"
-                        if changed
-                        else f"host {name} is {state}; nothing to do"
-                    )
-                return
-            record = inv.set_host_state(name, state) if changed else current
-        if changed:
-            reporter.change(f"host {name}: {current.state} -> {state}")
+            else:
+                typer.echo(
+                    f"would set host {name} {source} -> {state}"
+                    if result.changed
+                    else f"host {name} is {state}; nothing to do"
+                )
+            return
+        if result.changed:
+            reporter.change(f"host {name}: {source} -> {state}")
         else:
             reporter.skip(f"host {name} is {state}, up to date")
         if json_out:
-            print_json({"ok": True, "changed": changed, "host": record.to_dict()})
+            print_json(result.to_dict())
 
     @hosts_app.command("drain")
     def drain(

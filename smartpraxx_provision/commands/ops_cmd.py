@@ -179,19 +179,29 @@ def register(app: typer.Typer) -> None:
         ] = None,
         json_out: JsonOpt = False,
     ) -> None:
-        """Inventory facts and live state (containers, realm, last smoke) per practice."""
+        """Inventory facts, live state and one verdict per practice (ok/degraded/down).
+
+        Exit 0 when every practice is ok, 3 when the worst is degraded, 4 when any is down."""
+        from ..domain.lifecycle import VERDICT_EXIT
         from ..operations.status import status
 
         op = _context(ctx, json_out)
         result = status(op, praxisname)
+        code = VERDICT_EXIT.get(result["verdict"], 0)
         if json_out:
             print_json(result)
+            if code:
+                raise typer.Exit(code)
             return
         if not result["practices"]:
             typer.echo("no practices")
         for item in result["practices"]:
+            v = item.get("verdict") or {}
+            reasons = "; ".join(v.get("reasons") or [])
             typer.echo(
-                f"{item['praxisname']}  {item['slot']}  {item['state']}  seats={item['billable_seats']}"
+                f"{item['praxisname']}  {item['slot']}  {item['state']}  "
+                f"seats={item['billable_seats']}  {str(v.get('verdict', '')).upper()}"
+                + (f": {reasons}" if reasons else "")
             )
             live = item.get("live", {})
             for name, state in (live.get("containers") or {}).items():
@@ -204,6 +214,8 @@ def register(app: typer.Typer) -> None:
             last = item.get("last_operation")
             if last:
                 typer.echo(f"    last operation: {last['kind']} {last['state']} ({last['id']})")
+        if code:
+            raise typer.Exit(code)
 
     @app.command()
     def smoke(

@@ -39,6 +39,8 @@ class HostRecord:
     next_number: int  # the ncXX number the next allocation on this host gets
     created_at: datetime
     updated_at: datetime
+    engine_id: str | None = None  # the Docker engine's ID as last probed
+    engine_version: str | None = None
 
     @property
     def free(self) -> int:
@@ -54,6 +56,8 @@ class HostRecord:
             "state": self.state,
             "tls": dict(self.tls) if self.tls else None,
             "next_slot": f"nc{self.next_number:02d}",
+            "engine_id": self.engine_id,
+            "engine_version": self.engine_version,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -82,6 +86,8 @@ class PracticeRecord:
     practice_id: str = ""  # UUID4, never changes (the owner label of the practice's objects)
     # the installation id its objects carry when it is not this inventory's (explicit adopt)
     owner_installation: str | None = None
+    # decommission: SHA-256 of the export of the run that began deleting (else None)
+    export_sha256: str | None = None
 
     @property
     def slot_id(self) -> str:

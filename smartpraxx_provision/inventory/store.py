@@ -76,6 +76,7 @@ _PRACTICE_FIELDS = (
     "apps",
     "state",
     "last_smoke",
+    "export_sha256",
 )
 _JSON_LIST_FIELDS = ("specialties", "apps")
 _ENDPOINT_SCHEMES = ("unix://", "ssh://", "tcp://")
@@ -264,6 +265,8 @@ class Inventory:
             next_number=int(row["next_number"]),
             created_at=_req_dt(row["created_at"]),
             updated_at=_req_dt(row["updated_at"]),
+            engine_id=row.get("engine_id"),
+            engine_version=row.get("engine_version"),
         )
 
     def add_host(
@@ -273,8 +276,11 @@ class Inventory:
         capacity: int = 50,
         state: str = "active",
         tls: dict[str, str] | None = None,
+        engine: dict[str, str] | None = None,
     ) -> HostRecord:
-        """Register host ``name``; adding it again with the same settings changes nothing."""
+        """Register host ``name``; adding it again with the same settings changes nothing.
+
+        ``engine``: ``{"id", "version"}`` of the Docker engine that answered the probe."""
         m = HOST_RE.match(name)
         if not m:
             raise UsageError(
@@ -305,8 +311,8 @@ class Inventory:
             try:
                 tx.execute(
                     "INSERT INTO hosts (name, number, endpoint, capacity, state, tls_ca, tls_cert,"
-                    " tls_key, next_number, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                    " tls_key, next_number, created_at, updated_at, engine_id, engine_version)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
                     (
                         name,
                         int(m.group("number")),
@@ -318,6 +324,8 @@ class Inventory:
                         tls.get("key"),
                         now,
                         now,
+                        (engine or {}).get("id"),
+                        (engine or {}).get("version"),
                     ),
                 )
             except IntegrityViolation as exc:
@@ -337,6 +345,50 @@ class Inventory:
         with self._tx(write=False) as tx:
             rows = tx.query(self._HOST_SELECT + " ORDER BY h.number")
         return [self._host(r) for r in rows]
+
+    def update_host(
+        self,
+        name: str,
+        *,
+        endpoint: str | None = None,
+        capacity: int | None = None,
+        tls: dict[str, str] | bool | None = False,
+        engine: dict[str, str] | None = None,
+    ) -> HostRecord:
+        """Change a host's endpoint, TLS files (``None`` = no TLS, ``False`` = unchanged),
+        capacity or probed engine facts. The slot numbering stays."""
+        with self._tx(write=True) as tx:
+            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))
+            if not rows:
+                raise NotFoundError(
+                    f"host {name} is not in the inventory",
+                    obj=name,
+                    hint=f"smartpraxx-provision hosts add {name} --endpoint ...",
+                )
+            current = self._host(rows[0])
+            new_tls = current.tls if tls is False else tls
+            assert not isinstance(new_tls, bool)
+            new_endpoint = endpoint if endpoint is not None else current.endpoint
+            validate_endpoint(new_endpoint, new_tls)
+            if capacity is not None and capacity < 0:
+                raise UsageError(f"capacity must be >= 0, got {capacity}", obj=name)
+            t = new_tls or {}
+            tx.execute(
+                "UPDATE hosts SET endpoint = ?, capacity = ?, tls_ca = ?, tls_cert = ?,"
+                " tls_key = ?, engine_id = ?, engine_version = ?, updated_at = ? WHERE name = ?",
+                (
+                    new_endpoint,
+                    current.capacity if capacity is None else capacity,
+                    t.get("ca"),
+                    t.get("cert"),
+                    t.get("key"),
+                    (engine or {}).get("id", current.engine_id),
+                    (engine or {}).get("version", current.engine_version),
+                    self._now(),
+                    name,
+                ),
+            )
+            return self._host(tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))[0])
 
     def set_host_state(self, name: str, state: str) -> HostRecord:
         if state not in HOST_STATES:
@@ -380,6 +432,7 @@ class Inventory:
             apps=tuple(json.loads(row["apps"])),
             practice_id=row["practice_id"] or "",
             owner_installation=row["owner_installation"],
+            export_sha256=row.get("export_sha256"),
         )
 
     def _one(self, tx: Tx, where: str, params: Sequence[Any]) -> PracticeRecord | None:
@@ -418,6 +471,7 @@ class Inventory:
         reuse_name: bool = False,
         apps: Sequence[str] = (),
         live_numbers: Mapping[str, Collection[int]] | None = None,
+        skip_hosts: Sequence[str] = (),
     ) -> PracticeRecord:
         """Allocate a slot for ``praxisname`` atomically (state ``allocated``).
 
@@ -462,7 +516,7 @@ class Inventory:
                     obj=praxisname,
                     hint="choose another praxisname",
                 )
-            target = self._pick_host(tx, host)
+            target = self._pick_host(tx, host, skip_hosts)
             high_water = int(target["next_number"])
             busy = set((live_numbers or {}).get(target["name"], ()))
             number = high_water
@@ -501,7 +555,11 @@ class Inventory:
             assert record is not None
             return record
 
-    def _pick_host(self, tx: Tx, pinned: str | None) -> dict[str, Any]:
+    def _pick_host(
+        self, tx: Tx, pinned: str | None, skip: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """The pinned host, or the least loaded active host with room (not in ``skip``:
+        hosts whose engine did not answer just now)."""
         if pinned is not None:
             rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (pinned,))
             if not rows:
@@ -528,9 +586,15 @@ class Inventory:
             f"SELECT * FROM ({self._HOST_SELECT}) c"  # noqa: S608
             " WHERE c.state = 'active' AND c.used < c.capacity ORDER BY c.used, c.number"
         )
+        rows = [r for r in rows if r["name"] not in skip]
         if not rows:
+            unreachable = (
+                f" (skipped, their engine does not answer: {', '.join(sorted(skip))})"
+                if skip
+                else ""
+            )
             raise ConflictError(
-                "no active host has a free slot",
+                f"no active host has a free slot{unreachable}",
                 obj="hosts",
                 hint="smartpraxx-provision hosts add cloudNNN --endpoint ...  (or hosts activate)",
             )
@@ -811,6 +875,100 @@ class Inventory:
             assert renamed is not None
             return renamed
 
+    def transition_practice(
+        self,
+        praxisname: str,
+        target: str,
+        *,
+        payload: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
+        change_event: tuple[str, str] | None = None,
+    ) -> tuple[PracticeRecord, list[Event]]:
+        """Move the live practice ``praxisname`` to state ``target`` (domain/lifecycle.py's
+        table decides, a change it does not allow is refused), set ``fields`` and record the
+        transition's billing event, all in one transaction.
+
+        A transition's event (``provisioned``, ``decommissioned``) is keyed by the slot
+        (``<slot>:<event>``, unique): it is recorded once in the slot's life, whatever
+        re-runs, crash-resumes or failed-then-converged runs happen. ``change_event``
+        ``(event, field)``, e.g. ``("seats-changed", "billable_seats")``: recorded when
+        ``fields[field]`` differs from the stored value and no transition event is recorded.
+        ``decommissioning`` -> ``tombstoned`` on a re-run returns the tombstone.
+        """
+        from ..domain.lifecycle import ONCE_PER_SLOT, transition
+
+        fields = dict(fields or {})
+        payload = dict(payload or {})
+        self._check_payload(target, payload)
+        bad = set(fields) - (set(_PRACTICE_FIELDS) - {"state"})
+        if bad:
+            raise InventoryError(
+                f"transition_practice: bad field(s) {', '.join(sorted(bad))}", obj=praxisname
+            )
+        stored = {
+            k: (json.dumps(list(v)) if k in _JSON_LIST_FIELDS else v) for k, v in fields.items()
+        }
+        with self._tx(write=True) as tx:
+            record = self._live(tx, praxisname)
+            if record is None and target == "tombstoned":
+                tomb = self._last_tombstoned(tx, praxisname)
+                if tomb is not None:
+                    return tomb, []
+            if record is None:
+                record = self._require_live(tx, praxisname)
+            step = transition(record.state, target)
+            row = tx.query("SELECT * FROM practices WHERE slot_id = ?", (record.slot.id,))[0]
+            now = self._now()
+            assignments = {"state": target, **stored}
+            names = sorted(assignments)
+            tx.execute(
+                f"UPDATE practices SET {', '.join(f'{n} = ?' for n in names)},"  # noqa: S608
+                " updated_at = ? WHERE slot_id = ?",
+                [assignments[n] for n in names] + [now, record.slot.id],
+            )
+            kind: str | None = None
+            key: str | None = None
+            if step is not None and step.event in ONCE_PER_SLOT:
+                key = f"{record.slot.id}:{step.event}"
+                if not self._slot_had_event(tx, record, step.event, key):
+                    kind = step.event
+            if kind is None and change_event is not None:
+                event, field_name = change_event
+                if field_name in stored and row[field_name] != stored[field_name]:
+                    kind, key = event, None
+            events: list[Event] = []
+            if kind is not None:
+                text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+                tx.execute(
+                    "INSERT INTO events (kind, praxisname, payload, created_at, transition_key)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (kind, praxisname, text, now, key),
+                )
+                ids = tx.query(
+                    "SELECT MAX(id) AS id FROM events WHERE kind = ? AND praxisname = ?",
+                    (kind, praxisname),
+                )
+                events.append(Event(int(ids[0]["id"]), kind, praxisname, payload, _req_dt(now)))
+            updated = self._one(tx, "slot_id = ?", (record.slot.id,))
+            assert updated is not None
+            return updated, events
+
+    @staticmethod
+    def _slot_had_event(tx: Tx, record: PracticeRecord, kind: str, key: str) -> bool:
+        """Whether the slot's once-per-life event ``kind`` exists (keyed, or recorded before
+        migration 0006 under one of the practice's names)."""
+        if tx.query("SELECT 1 AS x FROM events WHERE transition_key = ?", (key,)):
+            return True
+        names = [record.praxisname, *record.former_names]
+        marks = ", ".join("?" for _ in names)
+        return bool(
+            tx.query(
+                "SELECT 1 AS x FROM events WHERE transition_key IS NULL AND kind = ?"  # noqa: S608
+                f" AND praxisname IN ({marks}) AND created_at >= ?",
+                [kind, *names, _ts(record.created_at)],
+            )
+        )
+
     def tombstone_practice(self, praxisname: str) -> PracticeRecord:
         """Mark the practice decommissioned; its slot number and name stay reserved."""
         with self._tx(write=True) as tx:
@@ -886,6 +1044,11 @@ class Inventory:
                 (op_id, kind, praxisname, self.hostname, os.getpid(), self._now(), lock_key),
             )
         return op_id
+
+    def is_interrupted(self, op: OperationRecord) -> bool:
+        """A ``running`` operation whose process is gone on this machine (killed): its lock
+        is stale and the next run takes it over."""
+        return op.state == "running" and op.hostname == self.hostname and not _pid_alive(op.pid)
 
     def end_operation(self, op_id: str, state: str) -> None:
         """Release the lock: ``state`` is 'done', 'failed' or 'abandoned'."""
@@ -977,13 +1140,7 @@ class Inventory:
     # --- events ----------------------------------------------------------------------
     def record_event(self, kind: str, praxisname: str, payload: dict[str, Any]) -> Event:
         """A business event for billing (e.g. provisioned with seats). No staff data."""
-        bad = sorted(k for k in payload if k.lower() in FORBIDDEN_PAYLOAD_KEYS)
-        if bad:
-            raise InventoryError(
-                f"event payload key(s) {', '.join(bad)} are not allowed in the inventory "
-                "(do-not-track, no secrets)",
-                obj=f"event {kind}",
-            )
+        self._check_payload(kind, payload)
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         now = self._now()
         with self._tx(write=True) as tx:
@@ -996,6 +1153,16 @@ class Inventory:
                 (kind, praxisname),
             )
         return Event(int(rows[0]["id"]), kind, praxisname, json.loads(text), _req_dt(now))
+
+    @staticmethod
+    def _check_payload(kind: str, payload: dict[str, Any]) -> None:
+        bad = sorted(k for k in payload if k.lower() in FORBIDDEN_PAYLOAD_KEYS)
+        if bad:
+            raise InventoryError(
+                f"event payload key(s) {', '.join(bad)} are not allowed in the inventory "
+                "(do-not-track, no secrets)",
+                obj=f"event {kind}",
+            )
 
     def list_events(self, praxisname: str | None = None, kind: str | None = None) -> list[Event]:
         sql = "SELECT * FROM events WHERE 1 = 1"

@@ -70,7 +70,7 @@ class OpContext:
                         obj=host,
                         hint=f"smartpraxx-provision hosts add {host} --endpoint ...",
                     )
-                self._engines[host] = DockerEngine(record.endpoint)
+                self._engines[host] = DockerEngine(record.endpoint, tls=record.tls)
             return self._engines[host]
 
     # --- ownership (DESIGN invariant 8) -------------------------------------------------
@@ -91,6 +91,13 @@ class OpContext:
         return self.keycloak.owned_by(
             record.realm, self.owner(record), host=record.slot.host, adopt_unlabelled=adopt
         )
+
+    def engines_reset(self, host: str) -> None:
+        """Forget the cached engine of ``host`` (its endpoint changed)."""
+        with self._lock:
+            engine = self._engines.pop(host, None)
+        if engine is not None:
+            engine.close()
 
     def ensure_embedded_host(self) -> None:
         """Embedded profile: register the local Docker engine as cloud001 when no host exists."""

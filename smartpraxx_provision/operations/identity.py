@@ -33,7 +33,10 @@ Users
 
 from __future__ import annotations
 
+import os
 import secrets as _secrets
+import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -51,12 +54,15 @@ from .identity_payloads import (
     import_differences,
     realm_representation,
 )
+from .runner import crash_point
 
 SLOT_ATTR = "smartpraxx.slot"
 PRAXISNAME_ATTR = "smartpraxx.praxisname"
 MANAGED_ATTR = "smartpraxx.managed"  # on clients and groups we manage (value: our key)
 ROLES_ATTR = "smartpraxx.roles"  # on third-party clients: role slugs that see the start tile
 SMOKE_PREFIX = "smartpraxx-smoke-"
+SMOKE_MARKER_ATTR = "smartpraxx_smoke"  # on the smoke check's throwaway users only
+SMOKE_USER_MAX_AGE = 900  # seconds; an older smoke user is a leftover whatever its marker
 SMTP_PASSWORD_SECRET = "platform/smtp-password"  # noqa: S105 - a path
 
 PASSWORD_POLICY = (
@@ -219,6 +225,13 @@ def user_profile_attributes() -> list[dict[str, Any]]:
             "permissions": staff_view,
             "multivalued": False,
             "validations": {"length": {"max": 100}},
+        },
+        {
+            "name": SMOKE_MARKER_ATTR,
+            "displayName": "Smoke-Test-Benutzer",
+            "permissions": admin_only,
+            "multivalued": False,
+            "validations": {"length": {"max": 200}},
         },
         {
             "name": "lanr",
@@ -1111,8 +1124,11 @@ def export_realm(kc: KeycloakAdapter, slot: Slot) -> dict[str, Any]:
     return {"realm": realm, "users": users}
 
 
-def create_test_user(kc: KeycloakAdapter, slot: Slot) -> tuple[str, str]:
-    """A throwaway user for the smoke check: (username, password), no required actions."""
+def create_test_user(kc: KeycloakAdapter, slot: Slot, marker: str = "") -> tuple[str, str]:
+    """A throwaway user for the smoke check: (username, password), no required actions.
+
+    ``marker`` goes into the declared attribute ``SMOKE_MARKER_ATTR`` so a user left by a
+    killed run is found (and removed) by the next one."""
     username = f"{SMOKE_PREFIX}{_secrets.token_hex(4)}"
     password = generate_token(24)
     user_id = kc.create_user(
@@ -1125,6 +1141,7 @@ def create_test_user(kc: KeycloakAdapter, slot: Slot) -> tuple[str, str]:
             "enabled": True,
             "emailVerified": True,
             "requiredActions": [],
+            "attributes": {SMOKE_MARKER_ATTR: [marker or "smoke"]},
         },
     )
     kc.set_password(slot.realm, user_id, password, temporary=False)
@@ -1167,13 +1184,67 @@ def password_login(
     )
 
 
-def smoke_login(
-    kc: KeycloakAdapter, settings: Settings, slot: Slot, client_id: str, client_secret: str
-) -> dict[str, Any]:
-    """Create a throwaway user, log in for real through ``client_id``, remove the user again.
-    Returns the ID token's claims (not verified here; the caller checks ``iss``)."""
-    username, password = create_test_user(kc, slot)
+def smoke_marker() -> str:
+    """The value of ``SMOKE_MARKER_ATTR`` on a smoke user: ``host:pid:epoch`` of its run."""
+    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+
+
+def _marker_is_stale(marker: str, created_ms: int, now: float) -> bool:
+    """A smoke user is a leftover when its run's process is gone on this machine, or it is
+    older than ``SMOKE_USER_MAX_AGE`` (a run on another machine, or no readable marker)."""
+    host, _, rest = marker.partition(":")
+    pid_text, _, epoch_text = rest.partition(":")
     try:
+        pid, born = int(pid_text), int(epoch_text)
+    except ValueError:
+        return now - created_ms / 1000 > SMOKE_USER_MAX_AGE
+    if host == socket.gethostname() and pid != os.getpid():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+    return now - born > SMOKE_USER_MAX_AGE
+
+
+def remove_leftover_test_users(kc: KeycloakAdapter, slot: Slot, reporter: Reporter) -> int:
+    """Delete smoke users left by killed runs (found by the marker attribute); return how many."""
+    found = kc.request(
+        "GET",
+        f"admin/realms/{slot.realm}/users",
+        params={"search": SMOKE_PREFIX, "briefRepresentation": "false", "max": 200},
+        what=f"look up smoke users in realm {slot.realm}",
+    )
+    now = time.time()
+    removed = 0
+    for user in found:
+        if not str(user.get("username", "")).startswith(SMOKE_PREFIX):
+            continue
+        marker = ((user.get("attributes") or {}).get(SMOKE_MARKER_ATTR) or [""])[0]
+        if _marker_is_stale(str(marker), int(user.get("createdTimestamp") or 0), now):
+            kc.delete_user(slot.realm, str(user["id"]))
+            removed += 1
+    if removed:
+        reporter.change(f"{removed} smoke user(s) left by an interrupted run removed from {slot.realm}")
+    return removed
+
+
+def smoke_login(
+    kc: KeycloakAdapter,
+    settings: Settings,
+    slot: Slot,
+    client_id: str,
+    client_secret: str,
+    marker: str = "",
+) -> dict[str, Any]:
+    """Create a throwaway user, log in for real through ``client_id``, remove the user again
+    (in a ``finally``; a user left by a killed run carries ``marker`` and is removed by
+    :func:`remove_leftover_test_users` at the start of the next smoke).
+    Returns the ID token's claims (not verified here; the caller checks ``iss``)."""
+    username, password = create_test_user(kc, slot, marker or smoke_marker())
+    try:
+        crash_point("smoke", "login", "during")  # crash tests: a kill with the user alive
         tokens = password_login(settings, slot, client_id, client_secret, username, password)
         return jwt_claims(str(tokens.get("id_token", "")))
     finally:

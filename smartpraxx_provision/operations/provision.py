@@ -15,9 +15,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..domain.lifecycle import check_operation
 from ..domain.model import PracticeSpec, Slot
 from ..domain.seats import billable_seats
-from ..errors import ConflictError
+from ..errors import ConflictError, SmartpraxxError
 from ..inventory.models import PracticeRecord
 from ..output import Reporter
 from ..secrets import practice_prefix
@@ -84,6 +85,12 @@ def plan(ctx: OpContext, spec: PracticeSpec, host: str | None = None) -> dict[st
             obj=spec.praxisname,
             hint="choose another Praxisname, or let ops release it with provision --reuse-name",
         )
+    if existing is not None:
+        from .subscription import is_suspended
+
+        check_operation(
+            "provision", existing.state, spec.praxisname, suspended=is_suspended(ctx, spec.praxisname)
+        )
     if existing is not None and existing.order_id != spec.order_id:
         raise ConflictError(
             f"praxisname {spec.praxisname} belongs to order {existing.order_id}, not {spec.order_id}",
@@ -149,13 +156,26 @@ def _planned_occ_changes(
 
 def _allocate(
     ctx: OpContext, spec: PracticeSpec, host: str | None, reuse_name: bool
-) -> PracticeRecord:
+) -> tuple[PracticeRecord, list[str]]:
+    """The practice's slot (allocated now or kept) and the hosts skipped as not answering."""
+    from .hosts import require_reachable, unreachable_candidates
     from .ownership import live_slot_numbers, require_alias_free
+    from .subscription import is_suspended
 
     ctx.ensure_embedded_host()
     existing = ctx.inventory.get_practice(spec.praxisname)
     require_alias_free(ctx, spec.praxisname, existing)
     live = live_slot_numbers(ctx, host) if existing is None else {}
+    if existing is not None and not existing.tombstoned:  # checked again under the lock
+        check_operation(
+            "provision", existing.state, spec.praxisname, suspended=is_suspended(ctx, spec.praxisname)
+        )
+    skip: list[str] = []
+    if existing is None or existing.tombstoned:  # a new slot: place it on an engine that answers
+        if host is not None:
+            require_reachable(ctx, host)
+        else:
+            skip = unreachable_candidates(ctx)
     record = ctx.inventory.allocate_practice(
         spec.praxisname,
         order_id=spec.order_id,
@@ -167,14 +187,28 @@ def _allocate(
         reuse_name=reuse_name,
         apps=spec.apps.app_ids(),
         live_numbers=live,
+        skip_hosts=skip,
     )
     if existing is None:
         ctx.reporter.change(f"slot {record.slot.id} allocated to {spec.praxisname}")
     else:
         ctx.reporter.skip(f"slot {record.slot.id} already belongs to {spec.praxisname}")
     if record.state in ("allocated", "failed"):
-        record = ctx.inventory.update_practice(spec.praxisname, state="provisioning")
-    return record
+        record, _ = ctx.inventory.transition_practice(spec.praxisname, "provisioning")
+    return record, skip
+
+
+def _mark_failed(ctx: OpContext, praxisname: str) -> None:
+    """A provision that failed before the practice was ever active leaves it ``failed``."""
+    record = ctx.inventory.get_practice(praxisname)
+    if record is None or record.state not in ("allocated", "provisioning"):
+        return
+    try:
+        ctx.inventory.transition_practice(praxisname, "failed")
+    except SmartpraxxError as err:  # the original error matters more
+        ctx.reporter.warn(f"could not mark {praxisname} failed: {err.message}")
+    else:
+        ctx.reporter.warn(f"{praxisname} is marked failed; re-run provision to converge it")
 
 
 def provision(
@@ -187,29 +221,39 @@ def provision(
     adopt: bool = False,
     smoke: bool = True,
 ) -> dict[str, Any]:
-    from ..adapters.nextcloud import NextcloudAdapter
-    from . import identity, invitations, nextcloud_stack
-    from .ownership import require_slot_ours
-    from .smoke import run_smoke
+    from . import invitations
 
     invitations.require_mail_settings(ctx.settings, ctx.secrets)
-    from .subscription import is_suspended
-
-    if is_suspended(ctx, spec.praxisname):
-        raise ConflictError(
-            f"practice {spec.praxisname} is suspended (subscription paused or overdue)",
-            obj=spec.praxisname,
-            hint=f"smartpraxx-provision resume {spec.praxisname}, then provision again",
-        )
     started = time.monotonic()
     rep = ctx.reporter
     notice = standin_notice(ctx)
     if notice:
         rep.warn(notice)
+    return _provision(ctx, spec, host, reuse_name, prune, adopt, smoke, started)
+
+
+def _provision(
+    ctx: OpContext,
+    spec: PracticeSpec,
+    host: str | None,
+    reuse_name: bool,
+    prune: bool,
+    adopt: bool,
+    smoke: bool,
+    started: float,
+) -> dict[str, Any]:
+    from ..adapters.nextcloud import NextcloudAdapter
+    from . import identity, invitations, nextcloud_stack
+    from .ownership import require_slot_ours
+    from .smoke import run_smoke
+
+    rep = ctx.reporter
     changes = 0
-    with JournaledOperation(ctx, "provision", spec.praxisname) as op:
+    with JournaledOperation(
+        ctx, "provision", spec.praxisname, on_failure=lambda: _mark_failed(ctx, spec.praxisname)
+    ) as op:
         with op.step("allocate", "allocate slot"):
-            record = _allocate(ctx, spec, host, reuse_name)
+            record, skipped_hosts = _allocate(ctx, spec, host, reuse_name)
             # before any secret, realm or container: every live object of the slot is ours
             require_slot_ours(ctx, record, adopt_realm=adopt)
         slot = record.slot
@@ -288,25 +332,22 @@ def provision(
                 smoke_result = run_smoke(ctx, record.praxisname)
 
         with op.step("record", "record seats and billing event"):
+            # state, facts and the billing event in one transaction: exactly once per change
             seats = billable_seats(spec.persons)
-            prev = ctx.inventory.get_practice(spec.praxisname)
-            first_time = prev is not None and prev.state != "active"
-            seats_changed = prev is not None and prev.billable_seats != seats
-            ctx.inventory.update_practice(
+            _, events = ctx.inventory.transition_practice(
                 spec.praxisname,
-                state="active",
-                billable_seats=seats,
-                display_name=spec.display_name,
-                kv=spec.kv,
-                specialties=spec.specialties,
-                apps=spec.apps.app_ids(),
+                "active",
+                payload={"slot": slot.id, "order_id": spec.order_id, "billable_seats": seats},
+                fields={
+                    "billable_seats": seats,
+                    "display_name": spec.display_name,
+                    "kv": spec.kv,
+                    "specialties": spec.specialties,
+                    "apps": spec.apps.app_ids(),
+                },
+                change_event=("seats-changed", "billable_seats"),
             )
-            if first_time or seats_changed:
-                ctx.inventory.record_event(
-                    "provisioned" if first_time else "seats-changed",
-                    spec.praxisname,
-                    {"slot": slot.id, "order_id": spec.order_id, "billable_seats": seats},
-                )
+            if any(e.kind in ("provisioned", "seats-changed") for e in events):
                 rep.change(f"billing event recorded: {seats} billable seats")
                 changes += 1
             else:
@@ -334,6 +375,7 @@ def provision(
         "smoke": smoke_result,
         "invitations": invites.to_dict(),
         "nextcloud_standin": uses_standin(ctx),
+        "skipped_hosts": skipped_hosts,  # engines that did not answer at placement
         "steps": [
             {"name": t.name, "seconds": round(t.seconds, 3), "status": t.status}
             for t in rep.timings

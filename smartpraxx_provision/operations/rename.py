@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..domain.lifecycle import check_operation
 from ..domain.names import praxisname_problem
 from ..errors import NotFoundError, UsageError
 from .context import OpContext
@@ -68,6 +69,8 @@ def rename(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
             )
     else:
         check_new_name(old, new)
+    if not current.tombstoned:
+        check_operation("rename", current.state, current.praxisname)
     slot = current.slot
     grace_until = datetime.now(UTC) + timedelta(days=ctx.settings.rename_grace_days)
 

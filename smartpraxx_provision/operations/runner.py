@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..errors import OperationFailed, SmartpraxxError
@@ -39,6 +39,8 @@ class JournaledOperation:
     praxisname: str
     op_id: str = ""
     steps_done: list[str] = field(default_factory=list)
+    # run when the operation fails, still under the lock (e.g. write the state ``failed``)
+    on_failure: Callable[[], None] | None = None
 
     def __enter__(self) -> JournaledOperation:
         self.op_id = self.ctx.inventory.begin_operation(self.kind, self.praxisname)
@@ -48,6 +50,9 @@ class JournaledOperation:
         if not self.op_id:
             return
         state = "done" if exc_type is None else "failed"
+        if exc_type is not None and self.on_failure is not None:
+            with contextlib.suppress(SmartpraxxError):
+                self.on_failure()
         with contextlib.suppress(SmartpraxxError):
             self.ctx.inventory.end_operation(self.op_id, state)
 

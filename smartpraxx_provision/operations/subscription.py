@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConflictError, NotFoundError
+from ..domain.lifecycle import check_operation
+from ..errors import NotFoundError
 from ..inventory.models import PracticeRecord
 from .context import OpContext
 from .runner import JournaledOperation
@@ -30,9 +31,7 @@ def _active(ctx: OpContext, praxisname: str) -> PracticeRecord:
     if record is None or record.tombstoned:
         raise NotFoundError(f"practice {praxisname} is not provisioned", obj=praxisname,
                             hint="smartpraxx-provision practices list")
-    if record.state != "active":
-        raise ConflictError(f"practice {praxisname} is {record.state}", obj=praxisname,
-                            hint=f"smartpraxx-provision status {praxisname}")
+    check_operation("suspend", record.state, record.praxisname)  # the same for resume
     return record
 
 

@@ -97,7 +97,7 @@ def test_provision_end_to_end(e2e: Cli, docker_engine: DockerEngine, keycloak: S
     assert len(objects["volumes"]) == 2 and len(objects["networks"]) == 1
     # the human output says the stand-in is used
     human = e2e("status", "praxis-mueller")
-    assert human.returncode == 0
+    assert human.returncode == 0, human.stdout + human.stderr
     assert "running" in human.stdout
     kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
     users = [u for u in kc.users(doc["realm"]) if not u["username"].startswith("smartpraxx-smoke")]
@@ -207,8 +207,12 @@ def test_smtp_down_fails_only_the_invite_step(e2e: Cli, mail_sink: Settings) -> 
     assert f"invite resend {spec.praxisname}" in err["next"]
     assert f"127.0.0.1:{closed}" in err["message"]
     code, status = e2e.json("status", spec.praxisname)
-    assert code == 0 and status["practices"][0]["state"] == "active"
+    # active (it serves), but degraded: the failed operation needs ops (exit 3)
+    assert code == 3 and status["practices"][0]["state"] == "active"
     assert status["practices"][0]["last_operation"]["state"] == "failed"
+    verdict = status["practices"][0]["verdict"]
+    assert verdict["verdict"] == "degraded"
+    assert any("provision failed in step invite" in r for r in verdict["reasons"]), verdict
     assert all(_mails_to(mail_sink, p.email) == 0 for p in spec.persons)
 
 
@@ -249,6 +253,12 @@ def test_crash_at_every_step_boundary_then_resume(
     assert proc.returncode == -9, proc.stderr[-3000:]
     code, doc = e2e.json("provision", str(DENTAL_SAMPLE), "--yes")
     assert code == 0 and doc["no_changes"] is True, doc
+    # a crash at every boundary (also right after the record step) billed exactly once
+    settings = load_settings(env={}, overrides={"state_dir": str(e2e.state_dir)})
+    with open_inventory(settings) as inv:
+        assert [e.kind for e in inv.list_events(spec.praxisname, kind="provisioned")] == [
+            "provisioned"
+        ]
 
 
 def test_rename_keeps_slot_realm_and_users(e2e: Cli, keycloak: Settings) -> None:

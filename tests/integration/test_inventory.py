@@ -383,6 +383,9 @@ ALLOWED_COLUMNS = {
         "next_number",
         "created_at",
         "updated_at",
+        # migration 0006: the Docker engine that answered the probe of hosts add/set
+        "engine_id",
+        "engine_version",
     },
     "practices": {
         "slot_id",
@@ -403,6 +406,7 @@ ALLOWED_COLUMNS = {
         # migration 0005: ownership (a UUID per practice; the installation of adopted objects)
         "practice_id",
         "owner_installation",
+        "export_sha256",  # migration 0006: the export a decommission's deletion began with
     },
     # migration 0005: the stable installation id of this inventory (one row)
     "installation": {"id", "created_at"},
@@ -433,7 +437,8 @@ ALLOWED_COLUMNS = {
         "lock_key",  # migration 0005: the lock is keyed by the practice id
     },
     "journal": {"op_id", "step", "seq", "state", "detail", "started_at", "updated_at", "ended_at"},
-    "events": {"id", "kind", "praxisname", "payload", "created_at"},
+    # migration 0006: transition_key '<slot>:<event>' (a transition's event once per slot)
+    "events": {"id", "kind", "praxisname", "payload", "created_at", "transition_key"},
 }
 
 

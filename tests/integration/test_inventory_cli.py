@@ -92,10 +92,12 @@ def test_hosts_tls(cli: Any, tmp_path: Path) -> None:
         str(files["cert"]),
         "--tls-key",
         str(files["key"]),
+        "--bootstrapping",  # not probed (no address but 127.0.0.1 is ever contacted here)
     )
     assert code == 0
     code, out, _ = cli("hosts", "list", "--json")
     assert json.loads(out)["hosts"][0]["tls"] == {k: str(v) for k, v in files.items()}
+    assert json.loads(out)["hosts"][0]["state"] == "bootstrapping"
 
 
 def test_hosts_errors_exit_codes(cli: Any) -> None:

@@ -132,7 +132,12 @@ def test_roles_groups_required_actions(settings: Settings) -> None:
 
 def test_user_profile_declares_every_attribute() -> None:
     attrs = {a["name"]: a for a in identity.user_profile_attributes()}
-    assert set(attrs) == set(identity.MANAGED_USER_ATTRIBUTES)
+    # plus the smoke check's marker on its throwaway users (admin-only)
+    assert set(attrs) == {*identity.MANAGED_USER_ATTRIBUTES, identity.SMOKE_MARKER_ATTR}
+    assert attrs[identity.SMOKE_MARKER_ATTR]["permissions"] == {
+        "view": ["admin"],
+        "edit": ["admin"],
+    }
     assert attrs["arbeitsbereiche"]["multivalued"] is True
     assert attrs["lanr"]["permissions"] == {"view": ["admin"], "edit": ["admin"]}
     assert "user" in attrs["rolle"]["permissions"]["view"]
