@@ -250,10 +250,11 @@ def test_killed_operation_shows_as_interrupted(e2e: Cli) -> None:
 
 def test_failed_first_provision_is_marked_failed_then_converges(e2e: Cli) -> None:
     name = "zahnarzt-sonnenschein"
-    dead = f"http://127.0.0.1:{_free_port()}"
+    # a fault after the slot is allocated (Keycloak is asked before: the owner checks):
+    # the slot's images do not exist under this tag, so the stack step fails
     proc = e2e(
         "provision", str(DENTAL_SAMPLE), "--yes", "--host", e2e.host,
-        extra_env={"SMARTPRAXX_KEYCLOAK_URL": dead}, timeout=900,
+        extra_env={"SMARTPRAXX_LOCAL_IMAGE_TAG": "missing-on-purpose"}, timeout=900,
     )
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "marked failed" in proc.stderr, proc.stderr[-2000:]
