@@ -155,6 +155,12 @@ class Settings:
     keycloak_timeout: float = 30.0
     java_home: str = ""  # empty: auto-detect a JDK >= 21
     keycloak_login_theme: str = ""  # realm loginTheme hook; empty = Keycloak's default theme
+    # embedded TLS proxy (devstack/proxy.py): the local Caddy's https port on 127.0.0.1, and
+    # the issuer base the slots' containers use (through their <slot>-idp gateway); empty =
+    # keycloak_public_url. When keycloak_public_url differs from the local Keycloak's URL,
+    # dev-stack starts Keycloak with --hostname=<public> --hostname-backchannel-dynamic=true.
+    proxy_port: int = 8443
+    keycloak_internal_url: str = ""
 
     # Docker images (profile defaults). local_image_tag is the tag of the images `dev-stack up`
     # builds; a second checkout on the same engine sets its own so the two never share images.
