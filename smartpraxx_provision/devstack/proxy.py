@@ -21,6 +21,7 @@ is never installed into the system trust store. Waits are bounded.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..errors import ConflictError, ServiceUnavailableError
@@ -304,3 +306,31 @@ def status(settings: Settings) -> dict[str, Any]:
         "config": str(caddyfile(settings)),
         "log": str(log_file(settings)),
     }
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, host: str, timeout: float) -> None:
+        super().__init__(host, timeout=timeout)
+        self._path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def get_as_slot(settings: Settings, url: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    """GET an ``http://idp-internal:8080/...`` URL the way a slot's idp gateway does: through
+    the Caddy socket the gateways forward to, with the internal Host header. (status, body)"""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.netloc:
+        raise ValueError(f"not an internal http URL: {url}")
+    conn = _UnixHTTPConnection(idp_socket(settings), parts.netloc, timeout)
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request("GET", path or "/", headers={"Host": parts.netloc})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()

@@ -20,6 +20,7 @@ from ..domain.seats import billable_seats
 from ..errors import ConflictError
 from ..inventory.models import PracticeRecord
 from ..output import Reporter
+from ..render.bundle import backchannel_issuer_url
 from ..secrets import practice_prefix
 from .context import OpContext
 from .runner import JournaledOperation
@@ -119,7 +120,7 @@ def plan(ctx: OpContext, spec: PracticeSpec, host: str | None = None) -> dict[st
 def _planned_occ_changes(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> list[str] | str:
     """What the Nextcloud step would change on a running slot (three occ reads, no writes)."""
     from ..adapters.nextcloud import NextcloudAdapter
-    from . import identity, nextcloud_stack
+    from . import nextcloud_stack
 
     engine = ctx.engine(slot.host)
     app = nextcloud_stack.slot_names(slot).app
@@ -133,7 +134,7 @@ def _planned_occ_changes(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> list
         ctx.settings,
         ctx.secrets,
         Reporter(quiet=True),
-        issuer=identity.realm_issuer(ctx.settings, slot),
+        issuer=backchannel_issuer_url(ctx.settings, slot),
         dry_run=True,
     )
     return result.changes
@@ -253,15 +254,18 @@ def provision(
                 ctx.settings,
                 ctx.secrets,
                 rep,
-                issuer=identity.realm_issuer(ctx.settings, slot),
+                issuer=backchannel_issuer_url(ctx.settings, slot),
             )
             changes += len(converge.changes)
 
         with op.step("routes", "proxy routes"):
-            from .routes import write_host_routes, write_start_page_routes
+            from .routes import reload_local_proxy, write_host_routes, write_start_page_routes
 
-            changes += int(write_host_routes(ctx, slot.host))
-            changes += int(write_start_page_routes(ctx))
+            routed = int(write_host_routes(ctx, slot.host))
+            routed += int(write_start_page_routes(ctx))
+            if routed:
+                reload_local_proxy(ctx)
+            changes += routed
 
         smoke_result: dict[str, Any] | None = None
         if smoke:

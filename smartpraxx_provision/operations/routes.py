@@ -34,7 +34,11 @@ def write_start_page_routes(ctx: OpContext) -> bool:
     practices = [
         (p.praxisname, p.realm, list(p.redirecting_names)) for p in ctx.inventory.list_practices()
     ]
-    text = render_start_page_routes(ctx.settings, practices)
+    if ctx.settings.local_tls_proxy:  # the local Caddy proxies to the local Keycloak
+        upstream = f"127.0.0.1:{ctx.settings.keycloak_port}"
+        text = render_start_page_routes(ctx.settings, practices, keycloak_upstream=upstream)
+    else:
+        text = render_start_page_routes(ctx.settings, practices)
     return _write_if_changed(ctx, proxy_dir(ctx) / "identity-routes.caddy", text)
 
 
@@ -55,3 +59,12 @@ def write_host_routes(ctx: OpContext, host: str) -> bool:
         sites.append((p.slot, f"127.0.0.1:{port}"))
     text = render_host_routes(ctx.settings, sites)
     return _write_if_changed(ctx, proxy_dir(ctx) / f"{host}.caddy", text)
+
+
+def reload_local_proxy(ctx: OpContext) -> bool:
+    """Embedded TLS mode: the local Caddy (``dev-stack up``) picks up the routing files."""
+    if not ctx.settings.local_tls_proxy:
+        return False
+    from ..devstack.proxy import reload_proxy
+
+    return reload_proxy(ctx.settings, ctx.reporter)
