@@ -202,3 +202,23 @@ def test_caddy_accepts_an_empty_routing_file(any_settings: Settings, tmp_path: P
     path = tmp_path / "Caddyfile"
     path.write_text(text, encoding="utf-8")
     assert _caddy(["adapt"], path, tmp_path).returncode == 0
+
+
+def test_local_tls_proxy_sites_are_https_on_loopback_with_the_local_ca(settings) -> None:  # type: ignore[no-untyped-def]
+    """Embedded + https: every site is https, bound to 127.0.0.1, certificates from Caddy's
+    local CA; the start page proxies to the local Keycloak's port."""
+    from smartpraxx_provision.config import replace as _replace
+    from smartpraxx_provision.domain.model import Slot as _Slot
+    from smartpraxx_provision.render.proxy import render_slot_site, render_start_page_routes
+
+    s = _replace(settings, domain="smartpraxx.localhost", identity_host="mein.smartpraxx.localhost",
+                 public_scheme="https")
+    site = render_slot_site(s, _Slot(host="cloud023", number=7), "127.0.0.1:32768")
+    assert site.splitlines()[1].startswith("https://nc07.cloud023.smartpraxx.localhost {")
+    assert "\tbind 127.0.0.1\n\ttls internal\n" in site
+    start = render_start_page_routes(s, [("praxis-mueller", "nc07-cloud023", [])],
+                                     keycloak_upstream="127.0.0.1:8180")
+    assert "https://mein.smartpraxx.localhost {\n\tbind 127.0.0.1\n\ttls internal\n" in start
+    assert "reverse_proxy 127.0.0.1:8180" in start
+    plain = render_slot_site(settings, _Slot(host="cloud023", number=7), "127.0.0.1:32768")
+    assert "tls internal" not in plain and "bind" not in plain
