@@ -17,8 +17,20 @@ lock:
 stack: install
 	smartpraxx-provision dev-stack up
 
-demo: stack
-	smartpraxx-provision provision $(SAMPLE) --yes
+# The demo runs behind the local TLS proxy (https://*.smartpraxx.localhost:8443, Caddy's
+# local CA) in a state dir of its own, so it never restarts the test stack's Keycloak.
+DEMO_STATE ?= $(HOME)/.local/share/smartpraxx-demo
+DEMO_ENV = SMARTPRAXX_STATE_DIR=$(DEMO_STATE) SMARTPRAXX_KEYCLOAK_PORT=8181 \
+	SMARTPRAXX_KEYCLOAK_URL=http://127.0.0.1:8181 SMARTPRAXX_SMTP_PORT=2526 \
+	SMARTPRAXX_DOMAIN=smartpraxx.localhost SMARTPRAXX_IDENTITY_HOST=mein.smartpraxx.localhost \
+	SMARTPRAXX_PUBLIC_SCHEME=https SMARTPRAXX_PROXY_PORT=8443
+
+demo: install
+	$(DEMO_ENV) smartpraxx-provision dev-stack up
+	$(DEMO_ENV) smartpraxx-provision provision $(SAMPLE) --yes
+	@echo "Open the start page and Nextcloud URLs above in a browser on this machine;"
+	@echo "trust Caddy's local CA: $(DEMO_STATE)/proxy/caddy/data/caddy/pki/authorities/local/root.crt"
+	@echo "Same settings for further commands: env $(DEMO_ENV) smartpraxx-provision ..."
 
 lint: install
 	ruff check smartpraxx_provision tests benchmarks starter_excel_samples scripts

@@ -87,6 +87,11 @@ def _check_nextcloud_image(image: str) -> None:
         )
 
 
+# The issuer base inside a slot's network (its <slot>-idp gateway) behind the local proxy.
+INTERNAL_IDP_HOST = "idp-internal"
+INTERNAL_IDP_PORT = 8080
+INTERNAL_IDP_URL = f"http://{INTERNAL_IDP_HOST}:{INTERNAL_IDP_PORT}"
+
 # Keys that may only come from the environment (they are secrets).
 SECRET_ENV_ONLY = ("vault_token", "vault_secret_id")
 
@@ -155,6 +160,15 @@ class Settings:
     keycloak_timeout: float = 30.0
     java_home: str = ""  # empty: auto-detect a JDK >= 21
     keycloak_login_theme: str = ""  # realm loginTheme hook; empty = Keycloak's default theme
+    # embedded TLS proxy (devstack/proxy.py): with profile embedded and public_scheme https,
+    # the local Caddy serves mein.<domain> and the slots on https://127.0.0.1:<proxy_port>
+    # (`tls internal`); keycloak_public_url then defaults to https://<identity_host>:<proxy_port>
+    # and keycloak_internal_url (the issuer base the slots' containers use through their
+    # <slot>-idp gateway) to http://idp-internal:8080; otherwise it defaults to
+    # keycloak_public_url. When keycloak_public_url differs from the local Keycloak's URL,
+    # dev-stack starts Keycloak with --hostname=<public> --hostname-backchannel-dynamic=true.
+    proxy_port: int = 8443
+    keycloak_internal_url: str = ""
 
     # Docker images (profile defaults). local_image_tag is the tag of the images `dev-stack up`
     # builds; a second checkout on the same engine sets its own so the two never share images.
@@ -214,10 +228,28 @@ class Settings:
                 self, "service_public_url", f"http://{self.service_host}:{self.service_port}"
             )
         if not self.keycloak_public_url:
-            object.__setattr__(self, "keycloak_public_url", self.keycloak_url)
+            public = (
+                self.public_origin(self.identity_host) if self.local_tls_proxy
+                else self.keycloak_url
+            )
+            object.__setattr__(self, "keycloak_public_url", public)
+        if not self.keycloak_internal_url:
+            internal = INTERNAL_IDP_URL if self.local_tls_proxy else self.keycloak_public_url
+            object.__setattr__(self, "keycloak_internal_url", internal)
         for f in fields(self):
             _check(f.name, getattr(self, f.name), "settings")
         _check_extras(self)
+
+    # --- derived URLs ----------------------------------------------------------------
+    @property
+    def local_tls_proxy(self) -> bool:
+        """Embedded stack behind the local Caddy: https on 127.0.0.1:<proxy_port>."""
+        return self.profile == "embedded" and self.public_scheme == "https"
+
+    def public_origin(self, host: str) -> str:
+        """``<scheme>://<host>[:port]`` as a browser opens it (the proxy port when local)."""
+        port = f":{self.proxy_port}" if self.local_tls_proxy and self.proxy_port != 443 else ""
+        return f"{self.public_scheme}://{host}{port}"
 
     # --- derived paths ---------------------------------------------------------------
     @property
@@ -399,6 +431,8 @@ RULES: dict[str, Rule] = {
     "keycloak_admin_user": pattern(_NAME_RE, "a user name (letters, digits, . _ @ -)"),
     "keycloak_version": pattern(_VERSION_RE, "a version like 26.5.6"),
     "keycloak_port": PORT,
+    "proxy_port": PORT,
+    "keycloak_internal_url": url("http", "https"),
     "keycloak_timeout": duration,
     "java_home": optional(path),
     "keycloak_login_theme": optional(pattern(_NAME_RE, "a theme name")),
@@ -664,8 +698,16 @@ def replace(settings: Settings, **changes: Any) -> Settings:
             settings.profile == "production"
         ):
             changes["smtp_starttls"] = None
-    if "keycloak_url" in changes and "keycloak_public_url" not in changes and (
-        settings.keycloak_public_url == settings.keycloak_url
+    # URLs still at their derived default follow the settings they derive from
+    local = settings.local_tls_proxy
+    public_default = settings.public_origin(settings.identity_host) if local else (
+        settings.keycloak_url
+    )
+    if "keycloak_public_url" not in changes and settings.keycloak_public_url == public_default:
+        changes["keycloak_public_url"] = ""
+    internal_default = INTERNAL_IDP_URL if local else settings.keycloak_public_url
+    if "keycloak_internal_url" not in changes and (
+        settings.keycloak_internal_url == internal_default
     ):
-        changes["keycloak_public_url"] = ""  # derived default follows keycloak_url
+        changes["keycloak_internal_url"] = ""
     return dataclasses.replace(settings, **changes)

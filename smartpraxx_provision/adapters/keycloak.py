@@ -631,6 +631,7 @@ def authorization_code_login(
     password: str,
     *,
     timeout: float = 30.0,
+    verify: str | bool = True,
 ) -> dict[str, Any]:
     """A real OpenID Connect authorization-code login, driving Keycloak's login form.
 
@@ -657,8 +658,10 @@ def authorization_code_login(
     )
     obj = f"realm {realm}"
     with requests.Session() as session:
+        # per request: REQUESTS_CA_BUNDLE would override a session-level verify
+        session.verify = verify  # the local proxy's CA when the login form is behind it
         try:
-            page = session.get(f"{realm_base}/auth?{query}", timeout=timeout)
+            page = session.get(f"{realm_base}/auth?{query}", timeout=timeout, verify=verify)
         except requests.RequestException as exc:
             raise ServiceUnavailableError(
                 f"Keycloak at {base_url} cannot be reached for a login", obj=obj, hint=UP_HINT
@@ -682,6 +685,7 @@ def authorization_code_login(
                 data={"username": username, "password": password, "credentialId": ""},
                 allow_redirects=False,
                 timeout=timeout,
+                verify=verify,
             )
         except requests.RequestException as exc:
             raise ServiceUnavailableError(
@@ -710,6 +714,7 @@ def authorization_code_login(
                     "code_verifier": verifier,
                 },
                 timeout=timeout,
+                verify=verify,
             )
         except requests.RequestException as exc:
             raise ServiceUnavailableError(
@@ -737,3 +742,60 @@ def jwt_claims(token: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ExternalServiceError("Keycloak returned a malformed token", obj="token")
     return data
+
+
+def browser_login(
+    session: requests.Session,
+    start_url: str,
+    username: str,
+    password: str,
+    *,
+    timeout: float = 30.0,
+    max_redirects: int = 10,
+    verify: str | bool = True,
+) -> requests.Response:
+    """What a browser does to log in through an OIDC client (e.g. Nextcloud's user_oidc).
+
+    GET ``start_url`` following redirects until Keycloak's login form shows, submit the
+    credentials and follow the redirects back (the client exchanges the code itself).
+    Returns the final response; the client's session cookie stays in ``session``.
+    Raises ``LoginRefused`` when no login form appears or Keycloak shows it again.
+    """
+    session.max_redirects = max_redirects
+    obj = start_url
+    try:
+        page = session.get(start_url, timeout=timeout, verify=verify)
+    except requests.RequestException as exc:
+        raise ServiceUnavailableError(
+            f"{start_url} cannot be reached for a login ({type(exc).__name__}: {exc})",
+            obj=obj,
+            hint=UP_HINT,
+        ) from exc
+    parser = _LoginFormParser()
+    parser.feed(page.text)
+    if page.status_code != 200 or not parser.action:
+        raise LoginRefused(
+            f"no Keycloak login form after {start_url} (HTTP {page.status_code} at "
+            f"{page.url.split('?', 1)[0]}): {page.text.strip()[:200]}",
+            obj=obj,
+            hint="check the client's login provider (discovery, redirect URIs)",
+        )
+    action = urljoin(page.url, parser.action)
+    try:
+        answer = session.post(
+            action,
+            data={"username": username, "password": password, "credentialId": ""},
+            timeout=timeout,
+            verify=verify,
+        )
+    except requests.RequestException as exc:
+        raise ServiceUnavailableError(
+            f"the login at {action.split('?', 1)[0]} did not complete ({type(exc).__name__})",
+            obj=obj,
+            hint=UP_HINT,
+        ) from exc
+    again = _LoginFormParser()
+    again.feed(answer.text)
+    if again.action:
+        raise LoginRefused(f"Keycloak refused the credentials for {start_url}", obj=obj)
+    return answer

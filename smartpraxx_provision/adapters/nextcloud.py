@@ -67,6 +67,8 @@ OCC_COMMANDS: dict[str, OccCommand] = {
     "user_oidc:providers": OccCommand(frozenset({"--output"}), mutating=False),
     "user_oidc:provider": OccCommand(OIDC_PROVIDER_OPTIONS, mutating=True),
     "maintenance:mode": OccCommand(frozenset({"--on", "--off"}), mutating=True),
+    "user:info": OccCommand(frozenset({"--output"}), mutating=False),
+    "user:delete": OccCommand(frozenset(), mutating=True),
 }
 
 
@@ -197,6 +199,15 @@ class NextcloudAdapter:
             args.append(f"--clientsecret-env={SECRET_ENV}")
             env = {SECRET_ENV: secret}
         self.occ("user_oidc:provider", identifier, *args, env=env)
+
+    def delete_user(self, uid: str) -> bool:
+        """Remove a user (the smoke check's throwaway login); False when there is none."""
+        try:
+            self.occ("user:info", uid, "--output=json")
+        except ExternalServiceError:
+            return False
+        self.occ("user:delete", uid)
+        return True
 
     # -- HTTP ------------------------------------------------------------------------------
 

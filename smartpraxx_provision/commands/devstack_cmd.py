@@ -91,6 +91,11 @@ def register(app: typer.Typer) -> None:
                 f"mail sink: {'answers' if mail.get('answers') else 'DOWN'} at {mail.get('url')}"
                 f" ({mail.get('messages', 0)} messages in {mail.get('mailbox')})"
             )
+            px = result.get("proxy") or {}
+            typer.echo(
+                f"tls proxy: {'answers' if px.get('answers') else 'DOWN'} at https://"
+                f"{px.get('https')} (CA {px.get('ca_certificate')})"
+            )
         if not result["ok"]:
             raise typer.Exit(1)
 

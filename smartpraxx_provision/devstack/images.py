@@ -36,6 +36,7 @@ BASE_TAG = f"smartpraxx/debian-base:{SUITE}"
 MARIADB_TAG = "smartpraxx/mariadb:dev"
 REDIS_TAG = "smartpraxx/redis:dev"
 STANDIN_TAG = "smartpraxx/nextcloud-standin:dev"
+IDP_GATEWAY_TAG = "smartpraxx/idp-gateway:dev"
 
 
 def _tagged(tag: str, local_tag: str) -> str:
@@ -65,6 +66,9 @@ def service_images(local_tag: str = "dev") -> list[ServiceImage]:
     return [
         ServiceImage("mariadb", _tagged(MARIADB_TAG, local_tag), IMAGES_DIR / "mariadb"),
         ServiceImage("redis", _tagged(REDIS_TAG, local_tag), IMAGES_DIR / "redis"),
+        ServiceImage(
+            "idp-gateway", _tagged(IDP_GATEWAY_TAG, local_tag), IMAGES_DIR / "idp-gateway"
+        ),
         ServiceImage(
             "nextcloud-standin",
             _tagged(STANDIN_TAG, local_tag),

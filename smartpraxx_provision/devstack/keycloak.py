@@ -344,9 +344,39 @@ def _mismatch_error(settings: Settings) -> ConflictError:
     )
 
 
+def hostname_args(settings: Settings) -> list[str]:
+    """Keycloak's hostname options when browsers reach it elsewhere (the local TLS proxy).
+
+    ``--hostname`` is the browser-facing URL, which stays the issuer; with
+    ``--hostname-backchannel-dynamic`` token/JWKS/userinfo follow the host a backchannel
+    request used (``idp-internal`` from a slot, ``127.0.0.1`` from this tool)."""
+    public = settings.keycloak_public_url.rstrip("/")
+    if public == local_url(settings):
+        return []
+    return [f"--hostname={public}", "--hostname-backchannel-dynamic=true"]
+
+
+def _running_hostname_args(pid: int) -> list[str]:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+    return [a for a in argv if a.startswith("--hostname")]
+
+
 def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
-    """Start the local Keycloak (idempotent); return where it answers."""
+    """Start the local Keycloak (idempotent); return where it answers.
+
+    A running server of this state dir started with other hostname options is restarted."""
     url = local_url(settings)
+    running = _our_pid(settings)
+    if running is not None and _running_hostname_args(running) != hostname_args(settings):
+        reporter.change(
+            f"restarting Keycloak (pid {running}): hostname options change to "
+            f"{' '.join(hostname_args(settings)) or '(none)'}"
+        )
+        _terminate(settings, running)
+        pid_file(settings).unlink(missing_ok=True)
     if settings.keycloak_url.rstrip("/") != url:
         reporter.warn(
             f"keycloak_url is {settings.keycloak_url} but the local Keycloak listens on {url}: "
@@ -407,6 +437,7 @@ def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
         # the jboss-logging event listener writes usernames of failed logins at WARN: staff
         # data stays in the realm's event store, not in this log
         "--log-level=info,org.keycloak.events:error",
+        *hostname_args(settings),
     ]
     log_path = log_file(settings)
     log_path.parent.mkdir(parents=True, exist_ok=True)

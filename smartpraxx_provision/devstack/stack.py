@@ -23,7 +23,7 @@ from ..errors import OperationFailed, ServiceUnavailableError, SmartpraxxError
 from ..output import Reporter
 from . import engine as engine_mod
 from . import images as images_mod
-from . import mailsink
+from . import mailsink, proxy
 
 KEYCLOAK_MODULE = "smartpraxx_provision.devstack.keycloak"
 
@@ -97,6 +97,9 @@ def up(
     result["mail"] = _phase(
         "mail sink", reporter, timings, lambda: mailsink.ensure_mailsink(settings, reporter)
     )
+    result["proxy"] = _phase(
+        "tls proxy", reporter, timings, lambda: proxy.ensure_proxy(settings, reporter)
+    )
 
     kc = _keycloak_module()
     if kc is None:
@@ -133,6 +136,9 @@ def down(settings: Settings, reporter: Reporter) -> dict[str, Any]:
     result["mail_stopped"] = _phase(
         "mail sink", reporter, timings, lambda: mailsink.stop_mailsink(settings, reporter)
     )
+    result["proxy_stopped"] = _phase(
+        "tls proxy", reporter, timings, lambda: proxy.stop_proxy(settings, reporter)
+    )
     result["engine_stopped"] = _phase(
         "docker engine", reporter, timings, lambda: engine_mod.stop_engine(settings, reporter)
     )
@@ -159,6 +165,7 @@ def status(settings: Settings) -> dict[str, Any]:
         except SmartpraxxError as err:
             result["keycloak"] = {"status": "error", "error": err.message}
     result["mail"] = mailsink.mailsink_status(settings)
+    result["proxy"] = proxy.status(settings)
     images = result["images"]
     images_ok = (
         all(isinstance(v, dict) and v.get("present") for v in images.values())
@@ -167,5 +174,8 @@ def status(settings: Settings) -> dict[str, Any]:
     kc_status = result["keycloak"]
     kc_ok = bool(kc_status.get("answers"))
     mail_ok = bool(result["mail"]["answers"])
-    result["ok"] = bool(result["engine"]["answers"] and images_ok and kc_ok and mail_ok)
+    proxy_ok = bool(result["proxy"]["answers"])
+    result["ok"] = bool(
+        result["engine"]["answers"] and images_ok and kc_ok and mail_ok and proxy_ok
+    )
     return result

@@ -113,7 +113,7 @@ def discovery_url(settings: Settings, slot: Slot) -> str:
 
 def start_page_url(settings: Settings, praxisname: str) -> str:
     """The practice's public start page, ``<scheme>://mein.smartpraxx.de/<praxisname>``."""
-    return f"{settings.public_scheme}://{settings.identity_host}/{praxisname}"
+    return f"{settings.public_origin(settings.identity_host)}/{praxisname}"
 
 
 def account_console_url(settings: Settings, slot: Slot) -> str:
@@ -122,7 +122,7 @@ def account_console_url(settings: Settings, slot: Slot) -> str:
 
 
 def nextcloud_base_url(settings: Settings, slot: Slot) -> str:
-    return f"{settings.public_scheme}://{slot.fqdn(settings.domain)}"
+    return settings.public_origin(slot.fqdn(settings.domain))
 
 
 def nextcloud_redirect_uris(settings: Settings, slot: Slot) -> list[str]:
@@ -1172,8 +1172,11 @@ def password_login(
 
     ``redirect_uri`` defaults to Nextcloud's user_oidc callback of the slot; it is never
     contacted. Raises ``adapters.keycloak.LoginRefused`` when Keycloak refuses."""
+    # behind the local TLS proxy the login form lives on the browser-facing host (its
+    # cookies too): start there, as a browser does
+    base = settings.keycloak_public_url if settings.local_tls_proxy else settings.keycloak_url
     return authorization_code_login(
-        settings.keycloak_url,
+        base,
         slot.realm,
         client_id,
         client_secret,
@@ -1181,7 +1184,19 @@ def password_login(
         username,
         password,
         timeout=settings.keycloak_timeout,
+        verify=tls_verify(settings),
     )
+
+
+def tls_verify(settings: Settings) -> str | bool:
+    """What an https client trusts: the local proxy's CA (embedded TLS mode) or the system's."""
+    if settings.local_tls_proxy:
+        from ..adapters import localhost_names
+        from ..devstack.proxy import ca_certificate
+
+        localhost_names.enable()  # the browser-facing *.localhost names, as browsers do
+        return str(ca_certificate(settings))
+    return True
 
 
 def smoke_marker() -> str:

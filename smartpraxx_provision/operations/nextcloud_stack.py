@@ -248,6 +248,36 @@ def _secret_files(
     )
 
 
+def idp_gateway_spec(settings: Settings, slot: Slot) -> ContainerSpec:
+    """The slot's way to the identity provider behind the local TLS proxy (embedded only).
+
+    ``<slot>-idp`` (image ``idp-gateway``) sits on the slot's network alone, under the alias
+    ``idp-internal``, and forwards to the host Caddy's Unix socket (directory bind-mounted),
+    which proxies to the local Keycloak only: no IP route to the host, no shared network.
+    """
+    from ..config import INTERNAL_IDP_HOST, INTERNAL_IDP_PORT
+    from ..devstack.images import IDP_GATEWAY_TAG
+    from ..devstack.proxy import run_dir
+
+    image = IDP_GATEWAY_TAG.rsplit(":", 1)[0] + f":{settings.local_image_tag}"
+    return ContainerSpec(
+        name=slot_names(slot).idp,
+        image=image,
+        env={"IDP_PORT": str(INTERNAL_IDP_PORT), "IDP_SOCKET": IDP_GATEWAY_SOCKET},
+        labels=slot_labels(slot, "idp"),
+        network=slot_names(slot).network,
+        aliases=(INTERNAL_IDP_HOST,),
+        volumes={str(run_dir(settings)): IDP_GATEWAY_SOCKET.rsplit("/", 1)[0]},
+        mem_limit=IDP_GATEWAY_MEM_LIMIT,
+        restart_policy=RESTART_POLICY,
+        extra={"cap_drop": ["ALL"]},
+    )
+
+
+IDP_GATEWAY_SOCKET = "/run/smartpraxx-idp/idp.sock"
+IDP_GATEWAY_MEM_LIMIT = "32m"
+
+
 def launch_stack(
     engine: DockerEngine,
     spec: PracticeSpec,
@@ -321,6 +351,10 @@ def launch_stack(
         ),
         "redis",
     )
+    if settings.local_tls_proxy:
+        ensure(idp_gateway_spec(settings, slot), "idp")
+    elif engine.remove_container(names.idp):
+        reporter.change(f"container {names.idp} removed (no local TLS proxy)")
     _wait(engine, slot, names.db, DB_HEALTH, timeout)
     _wait(engine, slot, names.redis, REDIS_HEALTH, timeout)
     _check_db_login(engine, slot, names, refs["db_password"])
@@ -540,6 +574,7 @@ def slot_status(engine: DockerEngine, slot: Slot) -> dict[str, Any]:
         ("redis", names.redis),
         ("app", names.app),
         ("cron", names.cron),
+        ("idp", names.idp),
     ):
         info = engine.inspect_container(name)
         containers[role] = (
@@ -576,7 +611,7 @@ def remove_stack(engine: DockerEngine, slot: Slot, reporter: Reporter) -> dict[s
     """Remove the slot's containers, volumes (its DATA) and network. Idempotent."""
     names = slot_names(slot)
     removed: list[str] = []
-    for name in (names.cron, names.app, names.redis, names.db):
+    for name in (names.cron, names.app, names.idp, names.redis, names.db):
         if engine.remove_container(name):
             removed.append(f"container {name}")
     for name in (names.data_volume, names.db_volume):

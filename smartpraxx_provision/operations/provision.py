@@ -21,6 +21,7 @@ from ..domain.seats import billable_seats
 from ..errors import ConflictError, SmartpraxxError
 from ..inventory.models import PracticeRecord
 from ..output import Reporter
+from ..render.bundle import backchannel_issuer_url
 from ..secrets import practice_prefix
 from .context import OpContext
 from .runner import JournaledOperation
@@ -133,7 +134,7 @@ def _planned_occ_changes(
 ) -> list[str] | str:
     """What the Nextcloud step would change on a running slot (three occ reads, no writes)."""
     from ..adapters.nextcloud import NextcloudAdapter
-    from . import identity, nextcloud_stack
+    from . import nextcloud_stack
 
     slot = record.slot
     engine = ctx.practice_engine(record)
@@ -148,7 +149,7 @@ def _planned_occ_changes(
         ctx.settings,
         ctx.secrets,
         Reporter(quiet=True),
-        issuer=identity.realm_issuer(ctx.settings, slot),
+        issuer=backchannel_issuer_url(ctx.settings, slot),
         dry_run=True,
     )
     return result.changes
@@ -314,17 +315,25 @@ def _provision(
                 ctx.settings,
                 ctx.secrets,
                 rep,
-                issuer=identity.realm_issuer(ctx.settings, slot),
+                issuer=backchannel_issuer_url(ctx.settings, slot),
             )
             changes += len(converge.changes)
 
         with op.step("routes", "proxy routes"):
-            from .routes import write_host_routes, write_start_page_routes, write_start_pages
+            from .routes import (
+                reload_local_proxy,
+                write_host_routes,
+                write_start_page_routes,
+                write_start_pages,
+            )
 
-            changes += int(write_host_routes(ctx, slot.host))
+            routed = int(write_host_routes(ctx, slot.host))
             current = ctx.inventory.get_practice(spec.praxisname)
-            changes += int(write_start_pages(ctx, current))
-            changes += int(write_start_page_routes(ctx))
+            routed += int(write_start_pages(ctx, current))
+            routed += int(write_start_page_routes(ctx))
+            if routed:
+                reload_local_proxy(ctx)
+            changes += routed
 
         smoke_result: dict[str, Any] | None = None
         if smoke:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from ..domain.startpage import ExternalApp, StartPageView, start_page_tiles
 from ..inventory.models import PracticeRecord
 from ..render.proxy import (
+    KEYCLOAK_UPSTREAM,
     START_PAGE_ASSETS_DIR,
     render_host_routes,
     render_start_page_routes,
@@ -49,8 +50,12 @@ def write_start_page_routes(ctx: OpContext) -> bool:
         (p.praxisname, p.realm, list(p.redirecting_names)) for p in ctx.inventory.list_practices()
     ]
     issuer = urlparse(ctx.settings.keycloak_public_url)
+    # the local Caddy (embedded TLS mode) proxies to the local Keycloak
+    upstream = (f"127.0.0.1:{ctx.settings.keycloak_port}" if ctx.settings.local_tls_proxy
+                else KEYCLOAK_UPSTREAM)
     text = render_start_page_routes(
-        ctx.settings, practices, pages_root=str(start_pages_dir(ctx).resolve()),
+        ctx.settings, practices, keycloak_upstream=upstream,
+        pages_root=str(start_pages_dir(ctx).resolve()),
         issuer_origin=f"{issuer.scheme}://{issuer.netloc}",
     )
     return _write_if_changed(ctx, proxy_dir(ctx) / "identity-routes.caddy", text)
@@ -121,3 +126,12 @@ def write_host_routes(ctx: OpContext, host: str) -> bool:
         sites.append((p.slot, f"127.0.0.1:{port}"))
     text = render_host_routes(ctx.settings, sites)
     return _write_if_changed(ctx, proxy_dir(ctx) / f"{host}.caddy", text)
+
+
+def reload_local_proxy(ctx: OpContext) -> bool:
+    """Embedded TLS mode: the local Caddy (``dev-stack up``) picks up the routing files."""
+    if not ctx.settings.local_tls_proxy:
+        return False
+    from ..devstack.proxy import reload_proxy
+
+    return reload_proxy(ctx.settings, ctx.reporter)

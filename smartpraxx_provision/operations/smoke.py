@@ -99,14 +99,20 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
             check("oidc-discovery", False, "no user_oidc provider configured in Nextcloud")
             return
         try:
-            doc = requests.get(str(url), timeout=10).json()
-        except (requests.RequestException, ValueError) as exc:
+            doc = _discovery_as_nextcloud(ctx, str(url))
+        except (OSError, requests.RequestException, ValueError) as exc:
             check("oidc-discovery", False, f"{url} did not answer: {type(exc).__name__}")
             return
+        internal = ctx.settings.keycloak_internal_url.rstrip("/")
+        backchannel = [doc.get("token_endpoint"), doc.get("jwks_uri")]
+        ok = doc.get("issuer") == issuer and all(
+            str(u).startswith(f"{internal}/") for u in backchannel
+        )
         check(
             "oidc-discovery",
-            doc.get("issuer") == issuer,
-            f"issuer {doc.get('issuer')} (expected {issuer})",
+            ok,
+            f"issuer {doc.get('issuer')} (expected {issuer}); token/JWKS "
+            f"{', '.join(str(u) for u in backchannel)} (expected on {internal})",
         )
 
     # 3. the Nextcloud client is registered in the realm
@@ -148,6 +154,20 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
     ):
         guarded(name, body)
 
+    # 6. a staff member's path: the code flow through the practice's Nextcloud, its groups
+    if nextcloud_login_possible(ctx.settings):
+        try:
+            detail, passed = nextcloud_login_check(ctx, record)
+            check("nextcloud-login", passed, detail)
+        except Exception as exc:  # recorded; the test user is removed by the check
+            message = getattr(exc, "message", str(exc))
+            check("nextcloud-login", False, f"{type(exc).__name__}: {message[:300]}")
+    else:
+        ctx.reporter.warn(
+            "smoke nextcloud-login: not run - without the local TLS proxy (public_scheme "
+            "https) the embedded Nextcloud cannot reach the issuer"
+        )
+
     ok = all(c["ok"] for c in checks)
     result = {
         "ok": ok,
@@ -166,3 +186,89 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
             details={"smoke": result},
         )
     return result
+
+
+def _discovery_as_nextcloud(ctx: OpContext, url: str) -> dict[str, Any]:
+    """The discovery document as the slot's Nextcloud fetches it (behind the local TLS
+    proxy: through the socket its idp gateway forwards to, with the internal host name)."""
+    if ctx.settings.local_tls_proxy:
+        from ..devstack.proxy import get_as_slot
+
+        status, body = get_as_slot(ctx.settings, url)
+        if status != 200:
+            raise ValueError(f"HTTP {status}")
+        doc = json.loads(body)
+    else:
+        doc = requests.get(url, timeout=10).json()
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    return doc
+
+
+def nextcloud_login_possible(settings: Any) -> bool:
+    """The Nextcloud reaches the issuer the browser uses: production, or the local proxy."""
+    return bool(settings.profile == "production" or settings.local_tls_proxy)
+
+
+SMOKE_GROUP = "Mitarbeitende"
+
+
+def nextcloud_login_check(ctx: OpContext, record: PracticeRecord) -> tuple[str, bool]:
+    """Log a throwaway staff member in through the Nextcloud's code flow (as a browser
+    does: /login → Keycloak's form → /apps/user_oidc/code) and read the Nextcloud user back
+    over OCS: uid, e-mail and the group given in the realm. Both users are removed again."""
+    from ..adapters.keycloak import browser_login
+    from ..adapters.nextcloud import NextcloudAdapter
+    from . import identity, nextcloud_stack
+
+    slot = record.slot
+    kc = ctx.practice_keycloak(record)  # refuses a realm of another owner
+    base = identity.nextcloud_base_url(ctx.settings, slot)
+    # marked like smoke_login's user: a killed run's leftover is removed by the next smoke
+    username, password = identity.create_test_user(kc, slot, identity.smoke_marker())
+    nc = NextcloudAdapter(ctx.practice_engine(record), nextcloud_stack.slot_names(slot).app)
+    try:
+        user_id = kc.find_user_id(slot.realm, username)
+        group = next((g for g in kc.groups(slot.realm) if g.get("name") == SMOKE_GROUP), None)
+        if user_id is None or group is None:
+            return f"realm {slot.realm} lacks the test user or group {SMOKE_GROUP}", False
+        kc.add_to_group(slot.realm, user_id, str(group["id"]))
+        verify = identity.tls_verify(ctx.settings)
+        with requests.Session() as session:
+            landed = browser_login(
+                session,
+                f"{base}/login",
+                username,
+                password,
+                timeout=ctx.settings.keycloak_timeout,
+                verify=verify,
+            )
+            if landed.status_code >= 400:
+                return (
+                    f"the Nextcloud answered HTTP {landed.status_code} at "
+                    f"{landed.url.split('?', 1)[0]}: {landed.text.strip()[:200]}",
+                    False,
+                )
+            ocs = session.get(
+                f"{base}/ocs/v2.php/cloud/user",
+                params={"format": "json"},
+                headers={"OCS-APIRequest": "true", "Accept": "application/json"},
+                timeout=10,
+                verify=verify,
+            )
+        if ocs.status_code != 200:
+            return f"OCS cloud/user answered HTTP {ocs.status_code} after the login", False
+        data = (ocs.json().get("ocs") or {}).get("data") or {}
+        problems = []
+        if data.get("id") != username:
+            problems.append(f"uid {data.get('id')!r}")
+        if data.get("email") != f"{username}@smoke.invalid":
+            problems.append("e-mail")
+        if SMOKE_GROUP not in (data.get("groups") or []):
+            problems.append(f"groups {data.get('groups')}")
+        if problems:
+            return f"logged in via {landed.url.split('?', 1)[0]}, wrong: {', '.join(problems)}", False
+        return f"code flow via {base}/login: Nextcloud user with group {SMOKE_GROUP}", True
+    finally:
+        identity.delete_test_user(kc, slot, username)
+        nc.delete_user(username)

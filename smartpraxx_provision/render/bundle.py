@@ -173,6 +173,7 @@ class SlotNames:
     redis: str
     app: str
     cron: str
+    idp: str  # the idp gateway (embedded TLS proxy mode only)
 
 
 def slot_names(slot: Slot) -> SlotNames:
@@ -185,6 +186,7 @@ def slot_names(slot: Slot) -> SlotNames:
         redis=f"{sid}-redis",
         app=f"{sid}-app",
         cron=f"{sid}-cron",
+        idp=f"{sid}-idp",
     )
 
 
@@ -199,7 +201,13 @@ def slot_secret_refs(slot: Slot) -> dict[str, str]:
 
 
 def base_url(settings: Settings, slot: Slot) -> str:
-    return f"{settings.public_scheme}://{slot.fqdn(settings.domain)}"
+    return settings.public_origin(slot.fqdn(settings.domain))
+
+
+def backchannel_issuer_url(settings: Settings, slot: Slot) -> str:
+    """The same issuer's base as the slot's containers reach it (discovery, token, JWKS):
+    ``keycloak_internal_url`` (behind the local proxy: ``http://idp-internal:8080``)."""
+    return f"{settings.keycloak_internal_url.rstrip('/')}/realms/{slot.realm}"
 
 
 def issuer_url(settings: Settings, slot: Slot) -> str:
@@ -263,6 +271,8 @@ def _context(spec: PracticeSpec, slot: Slot, settings: Settings) -> dict[str, An
         "fqdn": slot.fqdn(settings.domain),
         "scheme": settings.public_scheme,
         "base_url": base_url(settings, slot),
+        # host[:port] as the browser sends it (the local proxy's port in the embedded TLS mode)
+        "public_host": base_url(settings, slot).split("://", 1)[1],
         "display_name": spec.display_name,
         "praxisname": spec.praxisname,
         "practice_type": spec.practice_type.label,
@@ -271,7 +281,7 @@ def _context(spec: PracticeSpec, slot: Slot, settings: Settings) -> dict[str, An
         "db": {"name": DB_NAME, "user": DB_USER},
         "cron": settings.nextcloud_cron,
         # embedded profile: the IdP is on a local address and reached over plain http
-        "local_idp": settings.public_scheme == "http",
+        "local_idp": settings.public_scheme == "http" or settings.local_tls_proxy,
         "loglevel": NEXTCLOUD_LOGLEVEL,
         "maintenance_window_start": MAINTENANCE_WINDOW_START,
         "oidc_identifier": OIDC_PROVIDER_ID,

@@ -133,6 +133,9 @@ def _check_path_name(name: str, obj: str) -> str:
 
 def _address(settings: Settings, hostname: str) -> str:
     # No scheme = Caddy's automatic HTTPS (ACME certificate + HTTP->HTTPS redirect).
+    # The embedded stack's local Caddy: https on its https_port, `tls internal`, 127.0.0.1.
+    if settings.local_tls_proxy:
+        return f"https://{hostname}"
     return hostname if _https(settings) else f"http://{hostname}"
 
 
@@ -144,6 +147,7 @@ def render_slot_site(settings: Settings, slot: Slot, upstream: str) -> str:
         slot_id=slot.id,
         address=_address(settings, fqdn),
         https=_https(settings),
+        local_tls=settings.local_tls_proxy,
         upstream=_check_upstream(upstream, f"slot {slot.id}"),
     )
 
@@ -249,6 +253,7 @@ def render_start_page_routes(
         identity_host=identity,
         address=_address(settings, identity),
         https=_https(settings),
+        local_tls=settings.local_tls_proxy,
         practices=pages,
         keycloak_upstream=_check_upstream(keycloak_upstream, "keycloak upstream"),
         pages_root=pages_root,

@@ -50,7 +50,7 @@ def person(**kw: object) -> Person:
 
 
 def test_urls(settings: Settings) -> None:
-    s = replace(settings, keycloak_public_url="https://mein.smartpraxx.de", public_scheme="https")
+    s = replace(settings, profile="production", keycloak_public_url="https://mein.smartpraxx.de")
     assert identity.realm_issuer(s, SLOT) == "https://mein.smartpraxx.de/realms/nc07-cloud023"
     assert identity.discovery_url(s, SLOT).endswith(
         "/realms/nc07-cloud023/.well-known/openid-configuration"
@@ -63,6 +63,33 @@ def test_urls(settings: Settings) -> None:
     # embedded profile: http, issuer base defaults to the admin URL
     assert identity.nextcloud_base_url(settings, SLOT) == "http://nc07.cloud023.smartpraxx.de"
     assert identity.realm_issuer(settings, SLOT) == f"{settings.keycloak_url}/realms/nc07-cloud023"
+
+
+def test_urls_behind_the_local_tls_proxy(settings: Settings) -> None:
+    """Embedded + https: the browser URLs carry the local Caddy's port, the issuer is the
+    identity host's, the containers use the internal name for the same realm."""
+    from smartpraxx_provision.render.bundle import backchannel_issuer_url
+
+    s = replace(
+        settings, domain="smartpraxx.localhost", identity_host="mein.smartpraxx.localhost",
+        public_scheme="https", proxy_port=9443,
+    )
+    assert s.local_tls_proxy
+    assert s.keycloak_public_url == "https://mein.smartpraxx.localhost:9443"
+    assert s.keycloak_internal_url == "http://idp-internal:8080"
+    assert identity.realm_issuer(s, SLOT) == (
+        "https://mein.smartpraxx.localhost:9443/realms/nc07-cloud023"
+    )
+    assert backchannel_issuer_url(s, SLOT) == "http://idp-internal:8080/realms/nc07-cloud023"
+    assert identity.start_page_url(s, "praxis-mueller") == (
+        "https://mein.smartpraxx.localhost:9443/praxis-mueller"
+    )
+    assert identity.nextcloud_redirect_uris(s, SLOT)[0] == (
+        "https://nc07.cloud023.smartpraxx.localhost:9443/apps/user_oidc/code"
+    )
+    # without the proxy the containers use the public issuer itself
+    assert not settings.local_tls_proxy
+    assert backchannel_issuer_url(settings, SLOT) == identity.realm_issuer(settings, SLOT)
 
 
 def test_realm_payload(settings: Settings) -> None:

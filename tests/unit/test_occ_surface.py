@@ -107,7 +107,7 @@ def test_secret_never_as_option_value() -> None:
     with pytest.raises(ValueError, match="clientsecret"):
         check_occ_args(("user_oidc:provider", "x", "--clientsecret=abc"))
     with pytest.raises(ValueError, match="not in OCC_COMMANDS"):
-        check_occ_args(("user:delete", "admin"))
+        check_occ_args(("user:resetpassword", "admin"))
 
 
 def test_operations_options_are_in_the_table() -> None:

@@ -218,3 +218,23 @@ def test_issuer_origin_is_the_one_extra_connect_source(any_settings: Settings) -
     assert "connect-src 'self' http://127.0.0.1:8180;" in text
     with pytest.raises(UsageError, match="issuer origin"):
         render_start_page_routes(any_settings, PRACTICES, issuer_origin="http://x; script-src *")
+
+
+def test_local_tls_proxy_sites_are_https_on_loopback_with_the_local_ca(settings) -> None:  # type: ignore[no-untyped-def]
+    """Embedded + https: every site is https, bound to 127.0.0.1, certificates from Caddy's
+    local CA; the start page proxies to the local Keycloak's port."""
+    from smartpraxx_provision.config import replace as _replace
+    from smartpraxx_provision.domain.model import Slot as _Slot
+    from smartpraxx_provision.render.proxy import render_slot_site, render_start_page_routes
+
+    s = _replace(settings, domain="smartpraxx.localhost", identity_host="mein.smartpraxx.localhost",
+                 public_scheme="https")
+    site = render_slot_site(s, _Slot(host="cloud023", number=7), "127.0.0.1:32768")
+    assert site.splitlines()[1].startswith("https://nc07.cloud023.smartpraxx.localhost {")
+    assert "\tbind 127.0.0.1\n\ttls internal\n" in site
+    start = render_start_page_routes(s, [("praxis-mueller", "nc07-cloud023", [])],
+                                     keycloak_upstream="127.0.0.1:8180")
+    assert "https://mein.smartpraxx.localhost {\n\tbind 127.0.0.1\n\ttls internal\n" in start
+    assert "reverse_proxy 127.0.0.1:8180" in start
+    plain = render_slot_site(settings, _Slot(host="cloud023", number=7), "127.0.0.1:32768")
+    assert "tls internal" not in plain and "bind" not in plain
