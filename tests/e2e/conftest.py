@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -143,3 +144,86 @@ def slot_objects(engine: DockerEngine, slot_id: str) -> dict[str, list[str]]:
         "volumes": sorted(v.name for v in engine.list_volumes(labels)),
         "networks": sorted(n.name for n in engine.list_networks(labels)),
     }
+
+
+def _tls_free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Tls:
+    """A module's own embedded stack in the TLS mode (local Caddy, its own Keycloak started
+    with the browser hostname): its state dir, CLI environment and fleet host."""
+
+    def __init__(self, state: Path, env: dict[str, str], host: str) -> None:
+        self.state, self.env, self.host = state, env, host
+        self.slots: list[str] = []
+
+    def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "smartpraxx_provision.cli", *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+    def json(self, *args: str, timeout: float = 900) -> tuple[int, dict[str, Any]]:
+        proc = self.cli(*args, "--json", timeout=timeout)
+        assert proc.stdout.strip(), proc.stderr[-3000:]
+        return proc.returncode, json.loads(proc.stdout)
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(env={k: v for k, v in self.env.items()
+                                  if k.startswith("SMARTPRAXX_")})
+
+    @property
+    def ca(self) -> str:
+        return str(self.state / "proxy/caddy/data/caddy/pki/authorities/local/root.crt")
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory, docker_engine: DockerEngine) -> Iterator[Tls]:
+    reuse = os.environ.get("SMARTPRAXX_TEST_TLS_STATE")
+    state = Path(reuse) if reuse else tmp_path_factory.mktemp("tls-state")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTPRAXX_")}
+    if "SMARTPRAXX_LOCAL_IMAGE_TAG" in os.environ:
+        env["SMARTPRAXX_LOCAL_IMAGE_TAG"] = os.environ["SMARTPRAXX_LOCAL_IMAGE_TAG"]
+    kc_port = int(os.environ.get("SMARTPRAXX_TEST_TLS_KEYCLOAK_PORT") or _tls_free_port())
+    env.update({
+        "PYTHONPATH": str(REPO),
+        "SMARTPRAXX_STATE_DIR": str(state),
+        "SMARTPRAXX_KEYCLOAK_PORT": str(kc_port),
+        "SMARTPRAXX_KEYCLOAK_URL": f"http://127.0.0.1:{kc_port}",
+        "SMARTPRAXX_PROXY_PORT": os.environ.get("SMARTPRAXX_TEST_TLS_PROXY_PORT") or str(_tls_free_port()),
+        "SMARTPRAXX_SMTP_PORT": os.environ.get("SMARTPRAXX_TEST_TLS_SMTP_PORT") or str(_tls_free_port()),
+        "SMARTPRAXX_DOMAIN": "smartpraxx.localhost",
+        "SMARTPRAXX_IDENTITY_HOST": "mein.smartpraxx.localhost",
+        "SMARTPRAXX_PUBLIC_SCHEME": "https",
+        "SMARTPRAXX_HEALTH_TIMEOUT": "240",
+    })
+    t = Tls(state, env, f"cloud7{secrets.randbelow(100):02d}")
+    up = t.cli("dev-stack", "up")
+    assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+    if not reuse:  # a reused state dir keeps its host (and its practice)
+        add = t.cli("hosts", "add", t.host, "--endpoint", "unix:///var/run/docker.sock")
+        assert add.returncode == 0, add.stderr
+    yield t
+    if reuse:
+        return
+    for c in docker_engine.client.containers.list(all=True, filters={"label": LABEL_SLOT}):
+        if c.labels.get(LABEL_SLOT, "").endswith(f"-{t.host}"):
+            c.remove(force=True, v=True)
+    for v in docker_engine.client.volumes.list(filters={"label": LABEL_SLOT}):
+        if (v.attrs.get("Labels") or {}).get(LABEL_SLOT, "").endswith(f"-{t.host}"):
+            v.remove(force=True)
+    for n in docker_engine.client.networks.list(filters={"label": LABEL_SLOT}):
+        if (n.attrs.get("Labels") or {}).get(LABEL_SLOT, "").endswith(f"-{t.host}"):
+            n.remove()
+    # only what this module's state dir started (by pid): Keycloak, mail sink, Caddy
+    from smartpraxx_provision.config import load_settings
+    from smartpraxx_provision.devstack import keycloak, mailsink, proxy
+    from smartpraxx_provision.output import Reporter
+
+    s = load_settings(env={k: v for k, v in env.items() if k.startswith("SMARTPRAXX_")})
+    for stop in (keycloak.stop_keycloak, mailsink.stop_mailsink, proxy.stop_proxy):
+        stop(s, Reporter(quiet=True))

@@ -1,6 +1,7 @@
 """The practice's start page in a real browser (issue 13, "Done when").
 
-Against the local stack, through the CLI (own state dir and fleet host): the GP sample is
+Against the module's own embedded stack in the TLS mode (local Caddy ``tls internal``, its
+own Keycloak with the browser hostname; the ``tls`` fixture), through the CLI: the GP sample is
 provisioned with its "Dienstplanung" pointing at the Dienstplanung test double (a real
 Authlib relying party on 127.0.0.1, tests/doubles/dienstplanung.py), limited to the roles
 MFA and Praxisinhaber:in. In headless Chromium a staff member opens
@@ -36,8 +37,8 @@ from starter_excel_samples.generate import set_value
 from tests.doubles import dienstplanung
 from tests.fixtures.browser import Browser, BrowserFactory
 
-from .conftest import GP_SAMPLE, SAMPLES, Cli
-from .first_day import LOGIN_FAILED_DE, browser_reaches, ca_certificates
+from .conftest import GP_SAMPLE, SAMPLES, Tls
+from .first_day import LOGIN_FAILED_DE, browser_reaches
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
@@ -59,14 +60,14 @@ def _password() -> str:
     return f"Startseite-{secrets.token_urlsafe(12)}-7b"
 
 
-def _kc(keycloak: Settings) -> KeycloakAdapter:
-    return KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
+def _kc(settings: Settings) -> KeycloakAdapter:
+    return KeycloakAdapter.from_settings(settings, FileSecretStore(settings.secrets_dir))
 
 
-def _give_password(keycloak: Settings, realm: str, username: str, password: str) -> None:
+def _give_password(settings: Settings, realm: str, username: str, password: str) -> None:
     """Test-only shortcut (the invitation path is the first-day test's): a password set
     through the admin API and the required actions cleared."""
-    kc = _kc(keycloak)
+    kc = _kc(settings)
     user_id = kc.find_user_id(realm, username)
     assert user_id, username
     kc.set_password(realm, user_id, password, temporary=False)
@@ -80,8 +81,8 @@ def roster_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def world(e2e: Cli, keycloak: Settings, roster_port: int,
-          tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def world(tls: Tls, roster_port: int, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two practices on the module's own TLS stack (local Caddy, its own Keycloak)."""
     base = f"http://dienstplan.smartpraxx.localhost:{roster_port}"
     wb = load_workbook(GP_SAMPLE)
     set_value(wb, SHEET_APPS, "Drittsystem URL", base + "/")
@@ -91,34 +92,32 @@ def world(e2e: Cli, keycloak: Settings, roster_port: int,
     wb.save(sample)
     out: dict[str, Any] = {"roster": base, "passwords": {}}
     for key, path in (("a", sample), ("b", OTHER_SAMPLE)):
-        code, doc = e2e.json("provision", str(path), "--host", e2e.host, "--yes")
-        assert code == 0, e2e.runs[-1].stderr[-3000:]
+        code, doc = tls.json("provision", str(path), "--host", tls.host, "--yes")
+        assert code == 0, doc
         out[key] = doc
-    if not browser_reaches(out["a"]["urls"]["start_page"]):
-        pytest.xfail(f"no local https proxy in this checkout: {out['a']['urls']['start_page']}")
+    assert browser_reaches(out["a"]["urls"]["start_page"]), out["a"]["urls"]
+    settings = tls.settings
     for key, username in (("a", MFA), ("a", DOCTOR), ("b", OTHER_STAFF)):
         password = _password()
-        _give_password(keycloak, out[key]["realm"], username, password)
+        _give_password(settings, out[key]["realm"], username, password)
         out["passwords"][username] = password
-    out["ca_certs"] = ca_certificates(keycloak)
+    out["ca_certs"] = [Path(tls.ca)]
     return out
 
 
 @pytest.fixture(scope="module")
-def roster(world: dict[str, Any], e2e: Cli, keycloak: Settings,
-           roster_port: int) -> Iterator[str]:
+def roster(world: dict[str, Any], tls: Tls, roster_port: int) -> Iterator[str]:
     """The Dienstplanung test double, a client of practice a's realm, on 127.0.0.1."""
+    settings = tls.settings
     slot = Slot.parse(world["a"]["slot"])
     app = ThirdPartyApp("Dienstplanung", world["roster"] + "/",
                         world["roster"] + "/oidc/callback")
-    store = FileSecretStore(e2e.state_dir / "secrets")
-    secret = store.require(identity.app_secret_path(slot, app))
-    issuer = identity.realm_issuer(keycloak, slot)
+    secret = FileSecretStore(settings.secrets_dir).require(identity.app_secret_path(slot, app))
     # the host reaches Keycloak directly; the realm keeps its one (browser) issuer
-    backchannel = f"{keycloak.keycloak_url.rstrip('/')}/realms/{slot.realm}"
+    backchannel = f"{settings.keycloak_url.rstrip('/')}/realms/{slot.realm}"
     double = dienstplanung.create_app(
-        issuer=issuer, client_id=app.client_id, client_secret=secret, base_url=world["roster"],
-        backchannel_issuer=backchannel)
+        issuer=world["a"]["urls"]["issuer"], client_id=app.client_id, client_secret=secret,
+        base_url=world["roster"], backchannel_issuer=backchannel)
     with dienstplanung.Server(double, roster_port):
         yield world["roster"]
 
@@ -243,12 +242,12 @@ def test_staff_of_another_practice_sees_nothing_of_this_one(
 
 
 def test_rename_moves_the_start_page_and_the_old_address_redirects(
-    world: dict[str, Any], e2e: Cli, browser_factory: BrowserFactory
+    world: dict[str, Any], tls: Tls, browser_factory: BrowserFactory
 ) -> None:
     old = world["a"]["urls"]["start_page"]
-    code, doc = e2e.json("rename", "praxis-mueller", "praxis-mueller-neu", "--confirm-fee",
+    code, doc = tls.json("rename", "praxis-mueller", "praxis-mueller-neu", "--confirm-fee",
                          "--yes")
-    assert code == 0, e2e.runs[-1].stderr[-3000:]
+    assert code == 0, doc
     browser = browser_factory("after-rename", ca_certs=world["ca_certs"])
     browser.get(old)
     browser.wait_for("the realm's login form", lambda d: _present(browser, "#username"))
