@@ -367,7 +367,12 @@ def decommission_plan(ctx: OpContext, praxisname: str, export_to: Path) -> dict[
 
 def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, Any]:
     from . import identity, nextcloud_stack
-    from .routes import write_host_routes, write_start_page_routes, write_start_pages
+    from .routes import (
+        reload_local_proxy,
+        write_host_routes,
+        write_start_page_routes,
+        write_start_pages,
+    )
 
     inv = ctx.inventory
     if not export_to.is_dir():
@@ -439,6 +444,7 @@ def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, 
             write_start_pages(ctx)
             write_start_page_routes(ctx)
             write_host_routes(ctx, slot.host)
+            reload_local_proxy(ctx)  # always: a crash may have come between write and reload
     return {
         "ok": True,
         "operation": op.op_id,

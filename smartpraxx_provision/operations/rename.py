@@ -52,7 +52,7 @@ def rename_plan(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
 
 def rename(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
     from . import identity
-    from .routes import write_start_page_routes, write_start_pages
+    from .routes import reload_local_proxy, write_start_page_routes, write_start_pages
 
     inv = ctx.inventory
     current = inv.get_practice(old)
@@ -88,6 +88,7 @@ def rename(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
         with op.step("routes", "start page and its routes"):
             write_start_pages(ctx, current)
             write_start_page_routes(ctx)
+            reload_local_proxy(ctx)  # always: a crash may have come between write and reload
         with op.step("billing", "billing event"):
             events = inv.list_events(new, kind="renamed")
             if not any(e.payload.get("from") == old for e in events):

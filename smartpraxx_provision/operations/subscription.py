@@ -86,10 +86,11 @@ def _apply(ctx: OpContext, praxisname: str, *, suspend_it: bool, reason: str) ->
                     {"slot": slot.id, "reason": reason})
                 changes += 1
         with op.step("start-page", "start page notice"):
-            from .routes import write_start_page_routes, write_start_pages
+            from .routes import reload_local_proxy, write_start_page_routes, write_start_pages
 
             changes += int(write_start_pages(ctx, record))
             write_start_page_routes(ctx)
+            reload_local_proxy(ctx)  # always: a crash may have come between write and reload
     return {"ok": True, "operation": verb, "praxisname": record.praxisname,
             "slot": slot.id, "changes": changes, "no_changes": changes == 0}
 

@@ -1,6 +1,7 @@
 """A staff member's first day in a real browser (issue 12, "Done when").
 
-Against the local stack, through the CLI (own state dir and fleet host, as the other e2e
+Against the module's own embedded stack in the TLS mode (the `tls` fixture: local Caddy, its own
+Keycloak with the browser hostname, its own mail sink), through the CLI, as the other e2e
 tests): two practices are provisioned; a staff member of the first reads their invitation
 from the local mail sink (``dev-stack mail list|show``), opens its link in headless Chromium,
 sets a password on Keycloak's German pages and logs in; a staff member of the second practice
@@ -28,18 +29,17 @@ import requests
 
 from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
-from smartpraxx_provision.config import Settings, load_settings
+from smartpraxx_provision.config import Settings
 from smartpraxx_provision.domain.model import Person, PracticeSpec, Slot
 from smartpraxx_provision.operations import identity, nextcloud_stack
 from smartpraxx_provision.secrets import FileSecretStore
 from smartpraxx_provision.starter import load_practice_spec
 from tests.fixtures.browser import BrowserFactory
 
-from .conftest import GP_SAMPLE, SAMPLES, Cli
+from .conftest import GP_SAMPLE, SAMPLES, Tls
 from .first_day import (
     account_url,
     browser_reaches,
-    ca_certificates,
     invitation,
     invitations_to,
     keycloak_login,
@@ -68,21 +68,20 @@ def expected_groups(person: Person) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def world(e2e: Cli, keycloak: Settings) -> dict[str, Any]:
+def world(tls: Tls) -> dict[str, Any]:
     """Both practices provisioned through the CLI; passwords set later go in here too."""
     out: dict[str, Any] = {"passwords": {}, "seconds": {}}
     for key, sample in (("a", GP_SAMPLE), ("b", OTHER_SAMPLE)):
         start = time.monotonic()
-        code, doc = e2e.json("provision", str(sample), "--host", e2e.host, "--yes")
-        assert code == 0, e2e.runs[-1].stderr[-3000:]
+        code, doc = tls.json("provision", str(sample), "--host", tls.host, "--yes")
+        assert code == 0, doc
         assert doc["invitations"]["sent"] == len(load_practice_spec(sample).persons), doc
         out["seconds"][f"provision {key}"] = round(time.monotonic() - start, 1)
         out[key] = doc
     out["spec_a"] = load_practice_spec(GP_SAMPLE)
     out["spec_b"] = load_practice_spec(OTHER_SAMPLE)
-    out["settings"] = load_settings(env={}, overrides={"state_dir": str(e2e.state_dir),
-                                                        "keycloak_url": keycloak.keycloak_url})
-    out["ca_certs"] = ca_certificates(keycloak)  # the stack's Caddy CA (its state dir)
+    out["settings"] = tls.settings
+    out["ca_certs"] = [Path(tls.ca)]  # the module stack's Caddy CA
     print(f"\nfirst day: provisioned in {out['seconds']}")
     return out
 
@@ -96,12 +95,12 @@ def _user(keycloak: Settings, realm: str, username: str) -> dict[str, Any]:
 
 
 def _set_up_staff(
-    world: dict[str, Any], key: str, username: str, e2e: Cli, mail_sink: Settings,
+    world: dict[str, Any], key: str, username: str, tls: Tls,
     browser_factory: BrowserFactory,
 ) -> tuple[Any, str]:
     """Invitation mail → link in Chromium → password set → logged in at the own realm."""
     person = _person(world[f"spec_{key}"], username)
-    mail = invitation(e2e.env, mail_sink.state_dir, person.email)
+    mail = invitation(tls.env, tls.state, person.email)
     realm = world[key]["realm"]
     assert f"/realms/{realm}/" in mail["link"]
     assert mail["subject"].strip()
@@ -118,14 +117,14 @@ def _set_up_staff(
 
 
 def test_invitation_link_sets_password_and_logs_in_at_keycloak(
-    world: dict[str, Any], e2e: Cli, mail_sink: Settings, keycloak: Settings,
+    world: dict[str, Any], tls: Tls,
     browser_factory: BrowserFactory,
 ) -> None:
     start = time.monotonic()
-    _set_up_staff(world, "a", STAFF_A, e2e, mail_sink, browser_factory)
+    _set_up_staff(world, "a", STAFF_A, tls, browser_factory)
     world["seconds"]["invitation → password → keycloak login"] = round(
         time.monotonic() - start, 1)
-    user = _user(keycloak, world["a"]["realm"], STAFF_A)
+    user = _user(world["settings"], world["a"]["realm"], STAFF_A)
     assert user.get("requiredActions", []) == []  # password set, address verified
     assert user.get("emailVerified") is True
     person = _person(world["spec_a"], STAFF_A)
@@ -154,14 +153,14 @@ def test_lands_in_the_practice_nextcloud_as_that_user(
 
 
 def test_staff_of_another_practice_is_refused_at_its_keycloak(
-    world: dict[str, Any], e2e: Cli, mail_sink: Settings, keycloak: Settings,
+    world: dict[str, Any], tls: Tls,
     browser_factory: BrowserFactory,
 ) -> None:
-    browser, password = _set_up_staff(world, "b", STAFF_B, e2e, mail_sink, browser_factory)
+    browser, password = _set_up_staff(world, "b", STAFF_B, tls, browser_factory)
     # the same person, the same browser, the first practice's realm: refused
     refused_at = account_url(world["keycloak_browser_url"], world["a"]["realm"])
     keycloak_login(browser, refused_at, STAFF_B, password, expect_refusal=True)
-    assert not [u for u in _kc(keycloak).users(world["a"]["realm"]) if u["username"] == STAFF_B]
+    assert not [u for u in _kc(world["settings"]).users(world["a"]["realm"]) if u["username"] == STAFF_B]
 
 
 def _ocs_user(engine: DockerEngine, slot: Slot, token: str) -> requests.Response:
@@ -204,18 +203,18 @@ def test_token_of_another_realm_is_refused_by_the_practice_nextcloud(
 
 
 def test_rerun_of_provision_sends_no_second_invitation(
-    world: dict[str, Any], e2e: Cli, mail_sink: Settings, artifact_root: Path
+    world: dict[str, Any], tls: Tls, artifact_root: Path
 ) -> None:
     spec: PracticeSpec = world["spec_a"]
-    before = {p.username: len(invitations_to(e2e.env, mail_sink.state_dir, p.email))
+    before = {p.username: len(invitations_to(tls.env, tls.state, p.email))
               for p in spec.persons}
     assert set(before.values()) == {1}
-    code, doc = e2e.json("provision", str(GP_SAMPLE), "--yes")
-    assert code == 0, e2e.runs[-1].stderr[-3000:]
+    code, doc = tls.json("provision", str(GP_SAMPLE), "--yes")
+    assert code == 0, doc
     assert doc["invitations"]["sent"] == 0, doc["invitations"]
     # everyone was invited once, the staff member who set a password above included
     assert doc["invitations"]["already_invited"] == len(spec.persons), doc["invitations"]
-    after = {p.username: len(invitations_to(e2e.env, mail_sink.state_dir, p.email))
+    after = {p.username: len(invitations_to(tls.env, tls.state, p.email))
              for p in spec.persons}
     assert after == before
     folder = artifact_root / "first-day"

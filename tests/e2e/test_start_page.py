@@ -161,10 +161,14 @@ def _tiles(browser: Browser) -> dict[str, str]:
             for el in browser.driver.find_elements(By.CSS_SELECTOR, ".kachel a")}
 
 
-def test_staff_member_logs_in_once_and_sees_her_practice_tiles(
-    world: dict[str, Any], browser_factory: BrowserFactory, artifact_root: Path
+def test_staff_member_logs_in_once_and_reaches_her_tools_without_a_second_password(
+    world: dict[str, Any], roster: str, browser_factory: BrowserFactory
 ) -> None:
+    """One browser, one person, in order: the start page after one login (greeting, her
+    practice's tiles, a phone-size view), Dienstplanung and Aufgaben without a password
+    prompt, then Abmelden ends the realm session: the next visit asks again."""
     browser = browser_factory("mfa", ca_certs=world["ca_certs"])
+    page = world["a"]["urls"]["start_page"] + "/"
     text = _open_start_page(browser, world["a"]["urls"]["start_page"], MFA,
                             world["passwords"][MFA])
     assert "Guten Tag, Sabine Hoffmann!" in text
@@ -179,13 +183,8 @@ def test_staff_member_logs_in_once_and_sees_her_practice_tiles(
     width = browser.driver.execute_script("return document.documentElement.scrollWidth")
     assert width <= PHONE[0], "the page must not scroll sideways on a phone"
     browser.driver.set_window_size(*DESKTOP)
-    world["mfa_browser"] = browser
 
-
-def test_dienstplanung_without_a_second_password(
-    world: dict[str, Any], roster: str
-) -> None:
-    browser: Browser = world["mfa_browser"]
+    # Dienstplanung: the realm session carries her, no second password
     _css(browser, "#kachel-app-dienstplanung").click()
     browser.wait_for("Dienstplanung", lambda d: "Angemeldet als" in browser.text()
                      or _present(browser, "#password"))
@@ -194,28 +193,25 @@ def test_dienstplanung_without_a_second_password(
     assert urlparse(browser.driver.current_url).netloc == urlparse(roster).netloc
     assert "Angemeldet als Sabine Hoffmann (sabine.hoffmann)" in browser.text()
 
-
-def test_aufgaben_lands_in_the_practice_deck(world: dict[str, Any]) -> None:
-    browser: Browser = world["mfa_browser"]
-    browser.get(world["a"]["urls"]["start_page"] + "/")
+    # Aufgaben: the practice's Nextcloud, its own OIDC login finds the same session
+    browser.get(page)
     browser.wait_for("greeting again", lambda d: "Guten Tag" in browser.text())
     _css(browser, "#kachel-aufgaben").click()
-    nextcloud = urlparse(world["a"]["urls"]["nextcloud"]).netloc
-    browser.wait_for("the practice's Nextcloud",
-                     lambda d: urlparse(d.current_url).netloc == nextcloud
-                     and "/apps/deck" in d.current_url)
+    host = urlparse(nextcloud).netloc
+    browser.wait_for("the practice's Nextcloud Deck",
+                     lambda d: urlparse(d.current_url).netloc == host
+                     and "/apps/deck" in d.current_url and not _present(browser, "#password"))
     browser.step("aufgaben in nextcloud")
-    assert not _present(browser, "#password")
 
-
-def test_logout_ends_the_realm_session(world: dict[str, Any]) -> None:
-    browser: Browser = world["mfa_browser"]
-    browser.get(world["a"]["urls"]["start_page"] + "/")
+    # Abmelden ends the realm session: the next visit asks for the password again
+    browser.get(page)
     browser.wait_for("greeting again", lambda d: "Guten Tag" in browser.text())
     _css(browser, "#abmelden").click()
     browser.wait_for("the password is asked again", lambda d: _present(browser, "#password"))
     browser.step("after logout the realm asks again")
     assert "Guten Tag" not in browser.text()
+    browser.get(roster + "/")
+    browser.wait_for("Dienstplanung asks too", lambda d: _present(browser, "#password"))
 
 
 def test_doctor_does_not_see_the_mfa_only_tile(
