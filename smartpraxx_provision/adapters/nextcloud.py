@@ -53,6 +53,7 @@ OIDC_PROVIDER_OPTIONS = frozenset(
         "--mapping-groups",
         "--group-provisioning",
         "--send-id-token-hint",
+        "--check-bearer",
     }
 )
 
@@ -257,6 +258,7 @@ OIDC_PROVIDER_FIELDS: dict[str, tuple[str, bool]] = {
     "--mapping-groups": ("settings.mappingGroups", False),
     "--group-provisioning": ("settings.groupProvisioning", True),
     "--send-id-token-hint": ("settings.sendIdTokenHint", True),
+    "--check-bearer": ("settings.checkBearer", True),
 }
 
 

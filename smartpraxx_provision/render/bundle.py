@@ -316,6 +316,9 @@ def oidc_provider_options(issuer: str, client_id: str) -> dict[str, str]:
     Claims as the realm's ``nextcloud`` client puts them into the token: the uid is the
     stable ``preferred_username`` (``--unique-uid=0``: no hashed ids, so group and admin
     mapping keep working), groups come from the ``groups`` claim and are provisioned.
+    ``--check-bearer=1``: API clients of the practice (its third-party tools) may call the
+    Nextcloud with an access token of the practice's realm; user_oidc validates it against
+    the realm (signature, issuer, expiry), so a token of another realm is refused.
     """
     return {
         "--clientid": client_id,
@@ -328,6 +331,7 @@ def oidc_provider_options(issuer: str, client_id: str) -> dict[str, str]:
         "--mapping-groups": "groups",
         "--group-provisioning": "1",
         "--send-id-token-hint": "1",
+        "--check-bearer": "1",
     }
 
 

@@ -151,6 +151,20 @@ def keycloak_login(
     return browser.text()
 
 
+def start_page_login(browser: Browser, url: str, username: str, password: str) -> str:
+    """Open the practice's start page, log in at its realm, back on the page greeted by
+    name; returns the page text."""
+    browser.get(url)
+    _by_css(browser, "#username")
+    browser.step("start page sends to the login")
+    _by_css(browser, "#username").send_keys(username)
+    _by_css(browser, "#password").send_keys(password)
+    _by_css(browser, "#password").submit()
+    browser.wait_for("greeted on the start page", lambda d: "Guten Tag" in browser.text())
+    browser.step("start page, logged in")
+    return browser.text()
+
+
 def nextcloud_landing(
     browser: Browser, nextcloud_url: str, username: str, password: str
 ) -> dict[str, Any]:

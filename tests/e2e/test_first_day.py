@@ -47,6 +47,7 @@ from .first_day import (
     nextcloud_landing,
     origin,
     set_password_from_invitation,
+    start_page_login,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
@@ -109,8 +110,7 @@ def _set_up_staff(
     text = set_password_from_invitation(browser, mail["link"], password)
     assert ACCOUNT_UPDATED_DE in text, text[:500]
     world["keycloak_browser_url"] = origin(mail["link"])  # Keycloak's frontend URL
-    after = keycloak_login(browser, account_url(world["keycloak_browser_url"], realm),
-                           username, password)
+    after = start_page_login(browser, world[key]["urls"]["start_page"], username, password)
     assert person.first_name in after and person.last_name in after, after[:500]
     world["passwords"][username] = password
     return browser, password
