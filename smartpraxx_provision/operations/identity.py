@@ -384,7 +384,7 @@ def _client_payload(
 def nextcloud_client_payload(
     settings: Settings, slot: Slot, spec: PracticeSpec, secret: str
 ) -> dict[str, Any]:
-    return _client_payload(
+    payload = _client_payload(
         client_id=NEXTCLOUD_CLIENT,
         name="Nextcloud",
         base_url=nextcloud_base_url(settings, slot),
@@ -392,6 +392,20 @@ def nextcloud_client_payload(
         secret=secret,
         description=f"Nextcloud der Praxis {spec.display_name}",
     )
+    # access tokens name the Nextcloud as their audience: user_oidc's bearer check
+    # (--check-bearer) accepts only tokens meant for its client
+    payload["protocolMappers"].append({
+        "name": "audience-nextcloud",
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-audience-mapper",
+        "config": {
+            "included.client.audience": NEXTCLOUD_CLIENT,
+            "id.token.claim": "false",
+            "access.token.claim": "true",
+            "introspection.token.claim": "true",
+        },
+    })
+    return payload
 
 
 def third_party_client_payload(app: ThirdPartyApp, secret: str) -> dict[str, Any]:

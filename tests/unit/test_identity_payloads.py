@@ -177,9 +177,12 @@ def test_clients(settings: Settings) -> None:
     assert nc["secret"] == "s3cret" and nc["directAccessGrantsEnabled"] is False
     assert nc["webOrigins"] == ["http://nc07.cloud023.smartpraxx.de"]
     assert nc["alwaysDisplayInConsole"] is True and nc["baseUrl"].endswith("/")
-    claims = {m["config"]["claim.name"] for m in nc["protocolMappers"]}
+    claim_mappers = [m for m in nc["protocolMappers"] if "claim.name" in m["config"]]
+    claims = {m["config"]["claim.name"] for m in claim_mappers}
     assert claims == {"rolle", "arbeitsbereiche", "fachrichtung", "kv", "groups"}
-    for m in nc["protocolMappers"]:
+    audience = [m for m in nc["protocolMappers"] if m["protocolMapper"] == "oidc-audience-mapper"]
+    assert [m["config"]["included.client.audience"] for m in audience] == ["nextcloud"]
+    for m in claim_mappers:
         assert m["config"]["id.token.claim"] == "true"
         assert m["config"]["userinfo.token.claim"] == "true"
     app = ThirdPartyApp("Dienstplanung Süd", "https://dp.example.org/x",
