@@ -1,5 +1,5 @@
 """The order service and what ops do with orders and billing: ``serve``, ``orders …``,
-``billing …``, ``starter submit``, ``suspend``/``resume``."""
+``billing …``, ``starter submit``, ``suspend``/``resume``, ``change-package``."""
 
 from __future__ import annotations
 
@@ -117,6 +117,20 @@ def register(app: typer.Typer) -> None:
         doc = (subscription.plan(op, praxisname, suspend_it=False) if dry_run
                else subscription.resume(op, praxisname))
         _emit(doc, json_out, [*doc.get("plan", []), f"resume {praxisname}: done"
+                              if not dry_run else "(dry run, nothing changed)"])
+
+    @app.command("change-package")
+    def change_package(ctx: typer.Context, praxisname: str,
+                       package: Annotated[str, typer.Argument(help="Basis or Premium.")],
+                       dry_run: DryRunOpt = False, json_out: JsonOpt = False) -> None:
+        """Change a practice's package (Basis ↔ Premium): Nextcloud converged, billed once."""
+        from ..operations import packages
+
+        op = _context(ctx, json_out)
+        wanted = packages.require_package(package)
+        doc = (packages.plan(op, praxisname, wanted) if dry_run
+               else packages.change_package(op, praxisname, wanted))
+        _emit(doc, json_out, [*doc.get("plan", []), f"change-package {praxisname}: done"
                               if not dry_run else "(dry run, nothing changed)"])
 
     @billing_app.command("pending")

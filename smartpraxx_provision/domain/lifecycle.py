@@ -79,9 +79,10 @@ OPERATIONS: dict[str, frozenset[PracticeState]] = {
     "decommission": frozenset({S.PROVISIONING, S.ACTIVE, S.FAILED, S.DECOMMISSIONING}),
     "suspend": frozenset({S.ACTIVE}),
     "resume": frozenset({S.ACTIVE}),
+    "change-package": frozenset({S.ACTIVE}),
 }
 # Operations a suspended practice refuses (until ``resume``).
-REFUSED_WHILE_SUSPENDED = frozenset({"provision"})
+REFUSED_WHILE_SUSPENDED = frozenset({"provision", "change-package"})
 
 
 def state_of(value: str) -> PracticeState:

@@ -88,6 +88,8 @@ class PracticeRecord:
     owner_installation: str | None = None
     # decommission: SHA-256 of the export of the run that began deleting (else None)
     export_sha256: str | None = None
+    # "basis" / "premium" (domain.packages); None: provisioned before the inventory kept it
+    package: str | None = None
 
     @property
     def slot_id(self) -> str:
@@ -114,6 +116,7 @@ class PracticeRecord:
             "specialties": list(self.specialties),
             "billable_seats": self.billable_seats,
             "apps": list(self.apps),
+            "package": self.package,
             "state": self.state,
             "former_names": list(self.former_names),
             "redirecting_names": list(self.redirecting_names),

@@ -77,6 +77,7 @@ _PRACTICE_FIELDS = (
     "state",
     "last_smoke",
     "export_sha256",
+    "package",
 )
 _JSON_LIST_FIELDS = ("specialties", "apps")
 _ENDPOINT_SCHEMES = ("unix://", "ssh://", "tcp://")
@@ -433,6 +434,7 @@ class Inventory:
             practice_id=row["practice_id"] or "",
             owner_installation=row["owner_installation"],
             export_sha256=row.get("export_sha256"),
+            package=row.get("package"),
         )
 
     def _one(self, tx: Tx, where: str, params: Sequence[Any]) -> PracticeRecord | None:

@@ -24,6 +24,7 @@ from ..output import Reporter
 from ..render.bundle import backchannel_issuer_url
 from ..secrets import practice_prefix
 from .context import OpContext
+from .packages import require_package_unchanged
 from .runner import JournaledOperation
 
 
@@ -225,6 +226,7 @@ def provision(
     from . import invitations
 
     invitations.require_mail_settings(ctx.settings, ctx.secrets)
+    require_package_unchanged(ctx, spec)
     started = time.monotonic()
     rep = ctx.reporter
     notice = standin_notice(ctx)
@@ -346,13 +348,15 @@ def _provision(
             _, events = ctx.inventory.transition_practice(
                 spec.praxisname,
                 "active",
-                payload={"slot": slot.id, "order_id": spec.order_id, "billable_seats": seats},
+                payload={"slot": slot.id, "order_id": spec.order_id, "billable_seats": seats,
+                         "package": spec.package.value},
                 fields={
                     "billable_seats": seats,
                     "display_name": spec.display_name,
                     "kv": spec.kv,
                     "specialties": spec.specialties,
                     "apps": spec.apps.app_ids(),
+                    "package": spec.package.value,
                 },
                 change_event=("seats-changed", "billable_seats"),
             )

@@ -35,6 +35,7 @@ import jinja2
 
 from ..config import Settings
 from ..domain.model import PracticeSpec, Slot
+from ..domain.packages import package_config
 from ..errors import UsageError
 from .proxy import render_slot_site, render_start_page_routes
 
@@ -293,6 +294,8 @@ def desired_config(spec: PracticeSpec, slot: Slot, settings: Settings) -> dict[s
     """The managed system + app config, as ``occ config:import`` reads it."""
     text = _render("nextcloud/config.json.j2", _context(spec, slot, settings))
     document: dict[str, Any] = json.loads(text)
+    for app, values in package_config(spec.package)["apps"].items():
+        document["apps"].setdefault(app, {}).update(values)
     return document
 
 

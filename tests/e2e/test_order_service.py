@@ -32,9 +32,13 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
+from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
+from smartpraxx_provision.adapters.nextcloud import NextcloudAdapter
 from smartpraxx_provision.config import Settings, load_settings
+from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.operations.identity import password_login
+from smartpraxx_provision.render.bundle import slot_names
 from smartpraxx_provision.secrets import FileSecretStore
 
 from .conftest import GP_SAMPLE, Cli
@@ -314,6 +318,41 @@ def test_pause_suspends_and_paying_resumes(stack: dict[str, Any], e2e: Cli,
         lambda s: s if {"suspended", "resumed"} <= {e["event"] for e in s} else None)(
             stack["billing"].seen), timeout=60)]
     assert kinds.count("suspended") == 1 and kinds.count("resumed") == 1
+
+
+def _default_quota(docker_engine: DockerEngine, slot: str) -> str:
+    nc = NextcloudAdapter(docker_engine, slot_names(Slot.parse(slot)).app)
+    return str(nc.config_list()["apps"]["files"]["default_quota"])
+
+
+def test_change_package_converges_and_bills_once(stack: dict[str, Any], e2e: Cli,
+                                                  docker_engine: DockerEngine) -> None:
+    slot = e2e.json("status", "praxis-mueller")[1]["practices"][0]["slot"]
+    assert _default_quota(docker_engine, slot) == "10 GB"  # the sample orders Basis
+    code, plan = e2e.json("change-package", "praxis-mueller", "Premium", "--dry-run")
+    assert code == 0 and plan["to"] == "premium" and plan["from"] == "basis", plan
+    assert _default_quota(docker_engine, slot) == "10 GB"  # a dry run changes nothing
+    bad = e2e("change-package", "praxis-mueller", "Gold")
+    assert bad.returncode == 2 and "Basis or Premium" in bad.stderr
+    code, doc = e2e.json("change-package", "praxis-mueller", "premium")
+    assert code == 0 and doc["changes"] == 2, doc  # the quota, the billing event
+    assert _default_quota(docker_engine, slot) == "50 GB"
+    code, doc = e2e.json("change-package", "praxis-mueller", "Premium")
+    assert code == 0 and doc["no_changes"], doc  # re-run: live state re-read, nothing to do
+    # a re-provision with the Basis Starter Excel does not undo the paid change silently
+    refused = e2e("provision", str(GP_SAMPLE), "--yes")
+    assert refused.returncode == 2, refused.stderr
+    assert "change-package praxis-mueller Basis" in refused.stderr
+    assert _default_quota(docker_engine, slot) == "50 GB"
+    assert e2e.json("change-package", "praxis-mueller", "Basis")[0] == 0
+    assert _default_quota(docker_engine, slot) == "10 GB"
+    changed = _until("billing of both changes", lambda: (lambda s: s if len(s) >= 2 else None)(
+        [e for e in stack["billing"].seen if e["event"] == "package-changed"]), timeout=60)
+    assert [(e["payload"]["from"], e["payload"]["to"]) for e in changed] == [
+        ("basis", "premium"), ("premium", "basis")]
+    listing = e2e.json("practices", "list")[1]
+    rows = listing["practices"] if isinstance(listing, dict) else listing
+    assert [p["package"] for p in rows if p["praxisname"] == "praxis-mueller"] == ["basis"]
 
 
 def test_kill_between_accept_and_processing(stack: dict[str, Any], e2e: Cli) -> None:
