@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -32,7 +32,8 @@ from typing import Any
 
 from ..adapters import billing as billing_door
 from ..adapters.smtp import send_mail
-from ..domain.model import PracticeSpec
+from ..domain.model import Package, PracticeSpec
+from ..domain.packages import contents, parse_package
 from ..domain.shop import (
     ShopAction,
     WebhookRejected,
@@ -83,7 +84,9 @@ def accept_delivery(
 
 
 def package_of(product_name: str) -> str:
-    return "Premium" if "premium" in product_name.casefold() else "Basis"
+    """The package label of a shop product ("smartpraxx Premium" → Premium)."""
+    package = Package.PREMIUM if "premium" in product_name.casefold() else Package.BASIS
+    return contents(package).label
 
 
 # --- mails (German: they go to the orderer) ---------------------------------------------
@@ -255,7 +258,10 @@ def check_submission(ctx: OpContext, book: OrderBook, order_id: str,
             send_mail(ctx.settings, ctx.secrets, report_mail(order_id, order.contact_email,
                                                              problems))
         return Submission(order_id, False, None, problems), None
-    return Submission(order_id, True, result.spec.praxisname, []), result.spec
+    # the paid order says which package the practice has; the Starter Excel's Paket does not
+    paid = parse_package(order.package)
+    spec = result.spec if paid is None else replace(result.spec, package=paid)
+    return Submission(order_id, True, spec.praxisname, []), spec
 
 
 def provision_order(ctx: OpContext, book: OrderBook, order_id: str,

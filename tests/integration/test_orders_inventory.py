@@ -5,14 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-from smartpraxx_provision.config import Settings
+from smartpraxx_provision.config import Settings, load_settings
+from smartpraxx_provision.domain.model import Package
 from smartpraxx_provision.domain.shop import parse_delivery
 from smartpraxx_provision.inventory import Inventory, open_inventory
 from smartpraxx_provision.inventory.orders import LEASE, MAX_BILLING_ATTEMPTS, OrderBook
+from smartpraxx_provision.starter import load_practice_spec
+
+GP_SAMPLE = Path(__file__).parents[2] / "starter_excel_samples" / "hausarztpraxis-mueller.xlsx"
 
 pytestmark = pytest.mark.integration
 FORM = "application/x-www-form-urlencoded"
@@ -91,3 +96,22 @@ def test_billing_outbox_retries_dead_letter_and_replay(inventory: Inventory) -> 
     assert book.outbox() == []
     with pytest.raises(Exception, match="not pending or dead"):
         book.billing_replay(entry.event_id)
+
+
+@pytest.mark.parametrize(("product", "want"), [
+    ("smartpraxx Premium", Package.PREMIUM), ("smartpraxx Basis", Package.BASIS)])
+def test_the_paid_order_decides_the_package_not_the_starter_excel(
+        tmp_path: Path, product: str, want: Package) -> None:
+    from smartpraxx_provision.operations.context import OpContext
+    from smartpraxx_provision.operations.orders import check_submission, package_of
+    from smartpraxx_provision.output import Reporter
+
+    settings = load_settings(env={}, overrides={"state_dir": str(tmp_path)})
+    ctx = OpContext(settings=settings, reporter=Reporter(quiet=True))
+    spec = load_practice_spec(GP_SAMPLE)  # its Paket cell: Basis (empty)
+    book = OrderBook(ctx.inventory)
+    book.create_order(spec.order_id, "77", package_of(product), "o@x.test")
+    submission, checked = check_submission(ctx, book, spec.order_id, GP_SAMPLE.read_bytes())
+    assert submission.ok and checked is not None
+    assert checked.package is want
+    assert checked.persons == spec.persons  # nothing else of the Excel is changed
