@@ -136,9 +136,9 @@ def test_lands_in_the_practice_nextcloud_as_that_user(
     world: dict[str, Any], browser_factory: BrowserFactory
 ) -> None:
     nextcloud_url = world["a"]["urls"]["nextcloud"]
-    if not browser_reaches(nextcloud_url):
-        pytest.xfail(f"issuer wiring missing: the practice's Nextcloud {nextcloud_url} is not "
-                     "served to browsers on this machine (https *.localhost via the local Caddy)")
+    assert browser_reaches(nextcloud_url), (
+        f"the practice's Nextcloud {nextcloud_url} is not served to browsers on this machine "
+        "(https *.localhost via the local Caddy)")
     password = world["passwords"].get(STAFF_A)
     assert password, "the invitation test above did not set a password"
     person = _person(world["spec_a"], STAFF_A)
@@ -193,10 +193,6 @@ def test_token_of_another_realm_is_refused_by_the_practice_nextcloud(
     assert foreign.status_code == 401, foreign.text[:300]
     assert foreign.json()["ocs"]["meta"]["statuscode"] == 997
     # positive control: the practice's own staff member's token is accepted there
-    if not browser_reaches(world["a"]["urls"]["nextcloud"]):
-        pytest.xfail("issuer wiring missing: the slot's Nextcloud cannot reach its realm's "
-                     "issuer (JWKS), so no bearer token can be accepted yet; the refusal above "
-                     "is not yet told apart from that")
     own = _ocs_user(docker_engine, slot_a, _token(world, "a", STAFF_A))
     assert own.status_code == 200, own.text[:300]
     assert own.json()["ocs"]["data"]["id"] == STAFF_A
