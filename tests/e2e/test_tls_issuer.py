@@ -22,6 +22,7 @@ from .conftest import Tls
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "starter_excel_samples" / "hausarztpraxis-mueller.xlsx"
+DENTAL_SAMPLE = REPO / "starter_excel_samples" / "zahnarztpraxis-sonnenschein.xlsx"
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,42 @@ def test_the_idp_gateway_is_on_the_slot_network_only(
     )
     res = docker_engine.exec(f"{provisioned['slot']}-app", ["python3", "-c", script])
     assert res.stdout.strip() == "404", res.stdout + res.stderr
+
+
+def test_a_slot_reaches_neither_another_slots_containers_nor_its_gateway(
+    tls: Tls, provisioned: dict, docker_engine: DockerEngine
+) -> None:
+    code, other = tls.json("provision", str(DENTAL_SAMPLE), "--yes")
+    assert code == 0, other
+    mine, theirs = str(provisioned["slot"]), str(other["slot"])
+    assert mine != theirs
+    probe = (
+        "import socket,sys\n"
+        "for target in sys.argv[1:]:\n"
+        "    host, port = target.rsplit(':', 1)\n"
+        "    try:\n"
+        "        socket.create_connection((host, int(port)), timeout=3).close()\n"
+        "        print(target, 'open')\n"
+        "    except OSError as err:\n"
+        "        print(target, 'closed', type(err).__name__)\n"
+    )
+
+    def ip(container: str, network: str) -> str:
+        attrs = docker_engine.client.containers.get(container).attrs
+        return str(attrs["NetworkSettings"]["Networks"][network]["IPAddress"])
+
+    their_net = f"{theirs}-net"
+    targets = [
+        f"{theirs}-app:80", f"{theirs}-idp:8080", f"{theirs}-db:3306",  # by name
+        f"{ip(theirs + '-app', their_net)}:80", f"{ip(theirs + '-idp', their_net)}:8080",
+    ]
+    res = docker_engine.exec(f"{mine}-app", ["python3", "-c", probe, *targets])
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == len(targets), res.stdout + res.stderr
+    assert not [line for line in lines if line.split()[1] == "open"], lines
+    # positive control: the slot's own gateway, by its alias, is open, and it is the own one
+    own = docker_engine.exec(f"{mine}-app", ["python3", "-c", probe, "idp-internal:8080"])
+    assert own.stdout.split()[1] == "open", own.stdout + own.stderr
+    resolved = docker_engine.exec(f"{mine}-app", [
+        "python3", "-c", "import socket; print(socket.gethostbyname('idp-internal'))"])
+    assert resolved.stdout.strip() == ip(f"{mine}-idp", f"{mine}-net")
