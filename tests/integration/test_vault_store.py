@@ -20,9 +20,13 @@ import hvac.exceptions
 import pytest
 
 from smartpraxx_provision.config import Settings, load_settings
+from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.errors import SecretStoreError
-from smartpraxx_provision.secrets import open_secret_store
+from smartpraxx_provision.operations.context import OpContext
+from smartpraxx_provision.operations.provision import ensure_slot_secrets
+from smartpraxx_provision.secrets import open_secret_store, practice_prefix
 from smartpraxx_provision.secrets.vault import VaultSecretStore
+from smartpraxx_provision.starter import load_practice_spec
 from tests.fixtures.openbao import OpenBaoServer
 
 pytestmark = pytest.mark.integration
@@ -452,3 +456,31 @@ def test_documented_policy_allows_what_the_tool_needs_and_nothing_else(
     outside = VaultSecretStore(raw, mount=MOUNT, prefix="other", url=bao.url)
     with pytest.raises(SecretStoreError, match="refused"):
         outside.get("practices/nc07-cloud023/db-password")
+
+
+def test_provision_secrets_and_decommission_delete_through_the_policy(
+    bao: OpenBaoServer, root: hvac.Client, tmp_path: Path
+) -> None:
+    """The operations' own calls with an AppRole token of the documented policy: provision's
+    ensure_slot_secrets (generate once, idempotent) and decommission's delete of the practice's
+    prefix (every version and the metadata; the neighbour slot keeps its secrets)."""
+    role_id, secret_id = make_role(root, "smartpraxx-ops", token_ttl="20m")
+    ctx = OpContext(settings=approle_settings(bao, tmp_path, role_id, secret_id))
+    spec = load_practice_spec(REPO_ROOT / "starter_excel_samples" / "mvz-rheinaue.xlsx")
+    slot, neighbour = Slot("cloud023", 7), Slot("cloud023", 8)
+    created = ensure_slot_secrets(ctx, spec, slot)
+    assert created >= 5
+    assert ensure_slot_secrets(ctx, spec, neighbour) == created
+    paths = ctx.secrets.list(practice_prefix(slot.id))
+    assert len(paths) == created
+    values = {p: ctx.secrets.require(p) for p in paths}
+    assert ensure_slot_secrets(ctx, spec, slot) == 0  # a re-run generates nothing
+    assert {p: ctx.secrets.require(p) for p in paths} == values
+    assert all(versions(root, p) == 1 for p in paths)
+    ctx.secrets.put(paths[0], "rotated")  # a second version, deleted as well
+    assert versions(root, paths[0]) == 2
+    assert ctx.secrets.delete(practice_prefix(slot.id)) == created  # decommission's step
+    for p in paths:
+        with pytest.raises(hvac.exceptions.InvalidPath):
+            root.secrets.kv.v2.read_secret_metadata(path=f"{PREFIX}/{p}", mount_point=MOUNT)
+    assert len(ctx.secrets.list(practice_prefix(neighbour.id))) == created
