@@ -16,7 +16,9 @@ under the threshold (a third of the TTL granted at login, or ``renew_below`` sec
 ``auth/token/renew-self``; when the token is not renewable, or the renewal is capped by the
 token's max TTL so that it would still expire soon, it logs in again with AppRole. A given
 token (``vault_auth: token``) that cannot be renewed is used until it expires; Vault's refusal
-then names SMARTPRAXX_VAULT_TOKEN. A token without TTL (root, TTL 0) is never renewed.
+then names SMARTPRAXX_VAULT_TOKEN. A token without TTL (root, TTL 0) is never renewed. An
+AppRole token refused although ``lookup-self`` says it is dead (revoked early, or the host
+slept past its TTL) gets one new login and one retry; a policy refusal is never retried.
 
 Tested against a real OpenBao server (Vault's API; ``tests/integration/test_vault_store.py``),
 with the least-privilege policy of ``deploy/vault/smartpraxx-policy.hcl``.
@@ -25,10 +27,11 @@ with the least-privilege policy of ``deploy/vault/smartpraxx-policy.hcl``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import hvac
 import hvac.exceptions
@@ -40,6 +43,7 @@ from .base import SecretStore, check_path, generate_token
 
 TIMEOUT_SECONDS = 30
 MAX_LIST_DEPTH = 16  # secret paths are shallow (practices/<slot>/<name>); bound the walk
+_T = TypeVar("_T")
 RENEW_FRACTION = 1 / 3  # renew when less than this share of the granted TTL is left
 
 
@@ -233,21 +237,37 @@ class VaultSecretStore(SecretStore):
                 f"Vault failed the request for {where} ({type(exc).__name__})", obj=where
             ) from exc
 
-    @contextlib.contextmanager
-    def _request(self, path: str) -> Iterator[None]:
-        """One KV request: a fresh token first, then the error mapping."""
+    def _token_alive(self) -> bool:
+        try:
+            self.client.auth.token.lookup_self()
+        except (hvac.exceptions.Forbidden, hvac.exceptions.InvalidRequest):
+            return False
+        return True
+
+    def _call(self, path: str, request: Callable[[], _T]) -> _T:
+        """One KV request: a fresh token first, then the error mapping. A refusal because the
+        AppRole token died before its time (revoked, or the host slept past its TTL) is
+        answered by one new login and one retry; a refusal by the policy is reported."""
         self.fresh_token()
         with self._errors(path):
-            yield
+            try:
+                return request()
+            except hvac.exceptions.Forbidden:
+                if self._approle is None or self._token_alive():
+                    raise
+            self.login()
+            return request()
 
     def _read(self, path: str) -> str | None:
-        with self._request(path):
+        def read() -> Any:
             try:
-                resp = self._kv.read_secret_version(
+                return self._kv.read_secret_version(
                     path=self._full(path), mount_point=self.mount, raise_on_deleted_version=True
                 )
             except hvac.exceptions.InvalidPath:
                 return None
+
+        resp = self._call(path, read)
         value = ((resp or {}).get("data") or {}).get("data", {}).get("value")
         if value is None:
             return None
@@ -256,11 +276,13 @@ class VaultSecretStore(SecretStore):
         return value
 
     def _keys(self, folder: str) -> list[str]:
-        with self._request(folder):
+        def keys() -> Any:
             try:
-                resp = self._kv.list_secrets(path=self._full(folder), mount_point=self.mount)
+                return self._kv.list_secrets(path=self._full(folder), mount_point=self.mount)
             except hvac.exceptions.InvalidPath:
-                return []
+                return None
+
+        resp = self._call(folder, keys)
         return [str(k) for k in ((resp or {}).get("data") or {}).get("keys", [])]
 
     # --- SecretStore -------------------------------------------------------------------
@@ -269,10 +291,12 @@ class VaultSecretStore(SecretStore):
 
     def put(self, path: str, value: str) -> None:
         check_path(path)
-        with self._request(path):
-            self._kv.create_or_update_secret(
+        self._call(
+            path,
+            lambda: self._kv.create_or_update_secret(
                 path=self._full(path), secret={"value": value}, mount_point=self.mount
-            )
+            ),
+        )
 
     def ensure(self, path: str, generator: Callable[[], str] = generate_token) -> str:
         check_path(path)
@@ -280,7 +304,8 @@ class VaultSecretStore(SecretStore):
         if existing is not None:
             return existing
         value = generator()
-        with self._request(path):
+
+        def create() -> bool:
             try:
                 self._kv.create_or_update_secret(
                     path=self._full(path),
@@ -288,9 +313,12 @@ class VaultSecretStore(SecretStore):
                     cas=0,
                     mount_point=self.mount,
                 )
-                return value
             except hvac.exceptions.InvalidRequest:
-                pass  # check-and-set lost: another writer created it first
+                return False  # check-and-set lost: another writer created it first
+            return True
+
+        if self._call(path, create):
+            return value
         stored = self._read(path)
         if stored is None:
             raise SecretStoreError(
@@ -320,6 +348,9 @@ class VaultSecretStore(SecretStore):
                     out.append(child)
         return sorted(out)
 
+    def _delete_all_versions(self, path: str) -> None:
+        self._kv.delete_metadata_and_all_versions(path=self._full(path), mount_point=self.mount)
+
     def delete(self, prefix: str) -> int:
         prefix = prefix.strip("/")
         if not prefix:
@@ -330,8 +361,5 @@ class VaultSecretStore(SecretStore):
             )
         paths = self.list(prefix)
         for path in paths:
-            with self._request(path):
-                self._kv.delete_metadata_and_all_versions(
-                    path=self._full(path), mount_point=self.mount
-                )
+            self._call(path, functools.partial(self._delete_all_versions, path))
         return len(paths)

@@ -385,6 +385,35 @@ def test_given_token_is_renewed_before_expiry(
     assert short not in str(err.value) + str(err.value.hint)
 
 
+def test_revoked_approle_token_is_replaced_and_policy_refusals_are_not_retried(
+    bao: OpenBaoServer, root: hvac.Client, tmp_path: Path
+) -> None:
+    """A token that dies before its TTL (revoked here; a host that slept past it is the same)
+    gets one new AppRole login and a retry; a refusal by the policy is reported as it is."""
+    role_id, secret_id = make_role(root, "smartpraxx-revoke", token_ttl="20m")
+    s = open_vault(approle_settings(bao, tmp_path, role_id, secret_id))
+    s.put("platform/revoke", "v1")
+    first = s.client.token
+    root.auth.token.revoke(first)
+    assert s.get("platform/revoke") == "v1"
+    assert s.logins == 2 and s.client.token != first
+    outside = VaultSecretStore(
+        s.client, mount=MOUNT, prefix="other", url=bao.url, approle=(role_id, secret_id)
+    )
+    with pytest.raises(SecretStoreError, match="refused"):
+        outside.get("practices/nc07-cloud023/db-password")
+    assert outside.logins == 0  # the token was alive: no login, no retry
+    # a given token (vault_auth: token) cannot log in again: revoked means refused
+    token = root.auth.token.create(policies=[POLICY], no_default_policy=True, ttl="20m")[
+        "auth"
+    ]["client_token"]
+    given = open_vault(token_settings(bao, tmp_path, token))
+    given.put("platform/revoke", "v2")
+    root.auth.token.revoke(token)
+    with pytest.raises(SecretStoreError, match="refused"):
+        given.get("platform/revoke")
+
+
 # --- the documented least-privilege policy -------------------------------------------------
 def test_documented_policy_allows_what_the_tool_needs_and_nothing_else(
     bao: OpenBaoServer, root: hvac.Client, tmp_path: Path
