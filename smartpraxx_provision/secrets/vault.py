@@ -17,7 +17,7 @@ under the threshold (a third of the TTL granted at login, or ``renew_below`` sec
 token's max TTL so that it would still expire soon, it logs in again with AppRole. A given
 token (``vault_auth: token``) that cannot be renewed is used until it expires; Vault's refusal
 then names SMARTPRAXX_VAULT_TOKEN. A token without TTL (root, TTL 0) is never renewed. An
-AppRole token refused although ``lookup-self`` says it is dead (revoked early, or the host
+AppRole token refused while ``lookup-self`` says it is dead (revoked early, or the host
 slept past its TTL) gets one new login and one retry; a policy refusal is never retried.
 
 Tested against a real OpenBao server (Vault's API; ``tests/integration/test_vault_store.py``),
