@@ -28,6 +28,7 @@ from smartpraxx_provision.secrets import open_secret_store, practice_prefix
 from smartpraxx_provision.secrets.vault import VaultSecretStore
 from smartpraxx_provision.starter import load_practice_spec
 from tests.fixtures.openbao import OpenBaoServer
+from tests.integration.vault_race_worker import RACE_PATH, race_ensure
 
 pytestmark = pytest.mark.integration
 
@@ -213,22 +214,6 @@ def store_value(root: hvac.Client, path: str) -> str:
     return str(raw["data"]["data"]["value"])
 
 
-def _race_in_process(url: str, token: str, state: str, barrier: Any, queue: Any, n: int) -> None:
-    """A separate operator process: open the store from settings, race on ensure."""
-    s = open_vault(
-        load_settings(
-            env={"SMARTPRAXX_VAULT_TOKEN": token},
-            overrides={"state_dir": state, "secrets_backend": "vault", "vault_url": url},
-        )
-    )
-
-    def generator() -> str:
-        barrier.wait(30)
-        return f"value-from-process-{n}"
-
-    queue.put((n, s.ensure("practices/nc09-cloud023/db-password", generator)))
-
-
 @pytest.mark.slow
 def test_ensure_racing_processes_exactly_one_value_wins(
     bao: OpenBaoServer, root: hvac.Client, tmp_path: Path
@@ -239,7 +224,7 @@ def test_ensure_racing_processes_exactly_one_value_wins(
     queue = ctx.Queue()
     procs = [
         ctx.Process(
-            target=_race_in_process,
+            target=race_ensure,
             args=(bao.url, bao.root_token, str(tmp_path), barrier, queue, n),
         )
         for n in range(writers)
@@ -252,8 +237,8 @@ def test_ensure_racing_processes_exactly_one_value_wins(
         assert p.exitcode == 0
     assert sorted(results) == list(range(writers))
     assert len(set(results.values())) == 1
-    assert store_value(root, "practices/nc09-cloud023/db-password") == results[0]
-    assert versions(root, "practices/nc09-cloud023/db-password") == 1
+    assert store_value(root, RACE_PATH) == results[0]
+    assert versions(root, RACE_PATH) == 1
 
 
 def test_list_and_delete_prefix_removes_all_versions(
