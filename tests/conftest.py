@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.keycloak",
     "tests.fixtures.mail",
     "tests.fixtures.browser",
+    "tests.fixtures.openbao",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
