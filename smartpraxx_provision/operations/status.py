@@ -1,5 +1,6 @@
 """``status``: inventory facts plus live state (containers, realm, last smoke, the last
-unfinished operation) and one verdict per practice (``ok`` / ``degraded`` / ``down`` with
+unfinished operation; objects with another owner's marks count as down) and one verdict per
+practice (``ok`` / ``degraded`` / ``down`` with
 the reasons; the rules are pure: ``domain/lifecycle.verdict``)."""
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ def _live(ctx: OpContext, record: PracticeRecord) -> tuple[dict[str, Any], dict[
     live: dict[str, Any] = {}
     facts: dict[str, Any] = {}
     try:
-        containers = ctx.engine(record.slot.host).list_containers({LABEL_SLOT: record.slot.id})
+        engine = ctx.practice_engine(record)
+        containers = engine.list_containers({LABEL_SLOT: record.slot.id})
+        for c in containers:  # a slot's name on another inventory's object: not ours, down
+            engine.require_owned("container", c.name)
         live["containers"] = {
             c.name: c.status + (f" ({c.health})" if c.health else "") for c in containers
         }
@@ -36,7 +40,7 @@ def _live(ctx: OpContext, record: PracticeRecord) -> tuple[dict[str, Any], dict[
         live["containers"] = {"error": err.message}
         facts["engine_error"] = err.message
     try:
-        realm = ctx.keycloak.get_realm(record.realm)
+        realm = ctx.practice_keycloak(record).get_realm(record.realm)  # refuses a foreign one
         if realm is None:
             live["realm"] = facts["realm"] = "missing"
         else:

@@ -176,6 +176,13 @@ def test_second_inventory_holding_the_slot_is_refused_by_the_doors(
     assert real.returncode == 1, real.stdout + real.stderr
     assert list(tmp_path.iterdir()) == []  # not even an export was read from it
     assert _snapshot(docker_engine, _kc(keycloak), e2e, STATE["slot"]) == STATE["before"]
+    # status of the second inventory does not call the first practice's objects its own
+    code, seen = second.json("status", spec.praxisname)
+    assert code == 4, seen  # down
+    reasons = " ".join(seen["practices"][0]["verdict"]["reasons"])
+    assert "not this practice's" in reasons and STATE["owner"][LABEL_PRACTICE] in reasons, seen
+    code, doc = e2e.json("status", spec.praxisname)
+    assert code == 0, doc  # the owner's own status: ok
     code, doc = e2e.json("smoke", spec.praxisname)
     assert code == 0, e2e.runs[-1].stderr[-2000:]
     assert doc["ok"] is True
