@@ -194,7 +194,11 @@ def test_invitation_arrives_in_german_sets_a_password_and_is_sent_once(
     ctx, settings, slot = practice.ctx, practice.settings, practice.slot
     spec = make_spec(praxisname=practice.praxisname)
     reporter = Reporter(quiet=True)
-    identity.converge_realm(ctx.keycloak, spec, slot, settings, ctx.secrets, reporter)
+    record = ctx.inventory.get_practice(practice.praxisname)
+    assert record is not None
+    # as provision does: through the owner-bound door, so the realm carries the owner marks
+    identity.converge_realm(ctx.practice_keycloak(record), spec, slot, settings, ctx.secrets,
+                            reporter)
     realm = ctx.keycloak.get_realm(slot.realm)
     assert realm is not None
     assert realm["smtpServer"]["host"] == "127.0.0.1"
