@@ -171,6 +171,41 @@ def test_second_run_changes_nothing(
     assert doc["plan"]["occ_changes"] == "none"
 
 
+def _occ(engine: DockerEngine, slot: str, *args: str) -> str:
+    """``php occ`` in the slot's app container as www-data (test set-up, not the door)."""
+    result = engine.exec(f"{slot}-app", ["php", "occ", "--no-interaction", *args],
+                         user="www-data", workdir="/var/www/html")
+    assert result.exit_code == 0, result.stderr + result.stdout
+    return result.stdout
+
+
+def test_smoke_checks_the_tools_own_login_provider(
+    e2e: Cli, docker_engine: DockerEngine, keycloak: Settings
+) -> None:
+    """Another user_oidc provider listed before ours (pointing at nothing): the smoke still
+    checks ours, Praxis-Login, by its identifier, not the first one in the list."""
+    code, listing = e2e.json("status", "praxis-mueller")
+    slot = listing["practices"][0]["slot"]
+    _occ(docker_engine, slot, "user_oidc:provider", "Anderer-Login", "--clientid=anderer",
+         "--clientsecret=nicht-benutzt",
+         "--discoveryuri=http://127.0.0.1:9/.well-known/openid-configuration")
+    _occ(docker_engine, slot, "user_oidc:provider:delete", "Praxis-Login", "--force")
+    try:
+        code, doc = e2e.json("provision", str(GP_SAMPLE), "--yes")  # re-creates ours, 2nd
+        assert code == 0, e2e.runs[-1].stderr[-3000:]
+        order = [json.loads(line)["identifier"] for line in
+                 _occ(docker_engine, slot, "user_oidc:providers", "--output=json").splitlines()
+                 if line.strip()]
+        assert order == ["Anderer-Login", "Praxis-Login"], order
+        checks = {c["check"]: c for c in doc["smoke"]["checks"]}
+        assert checks["oidc-discovery"]["ok"], checks["oidc-discovery"]
+        assert f"/realms/{slot}" in checks["oidc-discovery"]["detail"]
+    finally:
+        _occ(docker_engine, slot, "user_oidc:provider:delete", "Anderer-Login", "--force")
+    code, smoke = e2e.json("smoke", "praxis-mueller")
+    assert code == 0 and smoke["ok"], smoke
+
+
 def _mails_to(sink: Settings, address: str) -> int:
     return sum(address in m["to"] for m in mailsink.list_messages(sink))
 
