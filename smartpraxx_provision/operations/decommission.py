@@ -121,6 +121,19 @@ def _check_member(
     return problems, digest
 
 
+def _check_manifest(
+    manifest: dict[str, Any], record: PracticeRecord, operation: str | None
+) -> list[str]:
+    problems = []
+    if manifest.get("slot") != record.slot.id:
+        problems.append(f"manifest names slot {manifest.get('slot')}, not {record.slot.id}")
+    if manifest.get("realm") != record.realm:
+        problems.append(f"manifest names realm {manifest.get('realm')}, not {record.realm}")
+    if operation is not None and manifest.get("operation") != operation:
+        problems.append("the export was made by an earlier run (stale); this run exports afresh")
+    return problems
+
+
 def verify_export(
     path: Path,
     record: PracticeRecord,
@@ -150,14 +163,7 @@ def verify_export(
             if manifest_member is None:
                 raise KeyError("manifest.json")
             manifest = json.loads(manifest_member.read())
-            if manifest.get("slot") != record.slot.id:
-                problems.append(f"manifest names slot {manifest.get('slot')}, not {record.slot.id}")
-            if manifest.get("realm") != record.realm:
-                problems.append(f"manifest names realm {manifest.get('realm')}, not {record.realm}")
-            if operation is not None and manifest.get("operation") != operation:
-                problems.append(
-                    "the export was made by an earlier run (stale); this run exports afresh"
-                )
+            problems += _check_manifest(manifest, record, operation)
             manifest_read = True
             for name in MEMBERS:
                 member_problems, member_sha = _check_member(tar, name, manifest, record)
@@ -183,14 +189,8 @@ def verify_export(
         "sha256": digest,
         "verified": verified,
         "members": read_back,
-        "checks": [
-            "manifest",
-            "checksums",
-            "complete dump",
-            "realm",
-            "data",
-            "fresh" if operation else "same file",
-        ],
+        "checks": ["manifest", "checksums", "complete dump", "realm", "data",
+                   "fresh" if operation else "same file"],
     }
 
 
