@@ -1,5 +1,5 @@
 """Write constraints.txt: the exact versions of every (transitive) dependency of
-smartpraxx-provision[dev,fleet] as installed here. Run after upgrading and a green `make test`;
+smartpraxx-provision[dev,fleet] (dev includes the postgres and vault extras) as installed here. Run after upgrading and a green `make test`;
 `make install` (and so CI) installs with `-c constraints.txt`, so a fresh machine gets the
 versions CI tested."""
 
@@ -42,7 +42,7 @@ def closure(root: str, extras: set[str]) -> dict[str, str]:
 
 
 def main() -> None:
-    pins = closure(ROOT, {"dev", "fleet"})
+    pins = closure(ROOT, {"dev", "fleet", "postgres", "vault"})
     Path("constraints.txt").write_text(
         "# Versions CI tested; installs use `pip install -c constraints.txt`.\n"
         "# Refresh: make lock (after upgrading and running make test).\n"

@@ -437,7 +437,7 @@ RULES: dict[str, Rule] = {
     "java_home": optional(path),
     "keycloak_login_theme": optional(pattern(_NAME_RE, "a theme name")),
     "local_image_tag": pattern(_TAG_RE, "a Docker tag (letters, digits, _ . -; max. 128)"),
-    "nextcloud_image": pattern(_IMAGE_RE, "a Docker image reference like nextcloud:31-apache"),
+    "nextcloud_image": pattern(_IMAGE_RE, "a Docker image reference like nextcloud:34.0.1-apache"),
     "mariadb_image": pattern(_IMAGE_RE, "a Docker image reference like mariadb:11.4"),
     "redis_image": pattern(_IMAGE_RE, "a Docker image reference like redis:7.4-alpine"),
     "app_mem_limit": memory,

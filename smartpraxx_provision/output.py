@@ -23,7 +23,7 @@ from rich.console import Console
 class StepTiming:
     name: str
     seconds: float
-    status: str  # "ok" | "skipped" | "failed"
+    status: str  # "ok" | "failed"
 
 
 @dataclass

@@ -899,19 +899,6 @@ class DockerEngine:
                 return False
             return True
 
-    def copy_image_to(self, other: DockerEngine, tag: str) -> None:
-        """``docker save | docker load`` from this engine to ``other``, streamed."""
-        with self._call("save image", tag):
-            chunks = self.client.images.get(tag).save(named=True)
-            with other._call("load image", tag):
-                other.api.load_image(chunks)
-        if not other.image_exists(tag):
-            raise ExternalServiceError(
-                f"image {tag} did not arrive on {other.url}",
-                obj=tag,
-                hint=f"docker -H {other.url} images",
-            )
-
     # -- archives --------------------------------------------------------------------------
 
     def get_archive(self, name: str, path: str) -> Iterator[bytes]:

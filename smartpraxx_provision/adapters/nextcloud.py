@@ -244,6 +244,42 @@ class NextcloudAdapter:
             ) from None
         return doc
 
+    def ocs_current_user(
+        self, session: requests.Session, base_url: str, *, verify: str | bool = True
+    ) -> dict[str, Any]:
+        """``GET /ocs/v2.php/cloud/user`` with a logged-in (browser-style) session: the OCS
+        data of the user the session belongs to (id, email, groups, ...)."""
+        url = f"{base_url.rstrip('/')}/ocs/v2.php/cloud/user"
+        try:
+            response = session.get(
+                url,
+                params={"format": "json"},
+                headers={"OCS-APIRequest": "true", "Accept": "application/json"},
+                timeout=10,
+                verify=verify,
+            )
+        except requests.RequestException as exc:
+            raise ServiceUnavailableError(
+                f"Nextcloud in {self.container} does not answer at {url} ({type(exc).__name__})",
+                obj=self.container,
+                hint=f"docker logs {self.container}",
+            ) from exc
+        if response.status_code != 200:
+            raise ExternalServiceError(
+                f"OCS cloud/user answered HTTP {response.status_code} after the login",
+                obj=self.container,
+                hint=f"docker logs {self.container}",
+            )
+        try:
+            data = (response.json().get("ocs") or {}).get("data") or {}
+        except (ValueError, AttributeError):
+            raise ExternalServiceError(
+                f"Nextcloud in {self.container} answered no OCS JSON at {url}",
+                obj=self.container,
+                hint=f"docker logs {self.container}",
+            ) from None
+        return dict(data) if isinstance(data, dict) else {}
+
 
 # Where user_oidc shows each option in ``user_oidc:providers`` JSON (names differ from the
 # options, see the occ notes) and whether it is a 0/1 flag there.

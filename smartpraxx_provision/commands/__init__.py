@@ -15,6 +15,7 @@ from . import (
     devstack_cmd,
     hosts_cmd,
     invite_cmd,
+    operations_cmd,
     ops_cmd,
     orders_cmd,
     practices_cmd,
@@ -30,4 +31,5 @@ REGISTRY: list[Callable[[typer.Typer], None]] = [
     hosts_cmd.register,
     practices_cmd.register,
     orders_cmd.register,
+    operations_cmd.register,
 ]

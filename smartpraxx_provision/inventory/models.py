@@ -22,7 +22,7 @@ PRACTICE_STATES = (
     "tombstoned",
 )
 OPERATION_STATES = ("running", "done", "failed", "abandoned")
-STEP_STATES = ("started", "done", "failed", "skipped")
+STEP_STATES = ("started", "done", "failed")  # a step that finds nothing to do is "done"
 
 
 @dataclass(frozen=True)

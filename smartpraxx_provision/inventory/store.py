@@ -1033,7 +1033,8 @@ class Inventory:
                         f"UTC (pid {running.pid} on {running.hostname})",
                         obj=praxisname,
                         hint="wait for it to finish and re-run; if that process is gone on "
-                        f"{running.hostname}, end it there or abandon operation {running.op_id}",
+                        f"{running.hostname}, end it there or: smartpraxx-provision operations abandon "
+                        f"{running.op_id} --yes",
                         details={"op_id": running.op_id, "kind": running.kind},
                     )
                 tx.execute(
@@ -1064,9 +1065,16 @@ class Inventory:
         if not changed:
             raise NotFoundError(f"operation {op_id} is not in the journal", obj=op_id)
 
-    def abandon_operation(self, op_id: str) -> None:
-        """Release a lock whose process is gone on another machine (ops decision)."""
-        self.end_operation(op_id, "abandoned")
+    def abandon_operation(self, op_id: str) -> bool:
+        """Release a lock whose process is gone on another machine (ops decision:
+        ``operations abandon``). Only a ``running`` operation changes; False otherwise."""
+        with self._tx(write=True) as tx:
+            changed = tx.execute(
+                "UPDATE operations SET state = 'abandoned', ended_at = ?"
+                " WHERE op_id = ? AND state = 'running'",
+                (self._now(), op_id),
+            )
+        return bool(changed)
 
     def get_operation(self, op_id: str) -> OperationRecord | None:
         with self._tx(write=False) as tx:

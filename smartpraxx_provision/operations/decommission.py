@@ -93,13 +93,14 @@ def _check_data(member: IO[bytes]) -> list[str]:
 
 def _check_member(
     tar: tarfile.TarFile, name: str, manifest: dict[str, Any], record: PracticeRecord
-) -> list[str]:
+) -> tuple[list[str], str]:
+    """The problems of one member, and its SHA-256 as read back ("" when it is missing)."""
     try:
         member = tar.extractfile(name)
     except KeyError:
         member = None
     if member is None:
-        return [f"{name} missing"]
+        return [f"{name} missing"], ""
     digest, tail = _stream_sha(member)
     problems = []
     if digest != (manifest.get("files") or {}).get(name):
@@ -117,6 +118,19 @@ def _check_member(
     if name == "data.tar":
         again = tar.extractfile(name)
         problems += _check_data(again) if again else ["data.tar missing"]
+    return problems, digest
+
+
+def _check_manifest(
+    manifest: dict[str, Any], record: PracticeRecord, operation: str | None
+) -> list[str]:
+    problems = []
+    if manifest.get("slot") != record.slot.id:
+        problems.append(f"manifest names slot {manifest.get('slot')}, not {record.slot.id}")
+    if manifest.get("realm") != record.realm:
+        problems.append(f"manifest names realm {manifest.get('realm')}, not {record.realm}")
+    if operation is not None and manifest.get("operation") != operation:
+        problems.append("the export was made by an earlier run (stale); this run exports afresh")
     return problems
 
 
@@ -135,6 +149,8 @@ def verify_export(
     ``sha256``: the file must be exactly that export (a resumed, half-done run)."""
     problems: list[str] = []
     digest = ""
+    manifest_read = False
+    read_back: dict[str, str] = {}  # member -> SHA-256 read back, equal to the manifest's
     try:
         digest = _sha256(path)
         if sha256 is not None and digest != sha256:
@@ -147,19 +163,19 @@ def verify_export(
             if manifest_member is None:
                 raise KeyError("manifest.json")
             manifest = json.loads(manifest_member.read())
-            if manifest.get("slot") != record.slot.id:
-                problems.append(f"manifest names slot {manifest.get('slot')}, not {record.slot.id}")
-            if manifest.get("realm") != record.realm:
-                problems.append(f"manifest names realm {manifest.get('realm')}, not {record.realm}")
-            if operation is not None and manifest.get("operation") != operation:
-                problems.append(
-                    "the export was made by an earlier run (stale); this run exports afresh"
-                )
+            problems += _check_manifest(manifest, record, operation)
+            manifest_read = True
             for name in MEMBERS:
-                problems += _check_member(tar, name, manifest, record)
+                member_problems, member_sha = _check_member(tar, name, manifest, record)
+                problems += member_problems
+                if member_sha and member_sha == (manifest.get("files") or {}).get(name):
+                    read_back[name] = member_sha
     except (OSError, KeyError, ValueError, tarfile.TarError) as exc:
         problems.append(f"cannot read the export: {type(exc).__name__}: {exc}")
-    if problems:
+    # computed from what was read back: the manifest parsed, every member hashed equal to it
+    verified = not problems and manifest_read and sorted(read_back) == sorted(MEMBERS)
+    if not verified:
+        problems = problems or ["not every member could be read back"]
         raise SafetyRefusal(
             f"export {path} failed verification: {'; '.join(problems)}; nothing was deleted",
             obj=str(path),
@@ -171,15 +187,10 @@ def verify_export(
         "path": str(path),
         "bytes": path.stat().st_size,
         "sha256": digest,
-        "verified": True,
-        "checks": [
-            "manifest",
-            "checksums",
-            "complete dump",
-            "realm",
-            "data",
-            "fresh" if operation else "same file",
-        ],
+        "verified": verified,
+        "members": read_back,
+        "checks": ["manifest", "checksums", "complete dump", "realm", "data",
+                   "fresh" if operation else "same file"],
     }
 
 
@@ -300,6 +311,22 @@ def _fresh_export(ctx: OpContext, record: PracticeRecord, target: Path, operatio
     ctx.reporter.change(f"export written: {target}")
 
 
+def _reverify_after_tombstone(target: Path, record: PracticeRecord) -> dict[str, Any]:
+    """A re-run after the tombstone deletes nothing more: read the export the deletion began
+    with back again if it is still there; if it was moved away, say so (not verified now)."""
+    if record.export_sha256 and target.is_file():
+        try:
+            return verify_export(target, record, sha256=record.export_sha256)
+        except SafetyRefusal as exc:  # nothing is left to delete: report, do not block
+            return {"path": str(target), "verified": False, "detail": exc.message}
+    return {
+        "path": str(target),
+        "verified": False,
+        "detail": "the export is no longer at this path; it was verified by the run that "
+        "began deleting (sha256 " + (record.export_sha256 or "unknown")[:12] + "…)",
+    }
+
+
 def _stack_deletion_began(ctx: OpContext, record: PracticeRecord) -> bool:
     """Whether the app container is gone (``remove_stack`` removes cron, then app, then the
     rest): from then on nothing can change the practice's data, and its export cannot be
@@ -413,7 +440,7 @@ def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, 
         with op.step("verify", "verify the export"):
             verified: dict[str, Any]
             if record.tombstoned:
-                verified = {"path": str(target), "verified": "by the run that began deleting"}
+                verified = _reverify_after_tombstone(target, record)
             elif not fresh:
                 verified = verify_export(target, record, sha256=record.export_sha256)
             else:

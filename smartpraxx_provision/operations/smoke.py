@@ -17,8 +17,9 @@ from typing import Any
 import requests
 
 from ..domain.lifecycle import check_operation
-from ..errors import NotFoundError, OperationFailed
+from ..errors import NotFoundError, OperationFailed, SmartpraxxError
 from ..inventory.models import PracticeRecord
+from ..render.bundle import OIDC_PROVIDER_ID
 from .context import OpContext
 
 NEXTCLOUD_CLIENT_ID = "nextcloud"
@@ -78,11 +79,10 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
 
     # 1. Nextcloud installed, not in maintenance (HTTP through the 127.0.0.1 port)
     def nextcloud_status() -> None:
-        port = engine.published_port(names.app, 80)
         try:
-            status = requests.get(f"http://127.0.0.1:{port}/status.php", timeout=10).json()
-        except (requests.RequestException, ValueError) as exc:
-            check("nextcloud-status", False, f"status.php did not answer: {type(exc).__name__}")
+            status = nc.status_http()  # the published 127.0.0.1 port, through the door
+        except SmartpraxxError as exc:
+            check("nextcloud-status", False, f"status.php did not answer: {exc.message[:200]}")
             return
         check(
             "nextcloud-status",
@@ -94,9 +94,16 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
     # 2. OIDC discovery reachable, with the issuer Nextcloud is configured for
     def discovery() -> None:
         providers = nc.oidc_providers()
-        url = next((p.get("discoveryEndpoint") for p in providers), None)
+        ours = next((p for p in providers if p.get("identifier") == OIDC_PROVIDER_ID), None)
+        url = (ours or {}).get("discoveryEndpoint")
         if not url:
-            check("oidc-discovery", False, "no user_oidc provider configured in Nextcloud")
+            others = ", ".join(str(p.get("identifier")) for p in providers) or "none"
+            check(
+                "oidc-discovery",
+                False,
+                f"no user_oidc provider {OIDC_PROVIDER_ID} with a discovery URI in Nextcloud "
+                f"(providers: {others})",
+            )
             return
         try:
             doc = _discovery_as_nextcloud(ctx, str(url))
@@ -249,16 +256,10 @@ def nextcloud_login_check(ctx: OpContext, record: PracticeRecord) -> tuple[str, 
                     f"{landed.url.split('?', 1)[0]}: {landed.text.strip()[:200]}",
                     False,
                 )
-            ocs = session.get(
-                f"{base}/ocs/v2.php/cloud/user",
-                params={"format": "json"},
-                headers={"OCS-APIRequest": "true", "Accept": "application/json"},
-                timeout=10,
-                verify=verify,
-            )
-        if ocs.status_code != 200:
-            return f"OCS cloud/user answered HTTP {ocs.status_code} after the login", False
-        data = (ocs.json().get("ocs") or {}).get("data") or {}
+            try:
+                data = nc.ocs_current_user(session, base, verify=verify)
+            except SmartpraxxError as exc:
+                return exc.message, False
         problems = []
         if data.get("id") != username:
             problems.append(f"uid {data.get('id')!r}")

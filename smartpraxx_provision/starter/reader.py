@@ -8,8 +8,11 @@
 - One pass per sheet through openpyxl's worksheet parser also yields merged ranges and
   hidden rows/columns (the read-only worksheet API does not expose them), and skips empty
   formatted cells cheaply, so 10,000 empty formatted rows stay fast. This uses openpyxl
-  3.1 internals (``WorkSheetParser``); the dependency is pinned to ``<3.2`` and the unit
-  tests cover each of these paths.
+  3.1 internals (``WorkSheetParser``): the public read-only worksheet exposes neither merged
+  ranges, hidden rows/columns nor whether a formula has a cached value, and the public
+  full-load worksheet needs two loads (formulas and values) and builds every formatted cell.
+  So the dependency stays pinned to ``<3.2`` (no 3.2 exists to test against; 3.1.5 is the
+  newest) and the unit tests cover each of these paths.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ minute of real container start-up; each asserts its own outcome.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import secrets
 import subprocess
 import sys
 import tarfile
@@ -17,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from smartpraxx_provision.adapters.docker_engine import DockerEngine
-from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
+from smartpraxx_provision.adapters.docker_engine import LABEL_SLOT, DockerEngine
+from smartpraxx_provision.adapters.keycloak import KeycloakAdapter, LoginRefused, jwt_claims
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.devstack import mailsink
+from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.inventory import open_inventory
+from smartpraxx_provision.operations import identity
 from smartpraxx_provision.secrets import FileSecretStore
 from smartpraxx_provision.starter import load_practice_spec
 
@@ -104,9 +108,59 @@ def test_provision_end_to_end(e2e: Cli, docker_engine: DockerEngine, keycloak: S
     assert len(users) == 8
 
 
-def test_second_run_changes_nothing(e2e: Cli) -> None:
+def _live_state(
+    cli: Cli, engine: DockerEngine, kc: KeycloakAdapter, slot: str
+) -> dict[str, object]:
+    """What a no-op must leave as it was, read from the live systems: the slot's containers
+    (id and start time: a re-created or restarted one differs), volumes, network, the realm's
+    representation, its users (smoke users come and go) and clients (secrets left out of any
+    assertion message), and each secret file of the store (content hash and mtime: a rewrite
+    re-encrypts with a fresh nonce)."""
+    labels = {LABEL_SLOT: slot}
+    containers = {
+        c.name: (c.id, engine.client.containers.get(c.id).attrs["State"]["StartedAt"])
+        for c in engine.list_containers(labels)
+    }
+    users = sorted(
+        (u for u in kc.users(slot) if not str(u["username"]).startswith("smartpraxx-smoke")),
+        key=lambda u: str(u["username"]),
+    )
+    clients = sorted(
+        ({k: v for k, v in c.items() if k != "secret"} for c in kc.clients(slot)),
+        key=lambda c: str(c.get("clientId")),
+    )
+    secret_files = {
+        p.name: (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted((cli.state_dir / "secrets").glob("*.enc"))
+    }
+    return {
+        "containers": containers,
+        "volumes": [v.name for v in engine.list_volumes(labels)],
+        "networks": [(n.name, n.id) for n in engine.list_networks(labels)],
+        "realm": kc.get_realm(slot),
+        "users": users,
+        "clients": clients,
+        "secrets": secret_files,
+    }
+
+
+def _assert_unchanged(before: dict[str, object], after: dict[str, object]) -> None:
+    for key in before:
+        assert after[key] == before[key], f"{key} changed"
+
+
+def test_second_run_changes_nothing(
+    e2e: Cli, docker_engine: DockerEngine, keycloak: Settings
+) -> None:
+    code, listing = e2e.json("status", "praxis-mueller")
+    assert code == 0, e2e.runs[-1].stderr
+    slot = listing["practices"][0]["slot"]
+    kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
+    before = _live_state(e2e, docker_engine, kc, slot)
+    assert len(before["containers"]) == 4 and before["realm"]  # type: ignore[arg-type]
     code, doc = e2e.json("provision", str(GP_SAMPLE), "--yes")
     assert code == 0, e2e.runs[-1].stderr[-3000:]
+    _assert_unchanged(before, _live_state(e2e, docker_engine, kc, slot))
     assert doc["no_changes"] is True, doc
     assert doc["occ_calls"] <= 3
     # the dry run lists the occ changes a different setting would make, and makes none
@@ -115,6 +169,41 @@ def test_second_run_changes_nothing(e2e: Cli) -> None:
     assert "config system.trusted_domains set" in doc["plan"]["occ_changes"]
     code, doc = e2e.json("provision", str(GP_SAMPLE), "--dry-run")
     assert doc["plan"]["occ_changes"] == "none"
+
+
+def _occ(engine: DockerEngine, slot: str, *args: str) -> str:
+    """``php occ`` in the slot's app container as www-data (test set-up, not the door)."""
+    result = engine.exec(f"{slot}-app", ["php", "occ", "--no-interaction", *args],
+                         user="www-data", workdir="/var/www/html")
+    assert result.exit_code == 0, result.stderr + result.stdout
+    return result.stdout
+
+
+def test_smoke_checks_the_tools_own_login_provider(
+    e2e: Cli, docker_engine: DockerEngine, keycloak: Settings
+) -> None:
+    """Another user_oidc provider listed before ours (pointing at nothing): the smoke still
+    checks ours, Praxis-Login, by its identifier, not the first one in the list."""
+    code, listing = e2e.json("status", "praxis-mueller")
+    slot = listing["practices"][0]["slot"]
+    _occ(docker_engine, slot, "user_oidc:provider", "Anderer-Login", "--clientid=anderer",
+         "--clientsecret=nicht-benutzt",
+         "--discoveryuri=http://127.0.0.1:9/.well-known/openid-configuration")
+    _occ(docker_engine, slot, "user_oidc:provider:delete", "Praxis-Login", "--force")
+    try:
+        code, doc = e2e.json("provision", str(GP_SAMPLE), "--yes")  # re-creates ours, 2nd
+        assert code == 0, e2e.runs[-1].stderr[-3000:]
+        order = [json.loads(line)["identifier"] for line in
+                 _occ(docker_engine, slot, "user_oidc:providers", "--output=json").splitlines()
+                 if line.strip()]
+        assert order == ["Anderer-Login", "Praxis-Login"], order
+        checks = {c["check"]: c for c in doc["smoke"]["checks"]}
+        assert checks["oidc-discovery"]["ok"], checks["oidc-discovery"]
+        assert f"/realms/{slot}" in checks["oidc-discovery"]["detail"]
+    finally:
+        _occ(docker_engine, slot, "user_oidc:provider:delete", "Anderer-Login", "--force")
+    code, smoke = e2e.json("smoke", "praxis-mueller")
+    assert code == 0 and smoke["ok"], smoke
 
 
 def _mails_to(sink: Settings, address: str) -> int:
@@ -261,10 +350,57 @@ def test_crash_at_every_step_boundary_then_resume(
         ]
 
 
+def _cli_settings(cli: Cli) -> Settings:
+    """The settings the CLI children run with (same Keycloak, domain and state dir)."""
+    return load_settings(env={k: v for k, v in cli.env.items() if k.startswith("SMARTPRAXX_")})
+
+
+def _staff_login(cli: Cli, slot: str, username: str, password: str) -> dict[str, object]:
+    """A real authorization-code login of a staff member through the practice's Nextcloud
+    client (Keycloak's login form, the code exchanged at the token endpoint)."""
+    settings = _cli_settings(cli)
+    the_slot = Slot.parse(slot)
+    secret = FileSecretStore(cli.state_dir / "secrets").require(
+        identity.nextcloud_secret_path(the_slot)
+    )
+    return identity.password_login(
+        settings, the_slot, identity.NEXTCLOUD_CLIENT, secret, username, password
+    )
+
+
+def _staff_view(kc: KeycloakAdapter, realm: str) -> dict[str, tuple[str, list[str]]]:
+    """username -> (user id, ids+creation times of the password credentials)."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    for user in kc.users(realm):
+        if str(user["username"]).startswith("smartpraxx-smoke"):
+            continue
+        creds = kc.request("GET", f"admin/realms/{realm}/users/{user['id']}/credentials",
+                           what="read credentials")
+        out[str(user["username"])] = (
+            str(user["id"]),
+            sorted(f"{c['id']}@{c.get('createdDate')}" for c in creds if c["type"] == "password"),
+        )
+    return out
+
+
 def test_rename_keeps_slot_realm_and_users(e2e: Cli, keycloak: Settings) -> None:
     code, before = e2e.json("status", "praxis-mueller")
     assert code == 0
     slot = before["practices"][0]["slot"]
+    # a staff member who set a password before the rename (as the invitation's form does:
+    # a password of their own, no required action left)
+    kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
+    staff = load_practice_spec(GP_SAMPLE).persons[0].username
+    user_id = kc.find_user_id(slot, staff)
+    assert user_id is not None
+    password = f"Vor-Umbenennung-{secrets.token_urlsafe(12)}-7b"
+    kc.set_password(slot, user_id, password, temporary=False)
+    kc.update_user(slot, user_id, {"requiredActions": []})
+    assert _staff_login(e2e, slot, staff, password).get("id_token")
+    with pytest.raises(LoginRefused):
+        _staff_login(e2e, slot, staff, password + "x")  # the control: a wrong one is refused
+    staff_before = _staff_view(kc, slot)
+    assert staff_before[staff][1], "the password credential is there"
     proc = e2e("rename", "praxis-mueller", "praxis-mueller-neu")
     assert proc.returncode == 2 and "--confirm-fee" in proc.stderr
     code, dry = e2e.json("rename", "praxis-mueller", "praxis-mueller-neu", "--dry-run")
@@ -291,10 +427,14 @@ def test_rename_keeps_slot_realm_and_users(e2e: Cli, keycloak: Settings) -> None
     assert not (pages / "praxis-mueller").exists()  # the old path only redirects
     page = (pages / "praxis-mueller-neu" / "index.html").read_text()
     assert '"page_url": "' + doc["start_page"] + '/"' in page
-    kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
     realm = kc.get_realm(slot)
     assert realm is not None
     assert realm["attributes"]["smartpraxx.praxisname"] == "praxis-mueller-neu"
+    # the same users (ids), the same password credentials, and the password still works
+    assert _staff_view(kc, slot) == staff_before
+    claims = jwt_claims(str(_staff_login(e2e, slot, staff, password)["id_token"]))
+    assert claims.get("preferred_username") == staff
+    assert claims.get("iss") == identity.realm_issuer(_cli_settings(e2e), Slot.parse(slot))
     code, smoke = e2e.json("smoke", "praxis-mueller-neu")
     assert code == 0 and smoke["ok"], smoke
 
@@ -322,10 +462,14 @@ def test_decommission_exports_then_deletes_and_tombstones(
 ) -> None:
     code, listing = e2e.json("status", "praxis-mueller-neu")
     slot = listing["practices"][0]["slot"]
+    kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
+    before = _live_state(e2e, docker_engine, kc, slot)
     code, dry = e2e.json(
         "decommission", "praxis-mueller-neu", "--export-to", str(tmp_path), "--dry-run"
     )
     assert code == 0 and f"container {slot}-db" in dry["plan"]["then delete"]
+    # the dry run touched neither the stack, nor the realm (its users), nor the secret store
+    _assert_unchanged(before, _live_state(e2e, docker_engine, kc, slot))
     assert (
         not list(tmp_path.iterdir()) and len(slot_objects(docker_engine, slot)["containers"]) == 4
     )
@@ -349,7 +493,6 @@ def test_decommission_exports_then_deletes_and_tombstones(
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
         assert set(manifest["files"]) == {"db.sql", "data.tar", "realm.json"}
     assert slot_objects(docker_engine, slot) == {"containers": [], "volumes": [], "networks": []}
-    kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
     assert kc.get_realm(slot) is None
     assert FileSecretStore(e2e.state_dir / "secrets").list(f"practices/{slot}") == []
     code, listing = e2e.json("practices", "list", "--all")

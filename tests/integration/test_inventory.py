@@ -316,7 +316,9 @@ def test_operation_lock_and_journal(inventory: Inventory) -> None:
     inventory.end_operation(op, "failed")
     assert inventory.unfinished_operation("praxis-a").state == "failed"  # type: ignore[union-attr]
     rerun = inventory.begin_operation("provision", "praxis-a")
-    inventory.journal_step(rerun, "allocate", "skipped")
+    inventory.journal_step(rerun, "allocate", "done")
+    with pytest.raises(InventoryError):  # no step state "skipped": a no-op step is "done"
+        inventory.journal_step(rerun, "allocate", "skipped")
     inventory.end_operation(rerun, "done")
     assert inventory.unfinished_operation("praxis-a") is None
     last = inventory.last_operation("praxis-a")

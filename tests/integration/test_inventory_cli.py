@@ -11,6 +11,7 @@ import pytest
 
 from smartpraxx_provision.cli import main
 from smartpraxx_provision.config import Settings
+from smartpraxx_provision.errors import ConflictError
 from smartpraxx_provision.inventory import open_inventory
 
 pytestmark = pytest.mark.integration
@@ -135,3 +136,47 @@ def test_practices_list(cli: Any) -> None:
         ("praxis-b", "nc02-cloud001", "allocated"),
     ]
     assert set(docs[0]) >= {"billable_seats", "kv", "specialties", "order_id", "former_names"}
+
+
+def test_operations_abandon_releases_a_lock_held_by_another_machine(cli: Any) -> None:
+    with open_inventory(cli.settings) as inv:
+        inv.hostname = "ops-laptop-2"  # a run that died on another operator's machine
+        stale = inv.begin_operation("provision", "praxis-a")
+        inv.hostname = "this-machine"
+        with pytest.raises(ConflictError) as refused:
+            inv.begin_operation("provision", "praxis-a")
+    assert f"smartpraxx-provision operations abandon {stale} --yes" in str(refused.value.hint)
+    code, out, _ = cli("operations", "abandon", stale, "--dry-run", "--json")
+    assert code == 0
+    plan = json.loads(out)["plan"]
+    assert (plan["state"], plan["hostname"], plan["kind"]) == ("running", "ops-laptop-2",
+                                                              "provision")
+    code, _, err = cli("operations", "abandon", stale, "--json")  # no --yes: refused, exit 2
+    assert code == 2 and "--yes" in err
+    with open_inventory(cli.settings) as inv:
+        assert inv.get_operation(stale).state == "running"  # type: ignore[union-attr]
+    code, out, _ = cli("operations", "abandon", stale, "--yes", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["ok"] and doc["changed"] and doc["state"] == "abandoned"
+    with open_inventory(cli.settings) as inv:
+        assert inv.get_operation(stale).state == "abandoned"  # type: ignore[union-attr]
+        inv.hostname = "this-machine"
+        taken = inv.begin_operation("provision", "praxis-a")  # the lock is free again
+        inv.end_operation(taken, "done")
+    code, out, _ = cli("operations", "abandon", stale, "--yes", "--json")  # idempotent
+    assert code == 0 and json.loads(out)["changed"] is False
+    code, out, _ = cli("operations", "abandon", taken, "--yes", "--json")  # a finished run
+    assert code == 0 and json.loads(out)["state"] == "done"
+
+
+def test_operations_abandon_refuses_a_live_run_and_an_unknown_id(cli: Any) -> None:
+    with open_inventory(cli.settings) as inv:
+        live = inv.begin_operation("rename", "praxis-b")  # this process, alive
+    code, _, err = cli("operations", "abandon", live, "--yes")
+    assert code == 1 and "still running on this machine" in err, err
+    with open_inventory(cli.settings) as inv:
+        assert inv.get_operation(live).state == "running"  # type: ignore[union-attr]
+        inv.end_operation(live, "done")
+    code, _, err = cli("operations", "abandon", "no-such-op", "--yes")
+    assert code == 2 and "no-such-op" in err

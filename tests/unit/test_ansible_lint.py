@@ -19,7 +19,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"), "NO_COLOR": "1"}
 
 
-@pytest.mark.skipif(shutil.which("ansible-lint") is None, reason="pip install -e '.[fleet]'")
+@pytest.mark.skipif(shutil.which("ansible-lint") is None, reason="pip install -e '.[dev]'")
 def test_ansible_lint_production_profile() -> None:
     done = subprocess.run(
         ["ansible-lint", "--profile", "production", "--offline", "--nocolor",

@@ -3,6 +3,7 @@ follows an export that passes all of them."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -17,7 +18,11 @@ import pytest
 from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.errors import SafetyRefusal
 from smartpraxx_provision.inventory.models import PracticeRecord
-from smartpraxx_provision.operations.decommission import DUMP_DONE_MARK, verify_export
+from smartpraxx_provision.operations.decommission import (
+    DUMP_DONE_MARK,
+    _reverify_after_tombstone,
+    verify_export,
+)
 
 SLOT = Slot(host="cloud001", number=7)
 OP = "op-1"
@@ -57,6 +62,32 @@ def _write(path: Path, members: dict[str, bytes], **manifest_change: Any) -> Pat
     manifest.update(manifest_change)
     path.write_bytes(_tar({"manifest.json": json.dumps(manifest).encode(), **members}))
     return path
+
+
+def test_verified_is_computed_from_the_members_read_back(tmp_path: Path) -> None:
+    members = _members()
+    path = _write(tmp_path / "e.tar", members)
+    result = verify_export(path, RECORD, operation=OP)
+    assert result["verified"] is True
+    # every member was hashed on read-back and equals its own content's digest
+    assert result["members"] == {n: hashlib.sha256(d).hexdigest() for n, d in members.items()}
+    # a member the manifest does not list (nothing to compare) is never counted as verified
+    files = {n: hashlib.sha256(d).hexdigest() for n, d in members.items() if n != "realm.json"}
+    with pytest.raises(SafetyRefusal, match=r"realm\.json checksum differs"):
+        verify_export(_write(tmp_path / "f.tar", members, files=files), RECORD, operation=OP)
+
+
+def test_a_re_run_after_the_tombstone_reads_the_export_back_again(tmp_path: Path) -> None:
+    path = _write(tmp_path / "e.tar", _members())
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    done = dataclasses.replace(RECORD, state="tombstoned", export_sha256=sha)
+    assert _reverify_after_tombstone(path, done)["verified"] is True
+    _write(path, _members(db_sql=b"other\n" + DUMP_DONE_MARK.encode()))  # replaced on disk
+    changed = _reverify_after_tombstone(path, done)
+    assert changed["verified"] is False and "not the export the deletion began with" in changed["detail"]
+    path.unlink()
+    gone = _reverify_after_tombstone(path, done)
+    assert gone["verified"] is False and "no longer at this path" in gone["detail"]
 
 
 def test_a_good_export_passes(tmp_path: Path) -> None:

@@ -24,9 +24,9 @@ from smartpraxx_provision.errors import UsageError
 from smartpraxx_provision.operations.nextcloud_stack import write_bundle
 from smartpraxx_provision.render import bundle as b
 from smartpraxx_provision.secrets import FileSecretStore
+from tests.fixtures.ci_policy import golden_update_requested
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
-UPDATE = os.environ.get("SMARTPRAXX_UPDATE_GOLDEN") == "1"
 
 GP = PracticeSpec(
     praxisname="praxis-mueller",
@@ -66,7 +66,7 @@ def _render(name: str, tmp_path: Path) -> dict[str, bytes]:
 def test_bundle_matches_golden_files(name: str, tmp_path: Path) -> None:
     bundle = _render(name, tmp_path)
     folder = GOLDEN / f"bundle-{name}"
-    if UPDATE:
+    if golden_update_requested():
         for old in sorted(folder.rglob("*"), reverse=True):
             if old.is_file():
                 old.unlink()

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
-
 from smartpraxx_provision.domain.startpage import ExternalApp, StartPageView, start_page_tiles
 from smartpraxx_provision.render.startpage import render_start_page, start_page_assets
+from tests.fixtures.ci_policy import golden_update_requested
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "startseite" / "index.html"
-UPDATE = os.environ.get("SMARTPRAXX_UPDATE_GOLDEN") == "1"
 
 NC = "https://nc07.cloud023.smartpraxx.de"
 ROSTER = ExternalApp("app-dienstplanung", "Dienstplanung", "https://dienstplan.example.de/",
@@ -109,9 +106,7 @@ def test_a_hostile_display_name_cannot_close_the_config_block() -> None:
 def test_render_is_deterministic_and_matches_the_golden_file() -> None:
     html = render_start_page(_view())
     assert html == render_start_page(_view())
-    if UPDATE:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("SMARTPRAXX_UPDATE_GOLDEN is refused under CI")
+    if golden_update_requested():
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
         GOLDEN.write_text(html, encoding="utf-8")
     assert html == GOLDEN.read_text(encoding="utf-8")
