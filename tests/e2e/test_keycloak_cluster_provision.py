@@ -68,6 +68,16 @@ def cluster_cli(
     _teardown(cli, _cluster_settings(keycloak_cluster, cli), docker_engine)
 
 
+def _log_problems(cluster: KeycloakCluster) -> list[str]:
+    """WARN/ERROR lines of the nodes' logs (for a failure message; no secrets are logged)."""
+    lines: list[str] = []
+    for log in cluster.logs:
+        text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+        lines += [f"{log.name}: {line[:300]}" for line in text.splitlines()
+                  if (" WARN " in line or " ERROR " in line) and "Unsafe" not in line]
+    return lines[-30:]
+
+
 def _staff(cluster: KeycloakCluster, url: str, realm: str) -> set[str]:
     door = KeycloakAdapter(url, ADMIN_USER, cluster.admin_password, timeout=60)
     door.connect()
@@ -87,7 +97,7 @@ def test_provision_while_node1_is_down_then_both_nodes_serve_the_realm(
         keycloak_cluster.figures["provision_with_node1_down_s"] = round(
             time.monotonic() - started, 1)
         run = cluster_cli.runs[-1]
-        assert code == 0, run.stderr[-3000:]
+        assert code == 0, (run.stderr[-3000:], doc.get("smoke"), _log_problems(keycloak_cluster))
         assert doc["ok"] is True and doc["smoke"]["ok"] is True, doc["smoke"]
         checks = {c["check"]: c["ok"] for c in doc["smoke"]["checks"]}
         assert checks["login"] and checks["oidc-discovery"] and checks["oidc-client"], checks
