@@ -151,6 +151,9 @@ class Settings:
 
     # Keycloak (identity). admin password lives in the secret store (platform/keycloak-admin)
     keycloak_url: str = "http://127.0.0.1:8180"  # admin API base, as this tool reaches it
+    # further nodes of a Keycloak cluster (comma-separated admin API bases), tried in order when
+    # keycloak_url does not connect or answers 5xx; empty = keycloak_url alone
+    keycloak_failover_urls: str = ""
     keycloak_public_url: str = (
         ""  # issuer base as browsers/Nextcloud see it; default = keycloak_url
     )
@@ -241,6 +244,10 @@ class Settings:
         _check_extras(self)
 
     # --- derived URLs ----------------------------------------------------------------
+    @property
+    def keycloak_failover_url_list(self) -> tuple[str, ...]:
+        return tuple(u.strip() for u in self.keycloak_failover_urls.split(",") if u.strip())
+
     @property
     def local_tls_proxy(self) -> bool:
         """Embedded stack behind the local Caddy: https on 127.0.0.1:<proxy_port>."""
@@ -372,6 +379,18 @@ def url(*schemes: str) -> Rule:
     return rule
 
 
+def url_list(*schemes: str) -> Rule:
+    """Comma-separated URLs (or empty)."""
+    one = url(*schemes)
+
+    def rule(value: Any) -> str | None:
+        items = [v.strip() for v in str(value).split(",")] if str(value).strip() else []
+        bad = next((p for v in items if (p := one(v))), None)
+        return f"empty or comma-separated URLs, each {bad}" if bad else None
+
+    return rule
+
+
 def pattern(regex: re.Pattern[str], expected: str) -> Rule:
     def rule(value: Any) -> str | None:
         return None if regex.match(value) else expected
@@ -428,6 +447,7 @@ RULES: dict[str, Rule] = {
     "vault_secret_id": text,
     "keycloak_url": url("http", "https"),
     "keycloak_public_url": url("http", "https"),
+    "keycloak_failover_urls": url_list("http", "https"),
     "keycloak_admin_user": pattern(_NAME_RE, "a user name (letters, digits, . _ @ -)"),
     "keycloak_version": pattern(_VERSION_RE, "a version like 26.5.6"),
     "keycloak_port": PORT,

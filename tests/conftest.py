@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.stack",
     "tests.fixtures.postgres",
     "tests.fixtures.keycloak",
+    "tests.fixtures.keycloak_cluster",
     "tests.fixtures.mail",
     "tests.fixtures.browser",
     "tests.fixtures.openbao",

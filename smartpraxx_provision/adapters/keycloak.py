@@ -8,6 +8,11 @@ through ``_guard`` so that failures become the tool's errors:
 * admin credential refused → ``ExternalServiceError`` naming the admin user and the secret path;
 * any other refusal → ``ExternalServiceError`` with Keycloak's HTTP status and error text.
 
+Several nodes of a Keycloak cluster (``keycloak_url`` + ``keycloak_failover_urls``): a request
+or token fetch that cannot connect or gets a 5xx goes to the next node, each node at most once
+per request; the answering node stays active. Each failover is logged (logger
+``smartpraxx.keycloak``, WARNING) with the failed node, the reason and the node that answered.
+
 ``mutations`` counts POST/PUT/DELETE requests sent to the admin API (read-only POSTs such as
 the partial export are not counted), so tests can prove that a no-op converge changes nothing.
 
@@ -28,10 +33,11 @@ import contextlib
 import copy
 import hashlib
 import json
+import logging
 import secrets as _secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, urlencode, urljoin, urlparse
 
 import requests
@@ -57,29 +63,114 @@ class LoginRefused(ExternalServiceError):
     kind = "login-refused"
 
 
-class _CountingConnection(KeycloakOpenIDConnection):
-    """KeycloakOpenIDConnection that counts the mutating requests it sends."""
+# answers that send a request to the next node of a cluster (besides connection errors)
+FAILOVER_STATUS = frozenset({500, 502, 503, 504})
+log = logging.getLogger("smartpraxx.keycloak")
+_T = TypeVar("_T")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+
+class _CountingConnection(KeycloakOpenIDConnection):
+    """KeycloakOpenIDConnection that counts the mutating requests it sends and fails over
+    between the nodes of a Keycloak cluster.
+
+    ``nodes`` are the nodes' base URLs in order (the first is ``server_url``). A request (or a
+    token fetch) that cannot connect or gets a 5xx goes to the next node, each node at most
+    once per request; the node that answered stays the active one. Tokens stay valid across
+    nodes (one realm key set in the shared database, one ``--hostname`` = one issuer)."""
+
+    def __init__(self, *args: Any, nodes: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.mutations = 0
         self.counting = True
+        self.nodes = [n.rstrip("/") + "/" for n in nodes] or [str(self.server_url)]
+        self.active = 0
+        self.failovers: list[tuple[str, str, str]] = []  # (from node, to node, reason)
+        self._in_failover = False
+
+    @property
+    def active_url(self) -> str:
+        return self.nodes[self.active].rstrip("/")
+
+    def _activate(self, index: int) -> None:
+        self.active = index
+        self.server_url = self.nodes[index]
+        self._keycloak_openid = None  # the token endpoint follows the node
+
+    def _failover(self, what: str, call: Callable[[], _T]) -> _T:
+        if self._in_failover or len(self.nodes) == 1:
+            return call()
+        self._in_failover = True
+        try:
+            first = self.active
+            for attempt in range(len(self.nodes)):
+                if attempt:
+                    self._activate((first + attempt) % len(self.nodes))
+                last = attempt == len(self.nodes) - 1
+                try:
+                    result = call()
+                except KeycloakConnectionError as exc:
+                    if last:
+                        raise
+                    reason = f"no connection ({type(exc.__cause__ or exc).__name__})"
+                except KeycloakError as exc:  # token endpoint errors arrive raised
+                    code = getattr(exc, "response_code", None)
+                    if last or code not in FAILOVER_STATUS:
+                        raise
+                    reason = f"HTTP {code}"
+                else:
+                    code = getattr(result, "status_code", None)
+                    if last or code not in FAILOVER_STATUS:
+                        if attempt:
+                            log.warning("Keycloak node %s answered (%s)", self.active_url, what)
+                        return result
+                    reason = f"HTTP {code}"
+                nxt = self.nodes[(first + attempt + 1) % len(self.nodes)].rstrip("/")
+                self.failovers.append((self.active_url, nxt, reason))
+                log.warning(
+                    "Keycloak node %s failed (%s: %s); trying node %s",
+                    self.active_url, what, reason, nxt,
+                )
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            self._in_failover = False
 
     def _count(self) -> None:
         if self.counting:
             self.mutations += 1
 
+    def get_token(self) -> None:
+        self._failover("token", super().get_token)
+
+    def refresh_token(self) -> None:
+        self._failover("token refresh", super().refresh_token)
+
+    def raw_get(self, *args: Any, **kwargs: Any) -> requests.Response:
+        call = super().raw_get
+        return self._failover("GET", lambda: call(*args, **kwargs))
+
     def raw_post(self, *args: Any, **kwargs: Any) -> requests.Response:
         self._count()
-        return super().raw_post(*args, **kwargs)
+        call = super().raw_post
+        return self._failover("POST", lambda: call(*args, **kwargs))
 
     def raw_put(self, *args: Any, **kwargs: Any) -> requests.Response:
         self._count()
-        return super().raw_put(*args, **kwargs)
+        call = super().raw_put
+        return self._failover("PUT", lambda: call(*args, **kwargs))
 
     def raw_delete(self, *args: Any, **kwargs: Any) -> requests.Response:
         self._count()
-        return super().raw_delete(*args, **kwargs)
+        call = super().raw_delete
+        return self._failover("DELETE", lambda: call(*args, **kwargs))
+
+
+def _node_list(url: str, failover_urls: Sequence[str]) -> list[str]:
+    """``url`` first, then the other nodes in order, each once."""
+    nodes = [url.rstrip("/")]
+    for other in failover_urls:
+        if other.strip() and other.rstrip("/") not in nodes:
+            nodes.append(other.rstrip("/"))
+    return nodes
 
 
 def _keycloak_message(exc: KeycloakError) -> str:
@@ -106,12 +197,20 @@ class KeycloakAdapter:
     """Admin access to one Keycloak (master realm admin)."""
 
     def __init__(
-        self, url: str, admin_user: str, admin_password: str, *, timeout: float = 30.0
+        self,
+        url: str,
+        admin_user: str,
+        admin_password: str,
+        *,
+        timeout: float = 30.0,
+        failover_urls: Sequence[str] = (),
     ) -> None:
         self.url = url.rstrip("/")
         self.admin_user = admin_user
+        self.urls = _node_list(self.url, failover_urls)
         self._connection = _CountingConnection(
             server_url=self.url + "/",
+            nodes=self.urls,
             username=admin_user,
             password=admin_password,
             realm_name="master",
@@ -196,13 +295,21 @@ class KeycloakAdapter:
             settings.keycloak_admin_user,
             password,
             timeout=settings.keycloak_timeout,
+            failover_urls=settings.keycloak_failover_url_list,
         )
         adapter.connect()
         return adapter
 
     @classmethod
     def service_account(
-        cls, url: str, realm: str, client_id: str, client_secret: str, *, timeout: float = 30.0
+        cls,
+        url: str,
+        realm: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        timeout: float = 30.0,
+        failover_urls: Sequence[str] = (),
     ) -> KeycloakAdapter:
         """Admin access scoped to ONE realm: the service account of a confidential client in
         that realm (client-credentials grant) holding ``realm-management`` roles. Its token is
@@ -210,8 +317,10 @@ class KeycloakAdapter:
         adapter = cls.__new__(cls)
         adapter.url = url.rstrip("/")
         adapter.admin_user = f"service-account-{client_id}"
+        adapter.urls = _node_list(adapter.url, failover_urls)
         adapter._connection = _CountingConnection(
             server_url=adapter.url + "/",
+            nodes=adapter.urls,
             realm_name=realm,
             user_realm_name=realm,
             client_id=client_id,
@@ -223,6 +332,21 @@ class KeycloakAdapter:
         return adapter
 
     # --- plumbing ------------------------------------------------------------------------
+
+    @property
+    def active_url(self) -> str:
+        """The node the last request went to (the first that answered)."""
+        return self._connection.active_url
+
+    @property
+    def failovers(self) -> list[tuple[str, str, str]]:
+        """(failed node, next node, reason) of every failover so far."""
+        return self._connection.failovers
+
+    def _unreachable(self) -> str:
+        if len(self.urls) == 1:
+            return f"Keycloak at {self.url} cannot be reached"
+        return f"Keycloak cannot be reached on any of its nodes {', '.join(self.urls)}"
 
     @property
     def mutations(self) -> int:
@@ -243,7 +367,7 @@ class KeycloakAdapter:
             ) from exc
         except KeycloakConnectionError as exc:
             raise ServiceUnavailableError(
-                f"Keycloak at {self.url} cannot be reached (trying to {what})",
+                f"{self._unreachable()} (trying to {what})",
                 obj=self.url,
                 hint=UP_HINT,
             ) from exc
@@ -256,7 +380,7 @@ class KeycloakAdapter:
             ) from exc
         except requests.RequestException as exc:
             raise ServiceUnavailableError(
-                f"Keycloak at {self.url} cannot be reached (trying to {what}): "
+                f"{self._unreachable()} (trying to {what}): "
                 f"{type(exc).__name__}",
                 obj=self.url,
                 hint=UP_HINT,

@@ -1186,9 +1186,9 @@ def password_login(
 
     ``redirect_uri`` defaults to Nextcloud's user_oidc callback of the slot; it is never
     contacted. Raises ``adapters.keycloak.LoginRefused`` when Keycloak refuses."""
-    # behind the local TLS proxy the login form lives on the browser-facing host (its
-    # cookies too): start there, as a browser does
-    base = settings.keycloak_public_url if settings.local_tls_proxy else settings.keycloak_url
+    # the login form lives on the browser-facing host (its cookies too; behind the local TLS
+    # proxy, or a cluster's front): start there, as a browser does (default: keycloak_url)
+    base = settings.keycloak_public_url
     return authorization_code_login(
         base,
         slot.realm,
