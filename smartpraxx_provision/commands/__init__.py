@@ -11,6 +11,7 @@ from collections.abc import Callable
 import typer
 
 from . import (
+    broadcast_cmd,
     config_cmd,
     devstack_cmd,
     hosts_cmd,
@@ -30,4 +31,5 @@ REGISTRY: list[Callable[[typer.Typer], None]] = [
     hosts_cmd.register,
     practices_cmd.register,
     orders_cmd.register,
+    broadcast_cmd.register,
 ]
