@@ -133,6 +133,9 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         broadcast_id: Annotated[str, typer.Argument(help="The broadcast id (bXXXXXXXXXXXX).")],
         concurrency: ConcurrencyOpt = 4,
+        refresh: Annotated[bool, typer.Option(
+            "--refresh", help="Also re-evaluate where delivered (users who logged in since)."
+        )] = False,
         dry_run: DryRunOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
@@ -141,8 +144,8 @@ def register(app: typer.Typer) -> None:
         from ..operations.context import OpContext
 
         op = OpContext(settings=ctx.obj.settings, reporter=Reporter(quiet=json_out))
-        _finish(broadcast.retry(op, broadcast_id, concurrency=concurrency, dry_run=dry_run),
-                json_out)
+        _finish(broadcast.retry(op, broadcast_id, concurrency=concurrency, dry_run=dry_run,
+                                refresh=refresh), json_out)
 
     @bc.command("retract")
     def retract(

@@ -298,10 +298,12 @@ def _records_by_id(ctx: OpContext) -> dict[str, PracticeRecord]:
 
 def retry(
     ctx: OpContext, broadcast_id: str, *, concurrency: int = DEFAULT_CONCURRENCY,
-    dry_run: bool = False,
+    dry_run: bool = False, refresh: bool = False,
 ) -> dict[str, Any]:
     """Deliver again where the delivery is pending or failed (and to active practices that
-    have no delivery yet), while the broadcast is valid and not retracted."""
+    have no delivery yet), while the broadcast is valid and not retracted. ``refresh``: also
+    where it was delivered (idempotent; adds users who match since, e.g. after their first
+    login)."""
     broadcast = store.get_broadcast(ctx.inventory, broadcast_id)
     if broadcast.retracted_at is not None:
         raise UsageError(f"broadcast {broadcast_id} was retracted", obj=f"broadcast {broadcast_id}",
@@ -310,7 +312,8 @@ def retry(
         raise UsageError(f"broadcast {broadcast_id} is no longer valid",
                          obj=f"broadcast {broadcast_id}", hint="smartpraxx-provision broadcast list")
     states = {d.practice_id: d.state for d in broadcast.deliveries}
-    todo = [r for r in _active(ctx) if states.get(r.practice_id, "pending") in ("pending", "failed")]
+    wanted = ("pending", "failed", "delivered") if refresh else ("pending", "failed")
+    todo = [r for r in _active(ctx) if states.get(r.practice_id, "pending") in wanted]
     if dry_run:
         return {"ok": True, "dry_run": True, "broadcast": broadcast.id,
                 "plan": [f"deliver to {r.praxisname} ({r.slot_id})" for r in todo]}
