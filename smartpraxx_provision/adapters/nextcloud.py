@@ -52,6 +52,7 @@ OIDC_PROVIDER_OPTIONS = frozenset(
         "--mapping-email",
         "--mapping-groups",
         "--group-provisioning",
+        "--group-whitelist-regex",
         "--send-id-token-hint",
         "--check-bearer",
     }
@@ -293,6 +294,7 @@ OIDC_PROVIDER_FIELDS: dict[str, tuple[str, bool]] = {
     "--mapping-email": ("settings.mappingEmail", False),
     "--mapping-groups": ("settings.mappingGroups", False),
     "--group-provisioning": ("settings.groupProvisioning", True),
+    "--group-whitelist-regex": ("settings.groupWhitelistRegex", False),
     "--send-id-token-hint": ("settings.sendIdTokenHint", True),
     "--check-bearer": ("settings.checkBearer", True),
 }

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import typer
 
 from . import (
+    broadcast_cmd,
     config_cmd,
     devstack_cmd,
     hosts_cmd,
@@ -32,4 +33,5 @@ REGISTRY: list[Callable[[typer.Typer], None]] = [
     practices_cmd.register,
     orders_cmd.register,
     operations_cmd.register,
+    broadcast_cmd.register,
 ]

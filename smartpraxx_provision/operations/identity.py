@@ -43,6 +43,7 @@ from urllib.parse import urlparse
 
 from ..adapters.keycloak import KeycloakAdapter, authorization_code_login, jwt_claims
 from ..config import Settings
+from ..domain import audience
 from ..domain.model import Person, PracticeSpec, Role, Slot, ThirdPartyApp, WorkArea
 from ..errors import ConflictError, ExternalServiceError, NotFoundError, UsageError
 from ..output import Reporter
@@ -259,17 +260,37 @@ def group_name(area: WorkArea) -> str:
     return area.label.replace("/", " & ")
 
 
-def desired_groups() -> dict[str, str]:
-    """Our groups: managed key -> group name."""
+AUDIENCE_KEY = "audience:"  # managed key prefix of the audience groups (domain/audience.py)
+
+
+def desired_groups(spec: PracticeSpec | None = None) -> dict[str, str]:
+    """Our groups: managed key -> group name. With ``spec`` also the audience groups its
+    persons are in (``kv-rlp``, ``fach-urologie``, ``rolle-mfa``, ``bereich-abrechnung``)."""
     groups = {f"role:{role}": name for role, name in ROLE_GROUPS.items()}
     groups.update({f"area:{area.value}": group_name(area) for area in WorkArea})
+    if spec is not None:
+        for gid in sorted({g for p in spec.persons for g in audience.person_groups(p, spec)}):
+            groups[f"{AUDIENCE_KEY}{gid}"] = gid
     return groups
 
 
-def person_group_keys(person: Person) -> set[str]:
+def person_group_keys(person: Person, spec: PracticeSpec | None = None) -> set[str]:
     keys = {f"role:{role}" for role in person_roles(person)}
     keys.update(f"area:{area.value}" for area in person.work_areas)
+    if spec is not None:
+        keys.update(f"{AUDIENCE_KEY}{gid}" for gid in audience.person_groups(person, spec))
     return keys
+
+
+def group_whitelist_regex() -> str:
+    """user_oidc's ``--group-whitelist-regex``: exactly the groups the realm manages (the
+    fixed role and work-area groups and every audience group), so groups made on the
+    platform itself (``admin``, the broadcasts' ``news-*``) survive each login."""
+    import re
+
+    fixed = sorted(desired_groups().values())
+    names = "|".join(re.escape(n) for n in fixed)  # no '/' in them (see group_name)
+    return f"/^(?:(?:kv|kzv|fach|rolle|bereich)-[a-z0-9-]+|{names})$/"
 
 
 def _lanrs(person: Person) -> list[str]:
@@ -545,7 +566,7 @@ def converge_realm(
     _converge_realm_settings(kc, spec, slot, settings, secrets, reporter, adopt=adopt)
     _converge_user_profile(kc, realm, reporter)
     roles = _converge_roles(kc, realm, reporter)
-    groups = _converge_groups(kc, realm, reporter)
+    groups = _converge_groups(kc, realm, reporter, spec)
     result.clients = _converge_clients(kc, spec, slot, settings, secrets, reporter, prune=prune)
     user_ids = _converge_users(kc, spec, slot, settings, reporter, result, prune=prune)
     _converge_memberships(kc, spec, realm, roles, groups, user_ids, reporter)
@@ -573,6 +594,16 @@ def group_payloads() -> list[dict[str, Any]]:
     return [
         {"name": name, "attributes": {MANAGED_ATTR: [key]}}
         for key, name in desired_groups().items()
+    ]
+
+
+def audience_group_payloads(spec: PracticeSpec) -> list[dict[str, Any]]:
+    """The practice's audience groups (only those someone is in) as GroupRepresentations."""
+    fixed = desired_groups()
+    return [
+        {"name": name, "attributes": {MANAGED_ATTR: [key]}}
+        for key, name in desired_groups(spec).items()
+        if key not in fixed
     ]
 
 
@@ -616,19 +647,19 @@ def realm_parts(
             hint="fix the Starter Excel (usernames must be unique)",
         )
     smtp_password = secrets.get(SMTP_PASSWORD_SECRET) if settings.smtp_user else None
-    groups = desired_groups()
+    groups = desired_groups(spec)
     return RealmParts(
         realm=realm_payload(spec, slot, settings, smtp_password),
         user_profile_attributes=user_profile_attributes(),
         roles=role_payloads(),
-        groups=group_payloads(),
+        groups=group_payloads() + audience_group_payloads(spec),
         clients=desired_clients(spec, slot, settings, secrets),
         users=[
             ImportUser(
                 fields=user_fields(person, spec),
                 required_actions=required_actions(person, settings),
                 realm_roles=sorted(person_roles(person)),
-                groups=sorted(groups[key] for key in person_group_keys(person)),
+                groups=sorted(groups[key] for key in person_group_keys(person, spec)),
             )
             for person in spec.persons
         ],
@@ -820,8 +851,12 @@ def _converge_roles(
     return {name: live[name] for name in REALM_ROLES}
 
 
-def _converge_groups(kc: KeycloakAdapter, realm: str, reporter: Reporter) -> dict[str, str]:
-    """Ensure our groups; return managed key -> group id."""
+def _converge_groups(
+    kc: KeycloakAdapter, realm: str, reporter: Reporter, spec: PracticeSpec | None = None
+) -> dict[str, str]:
+    """Ensure our groups; return managed key -> group id (audience groups nobody is in any
+    more included, so the membership step empties them)."""
+    wanted = desired_groups(spec)
 
     def managed_key(group: dict[str, Any]) -> str | None:
         values = (group.get("attributes") or {}).get(MANAGED_ATTR) or []
@@ -831,7 +866,7 @@ def _converge_groups(kc: KeycloakAdapter, realm: str, reporter: Reporter) -> dic
     by_key = {k: g for g in live if (k := managed_key(g))}
     by_name = {g["name"]: g for g in live}
     changed = 0
-    for key, name in desired_groups().items():
+    for key, name in wanted.items():
         attrs = {MANAGED_ATTR: [key]}
         group = by_key.get(key)
         if group is None and name in by_name and managed_key(by_name[name]) is None:
@@ -852,7 +887,8 @@ def _converge_groups(kc: KeycloakAdapter, realm: str, reporter: Reporter) -> dic
         reporter.change(f"groups of {realm}: {changed} created or updated")
     else:
         reporter.skip(f"groups of {realm}: up to date")
-    return {key: str(by_key[key]["id"]) for key in desired_groups()}
+    stale = [k for k in by_key if k.startswith(AUDIENCE_KEY) and k not in wanted]
+    return {key: str(by_key[key]["id"]) for key in [*wanted, *stale]}
 
 
 def _converge_client(
@@ -1037,7 +1073,7 @@ def _converge_memberships(
             kc.remove_realm_roles(realm, user_id, role_ref)
             changes += 1
     for key, group_id in groups.items():
-        want = {user_ids[u] for u, p in persons.items() if key in person_group_keys(p)}
+        want = {user_ids[u] for u, p in persons.items() if key in person_group_keys(p, spec)}
         have = kc.group_member_ids(realm, group_id)
         for user_id in sorted(want - have):
             kc.add_to_group(realm, user_id, group_id)

@@ -366,6 +366,15 @@ def _provision(
             else:
                 rep.skip(f"billable seats unchanged ({seats})")
 
+        with op.step("broadcasts", "still-valid broadcasts"):
+            from . import broadcast
+
+            current = ctx.inventory.get_practice(spec.praxisname) or record
+            for outcome in broadcast.deliver_pending_for(ctx, current):
+                if outcome.state == "failed":
+                    rep.warn(f"broadcast to {spec.praxisname} failed: {outcome.error} "
+                             "(next: smartpraxx-provision broadcast retry <id>)")
+
         with op.step("invite", "invitation mails to new staff"):
             invites = invitations.send_invitations(kc, spec, slot, ctx.settings, rep)
             changes += invites.sent

@@ -100,7 +100,7 @@ SECRET_NAMES: dict[str, str] = {
 
 # Apps the Starter Excel can order (Talk = spreed) and apps every slot has.
 OPTIONAL_APPS = ("spreed", "deck", "passwords", "forms")
-REQUIRED_APPS = ("theming", "user_oidc")
+REQUIRED_APPS = ("announcementcenter", "theming", "user_oidc")
 # Apps a practice does not need, disabled on every slot (documented in README.txt/apps.json).
 # (lookup_server_connector is always enabled in Nextcloud; publishing profile data to the
 # global lookup server is switched off in config.json instead.)
@@ -322,7 +322,11 @@ def oidc_provider_options(issuer: str, client_id: str) -> dict[str, str]:
     ``--check-bearer=1``: API clients of the practice (its third-party tools) may call the
     Nextcloud with an access token of the practice's realm; user_oidc validates it against
     the realm (signature, issuer, expiry), so a token of another realm is refused.
+    ``--group-whitelist-regex`` (user_oidc >= 6.2): only the realm's groups are managed at
+    login, local groups (``admin``, broadcasts' ``news-*``) are left alone.
     """
+    from ..operations.identity import group_whitelist_regex  # pure; avoids an import cycle
+
     return {
         "--clientid": client_id,
         "--discoveryuri": f"{issuer.rstrip('/')}/.well-known/openid-configuration",
@@ -333,6 +337,7 @@ def oidc_provider_options(issuer: str, client_id: str) -> dict[str, str]:
         "--mapping-email": "email",
         "--mapping-groups": "groups",
         "--group-provisioning": "1",
+        "--group-whitelist-regex": group_whitelist_regex(),
         "--send-id-token-hint": "1",
         "--check-bearer": "1",
     }

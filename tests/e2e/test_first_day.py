@@ -62,10 +62,11 @@ def _person(spec: PracticeSpec, username: str) -> Person:
     return next(p for p in spec.persons if p.username == username)
 
 
-def expected_groups(person: Person) -> set[str]:
-    """The groups the Starter Excel gives the person (role groups + work areas)."""
-    names = identity.desired_groups()
-    return {names[key] for key in identity.person_group_keys(person)}
+def expected_groups(person: Person, spec: PracticeSpec) -> set[str]:
+    """The groups the Starter Excel gives the person (role groups + work areas + the
+    audience groups kv-*, fach-*, rolle-*, bereich-*)."""
+    names = identity.desired_groups(spec)
+    return {names[key] for key in identity.person_group_keys(person, spec)}
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,7 @@ def test_lands_in_the_practice_nextcloud_as_that_user(
     assert data["id"] == STAFF_A
     assert data["displayname"] == f"{person.first_name} {person.last_name}"
     assert data["email"] == person.email.lower()
-    assert set(data["groups"]) == expected_groups(person), data["groups"]
+    assert set(data["groups"]) == expected_groups(person, world["spec_a"]), data["groups"]
 
 
 def test_staff_of_another_practice_is_refused_at_its_keycloak(

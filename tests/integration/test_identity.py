@@ -19,6 +19,7 @@ from smartpraxx_provision.adapters.keycloak import (
 )
 from smartpraxx_provision.config import Settings
 from smartpraxx_provision.devstack import keycloak as devkc
+from smartpraxx_provision.domain import audience
 from smartpraxx_provision.domain.model import (
     Person,
     PracticeSpec,
@@ -201,7 +202,14 @@ def test_changed_person_is_updated_and_regrouped(
     assert user["attributes"]["arbeitsbereiche"] == ["hygiene"]
     assert user["lastName"] == "Schulze"
     groups = {g["name"] for g in kc_admin.admin.get_user_groups(user_id)}
-    assert groups == {"Hygiene", "Mitarbeitende"}
+    audience_groups = audience.person_groups(people[2], make_spec(tuple(people)))
+    assert "bereich-hygiene" in audience_groups
+    assert groups == {"Hygiene", "Mitarbeitende"} | audience_groups
+    # a role change in the Starter Excel moves the person's rolle-* group (issue 16)
+    people[2] = dataclasses.replace(people[2], role=Role.PRAXISMANAGER)
+    converge(kc_admin, make_spec(tuple(people)), slot, keycloak, kc_secrets)
+    after = {g["name"] for g in kc_admin.admin.get_user_groups(user_id)}
+    assert "rolle-praxismanager" in after and "rolle-mfa" not in after
 
 
 def test_undeclared_attribute_is_detected_on_read_back(
@@ -246,7 +254,8 @@ def test_real_login_carries_claims_and_issuer(
     assert claims["fachrichtung"] == "urologie"
     assert claims["kv"] == "KV Rheinland-Pfalz"
     assert set(claims["groups"]) == {"Abrechnung", "QM", "Praxis-Admins", "Ärzt:innen",
-                                     "Mitarbeitende"}
+                                     "Mitarbeitende", "kv-rlp", "fach-urologie",
+                                     "rolle-praxisinhaber", "bereich-abrechnung", "bereich-qm"}
     assert "lanr" not in claims  # admin-only attribute, not mapped
     userinfo = requests.get(
         discovery["userinfo_endpoint"],

@@ -441,6 +441,11 @@ ALLOWED_COLUMNS = {
     "journal": {"op_id", "step", "seq", "state", "detail", "started_at", "updated_at", "ended_at"},
     # migration 0006: transition_key '<slot>:<event>' (a transition's event once per slot)
     "events": {"id", "kind", "praxisname", "payload", "created_at", "transition_key"},
+    # migration 0007: broadcasts (message + target) and per-practice state + COUNT, no ids
+    "broadcasts": {"id", "subject", "message", "link", "valid_until", "target", "created_at",
+                   "retracted_at"},
+    "broadcast_deliveries": {"broadcast_id", "practice_id", "state", "recipients",
+                             "announcement_id", "error", "attempts", "updated_at"},
 }
 
 

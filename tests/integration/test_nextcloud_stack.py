@@ -79,7 +79,8 @@ def engine() -> Iterator[DockerEngine]:
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, engine: DockerEngine) -> Settings:
     state = tmp_path_factory.mktemp("nc-stack-state")
-    cfg = load_settings(env={}, overrides={"state_dir": str(state), "health_timeout": "150"})
+    tag = {k: v for k, v in os.environ.items() if k == "SMARTPRAXX_LOCAL_IMAGE_TAG"}
+    cfg = load_settings(env=tag, overrides={"state_dir": str(state), "health_timeout": "150"})
     for image in (cfg.nextcloud_image, cfg.mariadb_image, cfg.redis_image):
         if not engine.image_exists(image):
             pytest.skip(f"image {image} is not built: run smartpraxx-provision dev-stack up")

@@ -164,11 +164,12 @@ SPEC = PracticeSpec(
 
 
 def _image_app_list() -> dict[str, Any]:
-    """``app:list`` of an image with Talk and Passwords baked in (not enabled yet): the
-    captured server's list plus those two as disabled. The converge refuses an ordered app
+    """``app:list`` of an image with Talk, Passwords and announcementcenter baked in (not
+    enabled yet): the captured server's list plus those as disabled. The converge refuses an ordered app
     the image lacks (tests/integration/test_nextcloud_apps.py)."""
     app_list = json.loads(_reference_file("nextcloud-occ-app-list.json").read_text())
-    app_list["disabled"] = {**app_list["disabled"], "spreed": "24.0.0", "passwords": "2026.2.0"}
+    app_list["disabled"] = {**app_list["disabled"], "spreed": "24.0.0", "passwords": "2026.2.0",
+                            "announcementcenter": "7.5.0"}
     return dict(app_list)
 
 

@@ -217,7 +217,8 @@ def test_production_profile_without_local_idp_settings(tmp_path: Path) -> None:
 
 def test_apps_follow_the_order(tmp_path: Path) -> None:
     gp = b.desired_apps(GP)
-    assert set(gp.enable) == {"spreed", "deck", "passwords", "forms", "user_oidc", "theming"}
+    assert set(gp.enable) == {"spreed", "deck", "passwords", "forms", "user_oidc", "theming",
+                              "announcementcenter"}
     assert "survey_client" in gp.disable and "firstrunwizard" in gp.disable
     dental = b.desired_apps(DENTAL)
     assert "spreed" in dental.disable and "passwords" in dental.disable
@@ -233,6 +234,8 @@ def test_oidc_options_use_stable_uid_and_discovery_url() -> None:
     assert opts["--unique-uid"] == "0"
     assert opts["--mapping-uid"] == "preferred_username"
     assert opts["--group-provisioning"] == "1"
+    # only the realm's groups are managed at login; admin and news-* survive
+    assert opts["--group-whitelist-regex"].startswith("/^(?:(?:kv|kzv|fach|rolle|bereich)-")
     assert not any("secret" in key for key in opts)
 
 

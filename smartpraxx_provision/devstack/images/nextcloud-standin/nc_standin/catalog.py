@@ -22,7 +22,8 @@ from . import REFERENCE_DIR
 APP_LIST = json.loads((REFERENCE_DIR / "nextcloud-occ-app-list.json").read_text("utf-8"))
 INITIALLY_ENABLED: dict[str, str] = APP_LIST["enabled"]
 INITIALLY_DISABLED: dict[str, str] = APP_LIST["disabled"]
-DEFAULT_EXTRA_APPS = {"spreed": "24.0.0", "passwords": "2026.2.0"}  # unverified versions
+DEFAULT_EXTRA_APPS = {"spreed": "24.0.0", "passwords": "2026.2.0",  # unverified versions
+                      "announcementcenter": "7.5.0"}  # info.xml of its source (NC 32-35)
 IMAGE_APPS_FILE = REFERENCE_DIR.parent / "image-apps"
 
 
@@ -52,7 +53,7 @@ def read_image_apps(path: Path = IMAGE_APPS_FILE) -> dict[str, str]:
 
 
 KNOWN_APPS: dict[str, str] = read_image_apps()
-NOT_SHIPPED = {"deck", "forms", "user_oidc", "spreed", "passwords"}
+NOT_SHIPPED = {"deck", "forms", "user_oidc", "spreed", "passwords", "announcementcenter"}
 # shipped.json "alwaysEnabled" of Nextcloud server (app:disable refuses them)
 ALWAYS_ENABLED = {
     "cloud_federation_api", "dav", "federatedfilesharing", "files", "lookup_server_connector",
@@ -62,7 +63,7 @@ ALWAYS_ENABLED = {
 # occ namespaces registered by an app: unavailable while the app is disabled or while
 # Nextcloud is in maintenance mode ("Commands provided by apps are unavailable.").
 NAMESPACE_APP = {
-    "activity": "activity", "app_api": "app_api", "circles": "circles", "dav": "dav",
+    "activity": "activity", "announcementcenter": "announcementcenter", "app_api": "app_api", "circles": "circles", "dav": "dav",
     "deck": "deck", "federation": "federation", "files": "files", "notification": "notifications",
     "photos": "photos", "related": "related_resources", "serverinfo": "serverinfo",
     "sharing": "files_sharing", "support": "support", "text": "text", "theming": "theming",

@@ -942,6 +942,127 @@ def notification_generate(ctx: Ctx) -> int:
     return 0
 
 
+# --- announcementcenter (commands from its source, not captured; see announcements.py) ------
+
+
+def _timestamp(value: Any) -> int | None:
+    """``Announce::parseTimestamp`` for numbers (strtotime forms are not supported here)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text.isdigit():
+        raise StandinError(f"Could not interprete time '{text}' (stand-in: unix time only)")
+    if int(text) < time.time():
+        raise StandinError(f"Time '{text}' is not allowed, because it's in the past")
+    return int(text)
+
+
+@command("announcementcenter:announce")
+def announcement_announce(ctx: Ctx) -> int:
+    from . import announcements
+
+    author = ctx.arg("user")
+    if not ctx.db.user(author):
+        ctx.out.line(f"User <{author}> in unknown.")
+        return 1
+    try:
+        schedule = _timestamp(ctx.opt("schedule-time"))
+        delete_time = _timestamp(ctx.opt("delete-time"))
+    except StandinError as e:
+        ctx.out.line(str(e))
+        return 2
+    if schedule is not None:
+        raise StandinError("stand-in: --schedule-time is not implemented")
+    subject = str(ctx.arg("subject")).strip()
+    if not subject or len(subject) > 512:
+        raise StandinError("Invalid subject")
+    announcements.expire(ctx.db)
+    aid = announcements.announce(ctx.db, author, subject, str(ctx.arg("message")),
+                                 list(ctx.opt("group") or ["everyone"]),
+                                 bool(ctx.opt("notifications")), delete_time)
+    ctx.out.line(f"Created announcement #{aid}: {subject}")
+    if delete_time:
+        ctx.out.line("Scheduled deletion for '"
+                     + time.strftime("%a %b %-d %-H:%M:%S UTC %Y", time.gmtime(delete_time)) + "'")
+    return 0
+
+
+@command("announcementcenter:delete")
+def announcement_delete(ctx: Ctx) -> int:
+    from . import announcements
+
+    raw = str(ctx.arg("id"))
+    if not raw.isdigit():
+        ctx.out.line(f'Id "{raw}" is not an integer')
+        return 1
+    if not announcements.delete(ctx.db, int(raw)):
+        ctx.out.line(f"Announcement with #{int(raw)} does not exist!")
+        return 1
+    ctx.out.line(f"Successfully deleted #{int(raw)}")
+    return 0
+
+
+@command("announcementcenter:remove-notifications")
+def announcement_remove_notifications(ctx: Ctx) -> int:
+    from . import announcements
+
+    announcements.ensure_schema(ctx.db)
+    ctx.db.run("DELETE FROM oc_notifications WHERE app = ? AND object_id = ?",
+               "announcementcenter", str(ctx.arg("id")))
+    return 0
+
+
+@command("announcementcenter:list")
+def announcement_list(ctx: Ctx) -> int:
+    from . import announcements
+
+    raw = str(ctx.arg("limit"))
+    if not raw.lstrip("-").isdigit():
+        ctx.out.line(f'"{raw}" is not numeric')
+        return 1
+    limit = int(raw)
+    announcements.expire(ctx.db)
+    ids = [int(a) for (a,) in ctx.db.rows(
+        "SELECT announcement_id FROM oc_announcements ORDER BY announcement_time DESC, "
+        "announcement_id DESC")]
+    width = 80
+    widths = [4, max(10, (width - 6) // 3), max(10, width - 6 - max(10, (width - 6) // 3))]
+
+    def row(texts: list[str], sep: str = " ") -> str:
+        cells = []
+        for text, w in zip(texts, widths, strict=True):
+            text = text.replace("\r", " ").replace("\n", " ").ljust(w, sep)
+            cells.append(text[: w - 2] + " …" if len(text) > w else text)
+        return "|".join(cells)
+
+    ctx.out.line(row(["ID", "Subject", "Message"]))
+    ctx.out.line(row(["", "", ""], "-"))
+    for index, aid in enumerate(ids[: limit + 1]):
+        if index == limit:
+            ctx.out.line("And more ...")
+            break
+        a = announcements.get(ctx.db, aid) or {}
+        ctx.out.line(row([str(aid), str(a.get("subject", "")), str(a.get("message", ""))]))
+    return 0
+
+
+# --- app passwords ---------------------------------------------------------------------------
+
+
+@command("user:auth-tokens:add")
+def auth_token_add(ctx: Ctx) -> int:
+    """An app password for a user (core ``AuthTokens\\Add``; output approximated)."""
+    user = ctx.db.user(ctx.arg("user"))
+    if not user:
+        ctx.out.line("user not found")
+        return 1
+    token = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(72))
+    ctx.db.add_app_password(user["uid"], token, str(ctx.opt("name") or "cli"))
+    ctx.out.line("app password:")
+    ctx.out.line(token)
+    return 0
+
+
 # --- user_oidc -----------------------------------------------------------------------------
 
 # option name -> settings key (user_oidc 8.10 UpsertProvider::EXTRA_OPTIONS / ProviderService)

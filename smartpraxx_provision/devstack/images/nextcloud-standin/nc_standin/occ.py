@@ -36,6 +36,11 @@ from .output import Out
 from .state import DbError, StandinError, Store, SystemConfig, redis_check
 
 REFERENCE_RAW: dict[str, Any] = json.loads(COMMANDS_JSON.read_text(encoding="utf-8"))
+# Commands of apps outside the capture (announcementcenter), written from the apps' sources
+# in the same format and marked NOT CAPTURED in the file (see ../README.md).
+SUPPLEMENT_DIR = COMMANDS_JSON.parent.parent / "supplement"
+for _extra in sorted(SUPPLEMENT_DIR.glob("*-commands.json")):
+    REFERENCE_RAW["commands"] += json.loads(_extra.read_text(encoding="utf-8"))["commands"]
 REFERENCE: dict[str, CommandDef] = {
     c["name"]: command_from_json(c) for c in REFERENCE_RAW["commands"]
 }

@@ -92,6 +92,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._handle(body=False)
 
+    def do_DELETE(self) -> None:
+        self._handle(body=True)
+
     def log_message(self, format: str, *args: Any) -> None:
         if not self.path.startswith("/status.php"):
             sys.stderr.write(f"{self.address_string()} - {format % args}\n")
@@ -122,7 +125,8 @@ class Handler(BaseHTTPRequestHandler):
                            "application/json", body)
             else:
                 self._send(200, php_json(status_web(system)), "application/json", body)
-        elif re.fullmatch(r"/ocs/v[12]\.php/cloud/(capabilities|user)/?", url.path):
+        elif re.fullmatch(r"/ocs/v[12]\.php/cloud/(capabilities|user)/?", url.path) or (
+                APP_OCS.fullmatch(url.path)):
             self._ocs(url.path, parse_qs(url.query), system, trusted, body)
         elif not trusted and system.installed:
             self._send(400, "Access through untrusted domain (Nextcloud stand-in)\n",
@@ -163,6 +167,9 @@ class Handler(BaseHTTPRequestHandler):
         if path.rstrip("/").endswith("/cloud/user"):
             self._ocs_user(system, reply)
             return
+        if APP_OCS.fullmatch(path):
+            self._ocs_app(path, system, reply)
+            return
         try:
             store = Store.connect(system.values)
             try:
@@ -187,6 +194,61 @@ class Handler(BaseHTTPRequestHandler):
         cookies = SimpleCookie(self.headers.get("Cookie", ""))
         morsel = cookies.get(oidc.cookie_name(system))
         return oidc.SESSIONS.get(morsel.value if morsel else None)
+
+    def _caller(self, store: Store, system: SystemConfig) -> str | None:
+        """The logged-in user: session cookie, bearer token (user_oidc) or Basic auth with an
+        app password (``user:auth-tokens:add``)."""
+        import base64
+
+        auth = self.headers.get("Authorization", "")
+        if auth.lower().startswith("bearer "):
+            return oidc.bearer_user(store, auth[7:].strip())
+        if auth.lower().startswith("basic "):
+            try:
+                login, _, token = base64.b64decode(auth[6:].strip()).decode().partition(":")
+            except ValueError:
+                return None
+            return store.app_password_user(login, token)
+        session = self._session(system)
+        return session.uid if session else None
+
+    def _ocs_app(self, path: str, system: SystemConfig, reply: Any) -> None:
+        """announcementcenter's and notifications' OCS routes (see announcements.py)."""
+        from . import announcements
+
+        try:
+            store = Store.connect(system.values)
+        except StandinError as e:
+            sys.stderr.write(f"ocs: {e}\n")
+            self._send(500, "Internal Server Error\n", "text/plain", True)
+            return
+        try:
+            uid = self._caller(store, system)
+            if uid is None or store.user(uid) is None:
+                reply(401, "failure", 997, "Current user is not logged in", [])
+                return
+            app = path.split("/apps/", 1)[1].split("/", 1)[0]
+            enabled = enabled_apps(store)
+            if app not in enabled:
+                self._send(404, "Not Found (Nextcloud stand-in, test double)\n", "text/plain",
+                           True)
+                return
+            m = re.search(r"/announcements/(\d+)/?$", path)
+            if app == "notifications" and self.command == "GET":
+                reply(200, "ok", 200, "OK", announcements.notifications_of(store, uid))
+            elif app == "announcementcenter" and self.command == "GET" and m is None:
+                reply(200, "ok", 200, "OK", announcements.visible(store, uid))
+            elif app == "announcementcenter" and self.command == "DELETE" and m is not None:
+                if not announcements.is_admin(store, uid):
+                    reply(403, "failure", 403, "", {"message": "Logged in user must be an admin"})
+                else:
+                    announcements.delete(store, int(m.group(1)))
+                    reply(200, "ok", 200, "OK", [])
+            else:
+                reply(405, "failure", 405, "Method not allowed", [])
+            store.commit()
+        finally:
+            store.close()
 
     def _ocs_user(self, system: SystemConfig, reply: Any) -> None:
         try:
@@ -289,6 +351,8 @@ class Handler(BaseHTTPRequestHandler):
             store.close()
 
 
+APP_OCS = re.compile(r"/ocs/v[12]\.php/apps/(announcementcenter/api/v1/announcements(/\d+)?"
+                     r"|notifications/api/v2/notifications)/?")
 WEB_ROUTES = re.compile(r"(/index\.php)?(/|/login|/apps/dashboard/?|/apps/user_oidc/login/\d+"
                         r"|/apps/user_oidc/code)")
 

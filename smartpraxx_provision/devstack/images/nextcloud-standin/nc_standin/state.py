@@ -407,6 +407,22 @@ class Store:
         if uid not in self.group_users(gid):
             self.run("INSERT INTO oc_group_user (gid, uid) VALUES (?, ?)", gid, uid)
 
+    # app passwords (``oc_authtoken``: only a hash of the token is kept)
+    def add_app_password(self, uid: str, token: str, name: str) -> None:
+        self.run("CREATE TABLE IF NOT EXISTS oc_authtoken (token_hash VARCHAR(128) NOT NULL "
+                 "PRIMARY KEY, uid VARCHAR(64) NOT NULL, name VARCHAR(255))")
+        digest = hashlib.sha512(token.encode()).hexdigest()
+        self.run("INSERT INTO oc_authtoken (token_hash, uid, name) VALUES (?, ?, ?)",
+                 digest, uid, name)
+
+    def app_password_user(self, login: str, token: str) -> str | None:
+        """The uid whose app password ``token`` is, if ``login`` is that user."""
+        self.run("CREATE TABLE IF NOT EXISTS oc_authtoken (token_hash VARCHAR(128) NOT NULL "
+                 "PRIMARY KEY, uid VARCHAR(64) NOT NULL, name VARCHAR(255))")
+        digest = hashlib.sha512(token.encode()).hexdigest()
+        rows = self.rows("SELECT uid FROM oc_authtoken WHERE token_hash = ?", digest)
+        return str(rows[0][0]) if rows and str(rows[0][0]).lower() == login.lower() else None
+
     # user_oidc providers (settings live in oc_appconfig as provider-<id>-<key>, lazy)
     PROVIDER_COLUMNS = ("id", "identifier", "client_id", "client_secret", "discovery_endpoint",
                         "end_session_endpoint", "post_logout_uri", "scope")
