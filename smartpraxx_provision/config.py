@@ -50,6 +50,7 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "smtp_host": "127.0.0.1",
         "smtp_port": 2525,
         "smtp_from": "noreply@smartpraxx.localhost",
+        "support_ops_email": "support@smartpraxx.localhost",
     },
     "production": {
         "nextcloud_image": "nextcloud:34.0.1-apache",
@@ -198,6 +199,8 @@ class Settings:
     smtp_user: str = ""
     smtp_starttls: bool | None = None  # profile default: off (embedded) / on (production)
     invitation_lifespan_days: int = 7  # validity of the link in a staff member's invitation
+    # support access (issue 15): where Keycloak mails a support account's set-password link
+    support_ops_email: str = ""  # profile default: support@smartpraxx.localhost (embedded)
 
     # fleet hosts (ansible/): restic repository of the slot backups, e.g. sftp:backup@store:/fleet
     # (its password is generated into the secret store: platform/restic-password)
@@ -453,6 +456,7 @@ RULES: dict[str, Rule] = {
     "smtp_user": text,
     "smtp_starttls": anything,
     "invitation_lifespan_days": int_range(1, 30),
+    "support_ops_email": optional(email),
     "service_host": hostname,
     "service_port": PORT,
     "service_public_url": url("http", "https"),

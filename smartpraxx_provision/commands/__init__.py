@@ -19,6 +19,7 @@ from . import (
     orders_cmd,
     practices_cmd,
     starter_cmd,
+    support_cmd,
 )
 
 REGISTRY: list[Callable[[typer.Typer], None]] = [
@@ -30,4 +31,5 @@ REGISTRY: list[Callable[[typer.Typer], None]] = [
     hosts_cmd.register,
     practices_cmd.register,
     orders_cmd.register,
+    support_cmd.register,
 ]
