@@ -104,6 +104,7 @@ SECRET_ENV_ONLY = ("vault_token", "vault_secret_id")
 ENV_ONLY_VARIABLES: dict[str, str] = {
     "SMARTPRAXX_CONFIG": "the YAML settings file (config.py)",
     "SMARTPRAXX_CRASH_AT": "fault injection of the crash tests (operations/runner.py)",
+    "SMARTPRAXX_SUPPORT_NOW": "tests: the injected clock of `support` (operations/support.py)",
     "SMARTPRAXX_ANSIBLE_DIR": "the ansible/ tree (operations/fleet.py)",
     "SMARTPRAXX_REQUIRE_STACK": "tests: a skip is a failure (tests/conftest.py, Makefile)",
     "SMARTPRAXX_UPDATE_GOLDEN": "tests: rewrite the golden files (tests/unit/test_render.py)",

@@ -69,6 +69,21 @@ def register(app: typer.Typer) -> None:
         for r in result["requests"]:
             typer.echo(f"  {r['ticket']:<20} {r['state']:<9} until {r['expires_at'] or '-'}")
 
+    @support_app.command("login")
+    def login(
+        ctx: typer.Context,
+        praxisname: Annotated[str, typer.Argument(help="The practice.")],
+        ticket: TicketOpt,
+        resend: Annotated[bool, typer.Option(
+            "--resend", help="Mail the set-password link to support_ops_email again.")] = False,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """How ops log in for an approved ticket; refused (exit 2) without consent."""
+        from ..operations import support
+
+        _show(support.login(_op(ctx, json_out), praxisname, ticket, resend=resend,
+                            now=support.now_from_env()), json_out)
+
     @support_app.command("revoke")
     def revoke(
         ctx: typer.Context,

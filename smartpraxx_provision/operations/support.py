@@ -39,7 +39,7 @@ from urllib.parse import quote
 from ..adapters import smtp
 from ..adapters.keycloak import KeycloakAdapter
 from ..domain import support as dom
-from ..errors import ConfigError, NotFoundError, UsageError
+from ..errors import ConfigError, ExternalServiceError, NotFoundError, UsageError
 from ..inventory.models import PracticeRecord
 from ..inventory.support import SupportBook
 from ..render import support as render
@@ -304,8 +304,7 @@ def _enable_audit(ctx: OpContext, record: PracticeRecord) -> None:
     nc = _nextcloud(ctx, record)
     if nc is None:
         return
-    nc.occ("config:system:set", "log_type_audit", "--value=file")
-    nc.occ("config:system:set", "logfile_audit", f"--value={AUDIT_LOG}")
+    nc.config_import({"system": {"log_type_audit": "file", "logfile_audit": AUDIT_LOG}})
     if "admin_audit" not in nc.app_list().get("enabled", {}):
         nc.enable_apps(["admin_audit"])
 
@@ -314,8 +313,9 @@ def _nextcloud_disable(ctx: OpContext, record: PracticeRecord, username: str) ->
     nc = _nextcloud(ctx, record)
     if nc is None:
         return "not running"
-    users = json.loads(nc.occ("user:list", "--output=json"))
-    if username not in users:
+    try:
+        nc.occ("user:info", username, "--output=json")
+    except ExternalServiceError:  # "user not found": it never logged in there
         return "never logged in"
     nc.occ("user:disable", username)
     return "disabled"
@@ -429,6 +429,29 @@ def require_active(ctx: OpContext, praxisname: str, ticket: str,
             obj=f"ticket {consent.ticket}",
             hint=f"smartpraxx-provision support status {praxisname}")
     return consent
+
+
+def login(ctx: OpContext, praxisname: str, ticket: str, *, resend: bool = False,
+          now: datetime | None = None) -> dict[str, Any]:
+    """What ops need to log in for an approved ticket (refused, exit 2, without consent):
+    the support username and the practice's Nextcloud; ``resend`` mails the set-password
+    link to ``support_ops_email`` again."""
+    from .identity import nextcloud_base_url
+
+    consent = require_active(ctx, praxisname, ticket, now)
+    record = _practice(ctx, praxisname)
+    username = dom.support_username(consent.ticket)
+    if resend:
+        kc = ctx.practice_keycloak(record)
+        user_id = kc.find_user_id(record.realm, username)
+        if user_id is None:
+            raise NotFoundError(f"realm {record.realm} has no user {username}",
+                                obj=f"ticket {consent.ticket}",
+                                hint=f"smartpraxx-provision support status {praxisname}")
+        kc.send_actions_email(record.realm, user_id, ["UPDATE_PASSWORD"], lifespan=3600)
+    return {"ok": True, "praxisname": praxisname, "ticket": consent.ticket,
+            "username": username, "nextcloud": nextcloud_base_url(ctx.settings, record.slot),
+            "expires_at": consent.expires_at, "mail_resent": resend}
 
 
 # --- export -------------------------------------------------------------------------------------

@@ -268,6 +268,9 @@ def test_decline_creates_nothing_and_cli_refuses(practice: Practice, mail_sink: 
     [row] = json.loads(status.stdout)["requests"]
     assert row["state"] == "declined" and row["support_user_enabled"] is None
     assert "token_sha256" not in row
+    no_consent = cli("support", "login", practice.praxisname, "--ticket", "sp-2")
+    assert no_consent.returncode == 2 and "no consent" in no_consent.stderr
+    assert "declined" in no_consent.stderr and "support status" in no_consent.stderr
     refused = cli("support", "revoke", practice.praxisname, "--ticket", "sp-9")
     assert refused.returncode == 2 and "no support request sp-9" in refused.stderr
     bad = cli("support", "request", practice.praxisname, "--ticket", "x y", "--duration", "4h",
