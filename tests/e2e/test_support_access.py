@@ -146,6 +146,26 @@ def _answer_in_browser(browser: Browser, link: str, username: str, password: str
     return text + "\n" + browser.text()
 
 
+def _network_flake(browser: Browser) -> bool:
+    try:
+        return "ERR_NETWORK_CHANGED" in (browser.driver.page_source or "")
+    except Exception:
+        return False
+
+
+def _landing(browser: Browser, url: str, username: str, password: str) -> dict[str, Any]:
+    """``nextcloud_landing``, started again (bounded) when Chromium aborted a navigation of
+    the chain with ERR_NETWORK_CHANGED (Docker networks of parallel tests come and go): a
+    new login at the Nextcloud, the realm session is reused."""
+    for attempt in range(3):
+        try:
+            return nextcloud_landing(browser, url, username, password)
+        except AssertionError:
+            if attempt == 2 or not _network_flake(browser):
+                raise
+    raise AssertionError("unreachable")
+
+
 def _fetch(browser: Browser, url: str, method: str = "GET", body: str = "") -> tuple[int, str]:
     status, text = browser.driver.execute_script(
         "const [url, method, body] = arguments;"
@@ -207,7 +227,7 @@ def test_support_access_with_consent_in_the_browser(
     ops = browser_factory("support-ops", ca_certs=world["ca"])
     ops_password = f"Support-{time.time_ns()}-Pw9"
     set_password_from_invitation(ops, setup, ops_password)
-    me = nextcloud_landing(ops, nextcloud, SUPPORT_USER, ops_password)
+    me = _landing(ops, nextcloud, SUPPORT_USER, ops_password)
     assert me["id"] == SUPPORT_USER and me["groups"] == []  # least rights: no group
     written, _ = _fetch(ops, nextcloud.rstrip("/") + FILE_PATH, "PUT", "Notiz des Supports")
     assert written == 201
@@ -252,7 +272,7 @@ def test_support_access_with_consent_in_the_browser(
     _by_css(ops, "#password").send_keys(ops_password)
     _by_css(ops, "#password").submit()
     ops.wait_for("login refused", lambda d: LOGIN_FAILED_DE in ops.text()
-                 or "deaktiviert" in ops.text())
+                 or "Benutzerkonto ist gesperrt" in ops.text())
     ops.step("login refused after expiry")
     refused = stack.cli("support", "login", name, "--ticket", TICKET, env=late)
     assert refused.returncode == 2 and "expired" in refused.stderr

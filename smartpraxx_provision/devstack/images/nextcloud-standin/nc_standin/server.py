@@ -250,9 +250,10 @@ class Handler(BaseHTTPRequestHandler):
             self._page(500, "Internal Server Error", body)
             return
         try:
+            if session.uid and not oidc.user_enabled(store, session.uid):
+                session.uid = None  # a disabled (or deleted) user's session ends: logged out
             if route in ("/", "/apps/dashboard/", "/apps/dashboard"):
-                enabled = oidc.user_enabled(store, session.uid)
-                user = store.user(str(session.uid)) if enabled else None
+                user = store.user(str(session.uid)) if session.uid else None
                 if user is None:
                     self._redirect(f"{base}/index.php/login", body, set_cookie)
                 elif route == "/":
