@@ -50,6 +50,7 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "smtp_host": "127.0.0.1",
         "smtp_port": 2525,
         "smtp_from": "noreply@smartpraxx.localhost",
+        "support_ops_email": "support@smartpraxx.localhost",
     },
     "production": {
         "nextcloud_image": "nextcloud:34.0.1-apache",
@@ -103,6 +104,7 @@ SECRET_ENV_ONLY = ("vault_token", "vault_secret_id")
 ENV_ONLY_VARIABLES: dict[str, str] = {
     "SMARTPRAXX_CONFIG": "the YAML settings file (config.py)",
     "SMARTPRAXX_CRASH_AT": "fault injection of the crash tests (operations/runner.py)",
+    "SMARTPRAXX_SUPPORT_NOW": "tests: the injected clock of `support` (operations/support.py)",
     "SMARTPRAXX_ANSIBLE_DIR": "the ansible/ tree (operations/fleet.py)",
     "SMARTPRAXX_REQUIRE_STACK": "tests: a skip is a failure (tests/conftest.py, Makefile)",
     "SMARTPRAXX_UPDATE_GOLDEN": "tests: rewrite the golden files (tests/unit/test_render.py)",
@@ -201,6 +203,8 @@ class Settings:
     smtp_user: str = ""
     smtp_starttls: bool | None = None  # profile default: off (embedded) / on (production)
     invitation_lifespan_days: int = 7  # validity of the link in a staff member's invitation
+    # support access (issue 15): where Keycloak mails a support account's set-password link
+    support_ops_email: str = ""  # profile default: support@smartpraxx.localhost (embedded)
 
     # fleet hosts (ansible/): restic repository of the slot backups, e.g. sftp:backup@store:/fleet
     # (its password is generated into the secret store: platform/restic-password)
@@ -473,6 +477,7 @@ RULES: dict[str, Rule] = {
     "smtp_user": text,
     "smtp_starttls": anything,
     "invitation_lifespan_days": int_range(1, 30),
+    "support_ops_email": optional(email),
     "service_host": hostname,
     "service_port": PORT,
     "service_public_url": url("http", "https"),

@@ -923,3 +923,43 @@ def browser_login(
     if again.action:
         raise LoginRefused(f"Keycloak refused the credentials for {start_url}", obj=obj)
     return answer
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(verifier, S256 challenge) for a code flow."""
+    return _pkce_pair()
+
+
+def exchange_code(
+    base_url: str,
+    realm: str,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    redirect_uri: str,
+    verifier: str,
+    *,
+    timeout: float = 30.0,
+    verify: str | bool = True,
+) -> dict[str, Any]:
+    """Exchange an authorization code at the realm's token endpoint (confidential client,
+    PKCE). Raises LoginRefused when Keycloak refuses the code."""
+    url = f"{base_url.rstrip('/')}/realms/{quote(realm)}/protocol/openid-connect/token"
+    try:
+        resp = requests.post(
+            url,
+            data={"grant_type": "authorization_code", "code": code,
+                  "redirect_uri": redirect_uri, "code_verifier": verifier},
+            auth=(client_id, client_secret), timeout=timeout, verify=verify,
+        )
+    except requests.RequestException as exc:
+        raise ServiceUnavailableError(
+            f"the token endpoint of realm {realm} did not answer ({type(exc).__name__})",
+            obj=url, hint=UP_HINT) from exc
+    if resp.status_code != 200:
+        raise LoginRefused(f"Keycloak refused the code of realm {realm} "
+                           f"(HTTP {resp.status_code})", obj=f"realm {realm}")
+    data = resp.json()
+    if not isinstance(data, dict) or "id_token" not in data:
+        raise LoginRefused(f"realm {realm} returned no ID token", obj=f"realm {realm}")
+    return data

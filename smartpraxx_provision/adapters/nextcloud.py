@@ -71,6 +71,7 @@ OCC_COMMANDS: dict[str, OccCommand] = {
     "maintenance:mode": OccCommand(frozenset({"--on", "--off"}), mutating=True),
     "user:info": OccCommand(frozenset({"--output"}), mutating=False),
     "user:delete": OccCommand(frozenset(), mutating=True),
+    "user:disable": OccCommand(frozenset(), mutating=True),  # support access ends (issue 15)
 }
 
 

@@ -21,6 +21,7 @@ from . import (
     orders_cmd,
     practices_cmd,
     starter_cmd,
+    support_cmd,
 )
 
 REGISTRY: list[Callable[[typer.Typer], None]] = [
@@ -34,4 +35,5 @@ REGISTRY: list[Callable[[typer.Typer], None]] = [
     orders_cmd.register,
     operations_cmd.register,
     broadcast_cmd.register,
+    support_cmd.register,
 ]

@@ -13,6 +13,7 @@ Endpoints:
 - ``GET /starter/{order_id}/{token}``: the German upload page linked in the order mail;
   ``POST`` the same path with the .xlsx as the body (or a multipart ``file`` field).
 - ``GET /healthz``.
+- ``/support/...``: the consent pages of support access (``service/support.py``).
 """
 
 from __future__ import annotations
@@ -121,7 +122,10 @@ def create_app(ctx: OpContext, worker: orders.Worker | None = None) -> Starlette
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    from .support import routes as support_routes
+
     return Starlette(routes=[
+        *support_routes(ctx),
         Route("/hooks/shop/{token}", shop_hook, methods=["POST"]),
         Route("/starter/{order_id}/{token}", upload_page, methods=["GET"]),
         Route("/starter/{order_id}/{token}", upload, methods=["POST"]),

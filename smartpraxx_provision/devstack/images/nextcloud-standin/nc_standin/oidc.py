@@ -61,6 +61,14 @@ class Session:
     sid: str
     uid: str | None = None
     flows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the CSRF token of the session (``/index.php/csrftoken``; header ``requesttoken``)
+    requesttoken: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+
+def user_enabled(store: Store, uid: str | None) -> bool:
+    """Nextcloud's ``isLoggedIn``: a session counts only for an existing, enabled user."""
+    return bool(uid) and store.user(str(uid)) is not None and (
+        store.pref(str(uid), "core", "enabled") != "false")
 
 
 class Sessions:
@@ -262,6 +270,13 @@ def finish_login(store: Store, system: SystemConfig, session: Session, state: st
     if "nonce" in payload and payload["nonce"] != flow["nonce"]:
         raise OidcError("The nonce does not match", 403)
     uid = provision(store, provider, payload)
+    from . import audit
+
+    audit.write(store, system, uid, f'Login attempt: "{uid}"')
+    if store.pref(uid, "core", "enabled") == "false":
+        store.commit()
+        raise OidcError("User disabled", 403)  # the session's completeLogin refuses
+    audit.write(store, system, uid, f'Login successful: "{uid}"')
     now = str(int(time.time()))
     if store.pref(uid, "login", "firstLogin") is None:
         store.set_pref(uid, "login", "firstLogin", now)

@@ -19,7 +19,7 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
 from . import PRODUCT, STANDIN_HEADER, VERSION, VERSION_STRING, catalog, oidc
@@ -95,6 +95,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle(body=True)
 
+    def do_PUT(self) -> None:
+        self._handle(body=True)
+
     def log_message(self, format: str, *args: Any) -> None:
         if not self.path.startswith("/status.php"):
             sys.stderr.write(f"{self.address_string()} - {format % args}\n")
@@ -131,6 +134,10 @@ class Handler(BaseHTTPRequestHandler):
         elif not trusted and system.installed:
             self._send(400, "Access through untrusted domain (Nextcloud stand-in)\n",
                        "text/plain", body)
+        elif self.command == "PUT" and not DAV_FILES.match(url.path):
+            self._send(405, "Method Not Allowed (Nextcloud stand-in)\n", "text/plain", body)
+        elif DAV_FILES.match(url.path) or url.path == "/index.php/csrftoken":
+            self._files(url.path, system, body)
         elif WEB_ROUTES.fullmatch(url.path):
             self._web(url.path, parse_qs(url.query), system, body)
         else:
@@ -265,7 +272,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 session = self._session(system)
                 uid = session.uid if session else None
-            if uid is None or store.user(uid) is None:
+            if uid is None or not oidc.user_enabled(store, uid):
                 reply(401, "failure", 997, "Current user is not logged in", [])
                 return
             reply(200, "ok", 200, "OK", oidc.ocs_user(store, system, uid))
@@ -305,8 +312,10 @@ class Handler(BaseHTTPRequestHandler):
             self._page(500, "Internal Server Error", body)
             return
         try:
+            if session.uid and not oidc.user_enabled(store, session.uid):
+                session.uid = None  # a disabled (or deleted) user's session ends: logged out
             if route in ("/", "/apps/dashboard/", "/apps/dashboard"):
-                user = store.user(session.uid) if session.uid else None
+                user = store.user(str(session.uid)) if session.uid else None
                 if user is None:
                     self._redirect(f"{base}/index.php/login", body, set_cookie)
                 elif route == "/":
@@ -350,6 +359,83 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             store.close()
 
+
+    # --- files over WebDAV (the part the support test uses) -------------------------------
+
+    def _files(self, path: str, system: SystemConfig, body: bool) -> None:
+        """``GET /index.php/csrftoken`` and ``GET``/``PUT /remote.php/dav/files/<uid>/<p>``
+        of the logged-in (enabled) user, with the session cookie (a PUT also needs the
+        ``requesttoken`` header, Nextcloud's CSRF check) or a bearer token of the provider.
+        Writes under ``<datadirectory>/<uid>/files/``; audited by ``audit.py``."""
+        from . import audit
+
+        if not system.installed or system.get("maintenance") is True:
+            self._send(503, "Service unavailable\n", "text/plain", body)
+            return
+        try:
+            store = Store.connect(system.values)
+        except StandinError as e:
+            sys.stderr.write(f"dav: {e}\n")
+            self._send(500, "Internal Server Error\n", "text/plain", body)
+            return
+        try:
+            session = self._session(system)
+            auth = self.headers.get("Authorization", "")
+            uid = None
+            if auth.lower().startswith("bearer "):
+                uid = oidc.bearer_user(store, auth[7:].strip())
+            elif session is not None:
+                uid = session.uid
+            if not oidc.user_enabled(store, uid):
+                self._send(401, "Unauthorized\n", "text/plain", body)
+                return
+            if path == "/index.php/csrftoken":
+                token = session.requesttoken if session else ""
+                self._send(200, php_json({"token": token}), "application/json", body)
+                return
+            match = DAV_FILES.match(path)
+            assert match is not None
+            owner, rel = unquote(match.group(1)), unquote(match.group(2))
+            parts = [p for p in rel.split("/") if p]
+            if owner != uid or not parts or any(p in (".", "..") for p in parts):
+                self._send(403 if owner != uid else 400, "Forbidden\n", "text/plain", body)
+                return
+            if (self.command == "PUT" and not auth.lower().startswith("bearer ")
+                    and self.headers.get("requesttoken") != (session.requesttoken
+                                                             if session else None)):
+                self._send(412, "CSRF check not passed.\n", "text/plain", body)
+                return
+            datadir = Path(str(system.get("datadirectory") or self.root / "data"))
+            target = datadir / str(uid) / "files" / "/".join(parts)
+            shown = "/" + "/".join(parts)
+            req = {"remoteAddr": self.client_address[0], "method": self.command,
+                   "url": path, "userAgent": self.headers.get("User-Agent", "--")}
+            if self.command == "PUT":
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(min(length, 10 * 1024 * 1024))
+                created = not target.exists()
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                fileid = target.stat().st_ino
+                if created:
+                    audit.write(store, system, str(uid),
+                                f'File with id "{fileid}" created: "{shown}"', req)
+                audit.write(store, system, str(uid),
+                            f'File with id "{fileid}" written to: "{shown}"', req)
+                self._send(201 if created else 204, "", "text/plain", body)
+                return
+            if not target.is_file():
+                self._send(404, "Not Found\n", "text/plain", body)
+                return
+            audit.write(store, system, str(uid),
+                        f'File with id "{target.stat().st_ino}" accessed: "{shown}"', req)
+            self._send(200, target.read_text(errors="replace"), "application/octet-stream",
+                       body)
+        finally:
+            store.close()
+
+
+DAV_FILES = re.compile(r"^/remote\.php/dav/files/([^/]+)/(.+)$")
 
 APP_OCS = re.compile(r"/ocs/v[12]\.php/apps/(announcementcenter/api/v1/announcements(/\d+)?"
                      r"|notifications/api/v2/notifications)/?")

@@ -1,0 +1,208 @@
+"""The consent pages of support access (issue 15), mounted into the order service.
+
+- ``GET /support/consent/{realm}/{ticket}?t=TOKEN``: the link of the admins' mail; a valid,
+  pending request starts the code flow of the practice's realm (confidential client
+  ``smartpraxx-support-consent``, PKCE, state bound to a cookie);
+- ``GET /support/callback``: the code is exchanged on the back channel; the logged-in user
+  (their realm user id, ``sub``) sees the request and a form (approve / decline);
+- ``POST /support/decide``: the answer, bound to that login by a one-time form token that is
+  both in the form and in a cookie. ``operations.support.decide`` checks the user is a
+  ``praxis-admin`` of the realm at that moment.
+
+Pending logins and forms live in memory only (bounded, 10 minutes): a restart of the service
+means the admin clicks the link again. Log lines name realm and ticket, never a person.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ..adapters.keycloak import LoginRefused, exchange_code, jwt_claims, pkce_pair
+from ..errors import SmartpraxxError, UsageError
+from ..operations import support as ops
+from ..operations.context import OpContext
+from ..operations.identity import tls_verify
+from ..render import support as render
+
+log = logging.getLogger("smartpraxx.service.support")
+TTL = 600.0
+MAX_PENDING = 1000
+STATE_COOKIE = "sp_support_state"
+FORM_COOKIE = "sp_support_form"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    realm: str
+    ticket: str
+    token: str
+    verifier: str = ""
+    nonce: str = ""
+    approver: str = ""
+    created: float = 0.0
+
+
+class _Store:
+    def __init__(self) -> None:
+        self._items: dict[str, _Pending] = {}
+        self._lock = threading.Lock()
+
+    def put(self, item: _Pending) -> str:
+        key = secrets.token_urlsafe(24)
+        now = time.monotonic()
+        with self._lock:
+            for k in [k for k, v in self._items.items() if now - v.created > TTL]:
+                del self._items[k]
+            if len(self._items) >= MAX_PENDING:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = item
+        return key
+
+    def pop(self, key: str) -> _Pending | None:
+        with self._lock:
+            item = self._items.pop(key, None)
+        if item is None or time.monotonic() - item.created > TTL:
+            return None
+        return item
+
+
+def _page(status: int, title: str, text: str) -> HTMLResponse:
+    return HTMLResponse(render.message_page(title, text), status_code=status)
+
+
+def _invalid() -> HTMLResponse:
+    return _page(404, "Link ungültig",
+                 "Dieser Link ist nicht (mehr) gültig: die Anfrage wurde bereits beantwortet "
+                 "oder ist abgelaufen.")
+
+
+def routes(ctx: OpContext) -> list[Route]:
+    logins = _Store()
+    forms = _Store()
+    secure = ctx.settings.service_public_url.startswith("https://")
+
+    def _cookie(resp: Response, name: str, value: str) -> None:
+        resp.set_cookie(name, value, max_age=int(TTL), path="/support", httponly=True,
+                        samesite="lax", secure=secure)
+
+    async def consent_link(request: Request) -> Response:
+        realm = str(request.path_params["realm"])
+        ticket = str(request.path_params["ticket"])
+        token = request.query_params.get("t", "")
+        found = await run_in_threadpool(ops.pending_for_link, ctx, realm, ticket, token)
+        if found is None:
+            return _invalid()
+        verifier, challenge = pkce_pair()
+        nonce = secrets.token_urlsafe(16)
+        state = logins.put(_Pending(realm, found[1].ticket, token, verifier, nonce,
+                                    created=time.monotonic()))
+        query = urlencode({
+            "client_id": ops.CONSENT_CLIENT, "redirect_uri": ops.callback_url(ctx),
+            "response_type": "code", "scope": "openid", "state": state, "nonce": nonce,
+            "code_challenge": challenge, "code_challenge_method": "S256",
+        })
+        auth = (f"{ctx.settings.keycloak_public_url.rstrip('/')}/realms/{realm}"
+                f"/protocol/openid-connect/auth?{query}")
+        resp = RedirectResponse(auth, status_code=302)
+        _cookie(resp, STATE_COOKIE, state)
+        log.info("consent link of realm %s ticket %s: login started", realm, ticket)
+        return resp
+
+    def _exchange(pending: _Pending, code: str) -> str:
+        secret = ops.consent_client_secret(ctx, pending.realm)
+        tokens = exchange_code(ctx.settings.keycloak_url, pending.realm, ops.CONSENT_CLIENT,
+                               secret, code, ops.callback_url(ctx), pending.verifier,
+                               timeout=ctx.settings.keycloak_timeout,
+                               verify=tls_verify(ctx.settings))
+        claims = jwt_claims(str(tokens["id_token"]))  # straight from the token endpoint
+        if claims.get("nonce") != pending.nonce or claims.get("azp") != ops.CONSENT_CLIENT:
+            raise LoginRefused("the ID token does not belong to this login",
+                               obj=f"realm {pending.realm}")
+        return str(claims["sub"])
+
+    async def callback(request: Request) -> Response:
+        state = request.query_params.get("state", "")
+        code = request.query_params.get("code", "")
+        if not state or state != request.cookies.get(STATE_COOKIE) or not code:
+            return _page(400, "Anmeldung abgebrochen",
+                         "Bitte öffnen Sie den Link aus der E-Mail erneut.")
+        pending = logins.pop(state)
+        if pending is None:
+            return _page(400, "Anmeldung abgelaufen",
+                         "Bitte öffnen Sie den Link aus der E-Mail erneut.")
+        try:
+            sub = await run_in_threadpool(_exchange, pending, code)
+        except SmartpraxxError as err:
+            log.warning("consent login of realm %s failed: %s", pending.realm, err.message)
+            return _page(403, "Anmeldung fehlgeschlagen",
+                         "Die Anmeldung konnte nicht bestätigt werden.")
+        found = await run_in_threadpool(ops.pending_for_link, ctx, pending.realm,
+                                        pending.ticket, pending.token)
+        if found is None:
+            return _invalid()
+        record, consent = found
+        form_token = forms.put(_Pending(pending.realm, pending.ticket, pending.token,
+                                        approver=sub, created=time.monotonic()))
+        body = render.consent_page(consent, record.display_name or record.praxisname,
+                                   form_token, "/support/decide")
+        resp = HTMLResponse(body)
+        _cookie(resp, FORM_COOKIE, form_token)
+        resp.delete_cookie(STATE_COOKIE, path="/support")
+        return resp
+
+    async def decide(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=4)
+        form_token = str(form.get("form_token") or "")
+        decision = str(form.get("decision") or "")
+        if not form_token or form_token != request.cookies.get(FORM_COOKIE) or decision not in (
+                "approve", "decline"):
+            return _page(400, "Ungültige Eingabe",
+                         "Bitte öffnen Sie den Link aus der E-Mail erneut.")
+        pending = forms.pop(form_token)
+        if pending is None:
+            return _page(400, "Sitzung abgelaufen",
+                         "Bitte öffnen Sie den Link aus der E-Mail erneut.")
+        try:
+            consent = await run_in_threadpool(
+                ops.decide, ctx, pending.realm, pending.ticket, pending.token,
+                pending.approver, decision == "approve")
+        except UsageError as err:
+            log.info("consent of realm %s ticket %s refused: %s", pending.realm,
+                     pending.ticket, err.message)
+            return _page(403, "Nicht möglich",
+                         "Nur eine Administratorin oder ein Administrator der Praxis kann "
+                         "diese Anfrage beantworten, und nur solange sie offen ist.")
+        except SmartpraxxError as err:
+            log.warning("consent of realm %s ticket %s failed: %s", pending.realm,
+                        pending.ticket, err.message)
+            return _page(503, "Vorübergehend nicht möglich",
+                         "Ihre Antwort konnte nicht gespeichert werden. Bitte versuchen Sie es "
+                         "über den Link aus der E-Mail später erneut.")
+        log.info("consent of realm %s ticket %s: %s", pending.realm, pending.ticket,
+                 consent.state)
+        if consent.state == "approved":
+            resp = _page(200, "Zustimmung erteilt",
+                         f"Der Support-Zugang für Ticket {consent.ticket} ist bis "
+                         f"{consent.expires_at} (UTC) freigegeben und wird danach gesperrt.")
+        else:
+            resp = _page(200, "Abgelehnt",
+                         f"Sie haben den Support-Zugriff für Ticket {consent.ticket} "
+                         "abgelehnt. Es wird kein Zugang angelegt.")
+        resp.delete_cookie(FORM_COOKIE, path="/support")
+        return resp
+
+    return [
+        Route("/support/consent/{realm}/{ticket}", consent_link, methods=["GET"]),
+        Route("/support/callback", callback, methods=["GET"]),
+        Route("/support/decide", decide, methods=["POST"]),
+    ]
