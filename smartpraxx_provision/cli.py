@@ -16,7 +16,7 @@ import typer
 from . import __version__
 from .config import Settings, load_settings
 from .errors import EXIT_FAILED, EXIT_USAGE, SmartpraxxError, UsageError
-from .output import print_json
+from .output import Reporter, print_json
 
 PROG = "smartpraxx-provision"
 GLOBAL_OPTIONS = ("--config", "--state-dir", "--profile", "--set", "--version")
@@ -110,6 +110,25 @@ def root(
     ctx.obj = AppContext(config_file=config, overrides=overrides)
     if not invocation.help_requested and not ctx.resilient_parsing:
         _ = ctx.obj.settings  # validate every setting before any command does anything
+        if ctx.invoked_subcommand not in NO_SUPPORT_SWEEP:
+            _support_sweep(ctx.obj.settings)
+
+
+# Commands before which the support-expiry sweep does not run: the local stack, settings and
+# Starter Excel checks touch no practice; ``support`` sweeps itself.
+NO_SUPPORT_SWEEP = frozenset({"dev-stack", "config", "starter", "support"})
+
+
+def _support_sweep(settings: Settings) -> None:
+    """End every support consent whose time is up, before the command runs (issue: expiry
+    is enforced, not hoped for). Skipped while no inventory exists yet."""
+    if not settings.inventory_url and not settings.inventory_path.exists():
+        return
+    from .operations.context import OpContext
+    from .operations.support import now_from_env, sweep_if_due
+
+    # its lines go to stderr: a --json document on stdout stays whole
+    sweep_if_due(OpContext(settings=settings, reporter=Reporter()), now=now_from_env())
 
 
 @dataclass(frozen=True)

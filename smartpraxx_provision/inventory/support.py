@@ -1,4 +1,4 @@
-"""The central copy of support consents (migration 0007): per practice and ticket only the
+"""The central copy of support consents (migration 0008): per practice and ticket only the
 state and the expiry, so the sweep knows which realms to look at. No person is recorded."""
 
 from __future__ import annotations

@@ -39,7 +39,13 @@ from urllib.parse import quote
 from ..adapters import smtp
 from ..adapters.keycloak import KeycloakAdapter
 from ..domain import support as dom
-from ..errors import ConfigError, ExternalServiceError, NotFoundError, UsageError
+from ..errors import (
+    ConfigError,
+    ExternalServiceError,
+    NotFoundError,
+    SmartpraxxError,
+    UsageError,
+)
 from ..inventory.models import PracticeRecord
 from ..inventory.support import SupportBook
 from ..render import support as render
@@ -372,6 +378,23 @@ def expire(ctx: OpContext, *, now: datetime | None = None, dry_run: bool = False
             book.put(record.practice_id, consent.ticket, consent.state,
                      dom.parse_stamp(consent.expires_at) if consent.expires_at else None)
     return {"ok": True, "dry_run": dry_run, "now": dom.stamp(at), "ended": ended}
+
+
+def sweep_if_due(ctx: OpContext, *, now: datetime | None = None) -> int:
+    """The sweep at the start of every command: one inventory query when nothing is due;
+    ends what is (as ``support expire``). A failing sweep never blocks the command (the
+    timer's ``support expire`` and the next command try again): it is a warning."""
+    at = _clock(now)
+    due = [c for c in SupportBook(ctx.inventory).open_consents()
+           if c.state == dom.APPROVED and c.expires_at is not None and c.expires_at <= at]
+    if not due:
+        return 0
+    try:
+        return len(expire(ctx, now=at)["ended"])
+    except SmartpraxxError as err:
+        ctx.reporter.warn(f"support expiry sweep failed: {err.message} "
+                          "(next: smartpraxx-provision support expire)")
+        return 0
 
 
 def revoke(ctx: OpContext, praxisname: str, ticket: str, *, dry_run: bool = False,

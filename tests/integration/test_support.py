@@ -281,3 +281,37 @@ def test_decline_creates_nothing_and_cli_refuses(practice: Practice, mail_sink: 
     swept = cli("support", "expire", "--json")
     assert swept.returncode == 0 and json.loads(swept.stdout)["ended"] == []
     _no_staff_in_inventory(settings)
+
+
+def test_any_command_ends_an_expired_consent_first(practice: Practice, mail_sink: Settings,
+                                                   ) -> None:
+    """The sweep runs before every command, not only `support …`: with the clock past the
+    expiry, an unrelated command (`practices list`) disables the support user first."""
+    ctx, settings, realm = practice.ctx, practice.settings, practice.slot.realm
+    support.request(ctx, practice.praxisname, "SP-3", "1h", "Kalender")
+    client = TestClient(create_app(ctx), base_url=settings.service_public_url)
+    assert "Zustimmung erteilt" in _answer(client, _consent_link(mail_sink, "sp-3"), "approve")
+    record = support.read_records(ctx.keycloak, realm)["sp-3"]
+    user_id = ctx.keycloak.find_user_id(realm, "support-sp-3")
+    assert user_id and ctx.keycloak.get_user(realm, user_id)["enabled"] is True
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
+           "SMARTPRAXX_STATE_DIR": str(settings.state_dir),
+           "SMARTPRAXX_KEYCLOAK_URL": settings.keycloak_url,
+           "SMARTPRAXX_KEYCLOAK_PORT": str(settings.keycloak_port),
+           "SMARTPRAXX_SMTP_PORT": str(settings.smtp_port)}
+
+    def listing(now: datetime) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "smartpraxx_provision.cli", "practices", "list", "--json"],
+            env={**env, "SMARTPRAXX_SUPPORT_NOW": dom.stamp(now)},
+            capture_output=True, text=True, timeout=120, check=False)
+
+    before = listing(dom.parse_stamp(record.decided_at) + timedelta(minutes=59))
+    assert before.returncode == 0, before.stderr
+    assert ctx.keycloak.get_user(realm, user_id)["enabled"] is True  # not due yet
+    after = listing(dom.parse_stamp(record.decided_at) + timedelta(hours=1, minutes=1))
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)  # the command's own JSON document is whole
+    assert ctx.keycloak.get_user(realm, user_id)["enabled"] is False
+    assert support.read_records(ctx.keycloak, realm)["sp-3"].state == "expired"
+    assert "sp-3" in after.stderr and "expired" in after.stderr
