@@ -35,7 +35,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 DENTAL_SAMPLE = SAMPLES / "zahnarztpraxis-sonnenschein.xlsx"
 PROVISION_STEPS = (
-    "allocate", "secrets", "realm+stack", "nextcloud", "routes", "smoke", "record", "invite",
+    "allocate", "secrets", "realm+stack", "nextcloud", "routes", "smoke", "record",
+    "broadcasts", "invite",
 )
 RENAME_STEPS = ("inventory", "realm-alias", "routes", "billing")
 DECOMMISSION_STEPS = ("export", "verify", "stack", "realm", "secrets", "tombstone", "routes")
@@ -88,8 +89,9 @@ def test_provision_end_to_end(e2e: Cli, docker_engine: DockerEngine, keycloak: S
         "apps",
         "login",
     }
-    assert [s["name"] for s in doc["steps"]][-2:] == [
-        "record seats and billing event", "invitation mails to new staff"]
+    assert [s["name"] for s in doc["steps"]][-3:] == [
+        "record seats and billing event", "still-valid broadcasts",
+        "invitation mails to new staff"]
     assert doc["invitations"] == {"sent": 8, "already_invited": 0, "set_up": 0, "failed": 0,
                                   "errors": []}
     assert doc["billable_seats"] == 3
