@@ -47,7 +47,7 @@
     if (!pending || query.get("state") !== pending.state) {
       return fail("Die Anmeldung ist abgelaufen. Bitte laden Sie die Seite neu.");
     }
-    const answer = await fetch(endpoint("token"), {
+    const exchange = () => fetch(endpoint("token"), {
       method: "POST",
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
       body: new URLSearchParams({
@@ -55,6 +55,15 @@
         redirect_uri: cfg.page_url, client_id: cfg.client_id, code_verifier: pending.verifier,
       }),
     });
+    let answer;
+    try {
+      answer = await exchange();
+    } catch (networkError) {
+      // no answer at all (e.g. the device's network changed meanwhile): try once more; a
+      // code that did reach the realm is refused the second time and ends below
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      answer = await exchange();
+    }
     if (!answer.ok) {
       return fail("Die Anmeldung ist fehlgeschlagen. Bitte laden Sie die Seite neu.");
     }

@@ -411,6 +411,7 @@ ALLOWED_COLUMNS = {
         "practice_id",
         "owner_installation",
         "export_sha256",  # migration 0006: the export a decommission's deletion began with
+        "package",  # migration 0009: basis / premium
     },
     # migration 0005: the stable installation id of this inventory (one row)
     "installation": {"id", "created_at"},
