@@ -133,7 +133,8 @@ def test_runaway_neighbour_leaves_smoke_passing_in_its_usual_time(
     facts = request.getfixturevalue("runaway_slot_a")
     settings = load_settings(env={}, overrides={"state_dir": str(e2e.state_dir)})
     # the bomb hit A's pids limit, the burners are capped at A's CPU share
-    assert facts["pids_peak"] >= facts["pids_limit"] - 2, facts
+    # (a sample of the pids count: a bomb held at the limit is seen a few pids below it)
+    assert facts["pids_peak"] >= facts["pids_limit"] - 8, facts
     assert facts["cpu_percent_of_one_cpu"] <= settings.slot_cpus * 100 * 1.15 + 5, facts
     assert facts["cpu_percent_of_one_cpu"] >= 20, facts  # the burners really ran
 
