@@ -30,6 +30,10 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 APT_TIMEOUT = 1200.0
 _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+# Every slot has a network of its own: the engine's default pools hold ~30, so the dockerd
+# started here gets the pool the host_base role writes into a fleet host's daemon.json
+# (ansible/roles/host_base/defaults/main.yml: 256 networks of /24).
+DOCKERD_ARGS = ("--default-address-pool", "base=172.30.0.0/16,size=24")
 
 
 @dataclass
@@ -224,7 +228,7 @@ def _start_dockerd(settings: Settings, reporter: Reporter, engine: DockerEngine)
     env["PATH"] = ":".join([env.get("PATH", "/usr/bin:/bin"), *_SBIN])
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [dockerd],
+            [dockerd, *DOCKERD_ARGS],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
