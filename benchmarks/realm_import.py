@@ -337,6 +337,8 @@ def main() -> int:
     parser.add_argument("--fill-workers", type=int, default=2)
     parser.add_argument("--stop-at", help="UTC HH:MM: stop filling then, measure what was reached")
     parser.add_argument("--json", type=Path, help="write the raw figures here")
+    parser.add_argument("--request-timeout", type=float, default=180.0,
+                        help="seconds per admin request of the measured tool")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     stop_at = parse_stop_at(args.stop_at)
@@ -346,6 +348,9 @@ def main() -> int:
     settings = load_settings(env={}, overrides={
         "state_dir": str(state), "keycloak_port": port,
         "keycloak_url": f"http://127.0.0.1:{port}",
+        # measured, not bounded by the tool's 30 s default: at 300 realms on a loaded 2-core
+        # machine one realm DELETE took longer than that (2026-12-03 run)
+        "keycloak_timeout": args.request_timeout,
     })
     devkc.HEAP_OPTS = f"-Xms256m -Xmx{args.heap_max}"  # this throwaway server only
     started = utc_now()
