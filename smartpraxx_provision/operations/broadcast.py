@@ -31,13 +31,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 from ..domain.audience import Target
 from ..errors import ExternalServiceError, SmartpraxxError, UsageError
 from ..inventory import broadcasts as store
 from ..inventory.models import PracticeRecord
+from ..render.templates import template_bytes
 from .context import OpContext
 
 SCRIPT_NAME = "smartpraxx-broadcast.sh"
@@ -74,11 +74,10 @@ class Outcome:
 
 
 def script_bytes() -> bytes:
-    return (
-        resources.files("smartpraxx_provision._templates")
-        .joinpath("nextcloud/broadcast.sh")
-        .read_bytes()
-    )
+    data = template_bytes("nextcloud/broadcast.sh")
+    if data is None:
+        raise FileNotFoundError("nextcloud/broadcast.sh is missing from the package")
+    return data
 
 
 def script_archive() -> bytes:

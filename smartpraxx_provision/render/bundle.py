@@ -23,23 +23,18 @@ and the live stack cannot drift apart.
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from functools import cache
 from typing import Any
-
-import jinja2
 
 from ..config import Settings
 from ..domain.model import PracticeSpec, Slot
 from ..domain.packages import package_config
 from ..errors import UsageError
 from .proxy import render_slot_site, render_start_page_routes
-
-TEMPLATE_PACKAGE = "smartpraxx_provision._templates"
+from .templates import render
 
 # Label keys; the same strings as adapters/docker_engine.py LABEL_* (checked by a unit test).
 LABEL_SLOT = "de.smartpraxx.slot"
@@ -219,37 +214,8 @@ def issuer_url(settings: Settings, slot: Slot) -> str:
 # --- templates ---------------------------------------------------------------------------
 
 
-def _load_template(name: str) -> str | None:
-    resource = importlib.resources.files(TEMPLATE_PACKAGE)
-    for part in name.split("/"):
-        resource = resource.joinpath(part)
-    if not resource.is_file():
-        return None
-    return resource.read_text(encoding="utf-8")
-
-
-def _compose_json(value: Any) -> str:
-    """JSON (valid YAML) with ``$`` doubled: Compose must not interpolate it."""
-    return json.dumps(value, ensure_ascii=False).replace("$", "$$")
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    # YAML/env/JSON/text, not HTML: values are quoted with tojson where syntax matters.
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(_load_template),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["compose_json"] = _compose_json
-    return env
-
-
 def _render(template: str, context: Mapping[str, Any]) -> str:
-    return _environment().get_template(template).render(**context)
+    return render(template, **context)
 
 
 def _json_bytes(document: Any) -> bytes:

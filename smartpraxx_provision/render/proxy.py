@@ -20,20 +20,17 @@ from a practice's data can inject Caddyfile syntax. No I/O besides reading the t
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
-
-import jinja2
+from typing import Any
 
 from ..config import Settings
 from ..domain.model import Slot
 from ..errors import UsageError
 from .startpage import ASSETS_PATH
+from .templates import render
 
-TEMPLATE_PACKAGE = "smartpraxx_provision._templates"
 TEMPLATE_DIR = "proxy"
 
 # Keycloak on the identity host listens here (http, behind Caddy); see ansible identity_host.
@@ -65,28 +62,8 @@ class _StartPage:
     former_names: tuple[str, ...]
 
 
-def _load_template(name: str) -> str | None:
-    resource = importlib.resources.files(TEMPLATE_PACKAGE).joinpath(TEMPLATE_DIR, name)
-    if not resource.is_file():
-        return None
-    return resource.read_text(encoding="utf-8")
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    # Caddyfile, not HTML: autoescaping would be wrong; every value is validated instead.
-    return jinja2.Environment(
-        loader=jinja2.FunctionLoader(_load_template),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
-def _render(template: str, **context: object) -> str:
-    return _environment().get_template(template).render(**context)
+def _render(template: str, **context: Any) -> str:
+    return render(f"{TEMPLATE_DIR}/{template}", **context)
 
 
 def _https(settings: Settings) -> bool:

@@ -9,38 +9,20 @@ and a strict Content-Security-Policy (``script-src 'self'``) holds.
 
 from __future__ import annotations
 
-import importlib.resources
 import json
-from functools import cache
 
-import jinja2
 from markupsafe import Markup
 
 from ..domain.startpage import SUSPENDED_NOTICE, StartPageView
+from .templates import read_template, render
 
-TEMPLATE_PACKAGE = "smartpraxx_provision._templates"
 TEMPLATE_DIR = "startpage"
 ASSETS_PATH = "/_startseite"  # not a praxisname: those never contain "_"
 ASSET_NAMES = ("startseite.css", "startseite.js")
 
 
 def _template_text(name: str) -> str | None:
-    resource = importlib.resources.files(TEMPLATE_PACKAGE).joinpath(TEMPLATE_DIR, name)
-    if not resource.is_file():
-        return None
-    return resource.read_text(encoding="utf-8")
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FunctionLoader(_template_text),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    return read_template(f"{TEMPLATE_DIR}/{name}")
 
 
 def _config_json(view: StartPageView) -> str:
@@ -57,7 +39,8 @@ def _config_json(view: StartPageView) -> str:
 
 def render_start_page(view: StartPageView) -> str:
     """One practice's ``index.html``."""
-    return _environment().get_template("index.html.j2").render(
+    return render(
+        f"{TEMPLATE_DIR}/index.html.j2", html=True,
         view=view, assets=ASSETS_PATH, config_json=Markup(_config_json(view)),  # noqa: S704
         notice=SUSPENDED_NOTICE,
     )
