@@ -34,7 +34,7 @@ from smartpraxx_provision.operations.nextcloud_stack import (
     slot_names,
 )
 from smartpraxx_provision.output import Reporter
-from smartpraxx_provision.render.bundle import issuer_url
+from smartpraxx_provision.render.bundle import realm_issuer
 from smartpraxx_provision.secrets import FileSecretStore
 
 
@@ -62,7 +62,7 @@ def main() -> None:
         launch_stack(engine, spec, slot, settings, store, reporter)
         print(f"launch (no-op re-run):      {time.monotonic() - start:.1f}s")
         nc = NextcloudAdapter(engine, slot_names(slot).app)
-        issuer = issuer_url(settings, slot)
+        issuer = realm_issuer(settings, slot)
         for label in ("first converge", "no-op converge"):
             start = time.monotonic()
             res = configure_nextcloud(nc, spec, slot, settings, store, reporter, issuer=issuer)

@@ -53,6 +53,9 @@ from docker.types import EndpointConfig
 from docker.utils.socket import consume_socket_output, demux_adaptor, frames_iter
 
 from ..domain.ownership import (
+    LABEL_MANAGED,
+    LABEL_SLOT,
+    LABEL_SPEC_HASH,
     Owner,
     describe_owner,
     owner_from_labels,
@@ -71,9 +74,6 @@ from ..errors import (
 if TYPE_CHECKING:
     from ..output import Reporter
 
-LABEL_SLOT = "de.smartpraxx.slot"
-LABEL_MANAGED = "de.smartpraxx.managed"
-LABEL_SPEC_HASH = "de.smartpraxx.spec-hash"
 
 LOCAL_HINT = "smartpraxx-provision dev-stack up"
 DEFAULT_EXEC_TIMEOUT = 300.0

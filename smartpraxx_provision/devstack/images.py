@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..adapters.docker_engine import LABEL_MANAGED, DockerEngine
+from ..adapters.docker_engine import DockerEngine
 from ..config import Settings
+from ..domain.ownership import LABEL_MANAGED
 from ..errors import ExternalServiceError
 from ..output import Reporter
 from .engine import ensure_debootstrap, log_dir, which

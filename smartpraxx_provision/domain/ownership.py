@@ -13,6 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+# The Docker labels of every object the tool creates (the slot, the role in it, the mark
+# that the tool made it, the hash of the spec a container was created from) and the owner.
+LABEL_SLOT = "de.smartpraxx.slot"
+LABEL_ROLE = "de.smartpraxx.role"
+LABEL_MANAGED = "de.smartpraxx.managed"
+LABEL_SPEC_HASH = "de.smartpraxx.spec-hash"
 LABEL_INSTALLATION = "de.smartpraxx.installation"
 LABEL_PRACTICE = "de.smartpraxx.practice"
 REALM_ATTR_INSTALLATION = "smartpraxx_installation"

@@ -47,6 +47,7 @@ from ..domain import audience
 from ..domain.model import Person, PracticeSpec, Role, Slot, ThirdPartyApp, WorkArea
 from ..errors import ConflictError, ExternalServiceError, NotFoundError, UsageError
 from ..output import Reporter
+from ..render.bundle import nextcloud_base_url, realm_issuer
 from ..secrets import SecretStore, generate_token
 from .identity_payloads import (
     ImportUser,
@@ -103,15 +104,6 @@ class IdentityResult:
 # --- pure: URLs ---------------------------------------------------------------------------
 
 
-def realm_issuer(settings: Settings, slot: Slot) -> str:
-    """The issuer Nextcloud's user_oidc sees (discovery: <issuer>/.well-known/...)."""
-    return f"{settings.keycloak_public_url.rstrip('/')}/realms/{slot.realm}"
-
-
-def discovery_url(settings: Settings, slot: Slot) -> str:
-    return f"{realm_issuer(settings, slot)}/.well-known/openid-configuration"
-
-
 def start_page_url(settings: Settings, praxisname: str) -> str:
     """The practice's public start page, ``<scheme>://mein.smartpraxx.de/<praxisname>``."""
     return f"{settings.public_origin(settings.identity_host)}/{praxisname}"
@@ -120,10 +112,6 @@ def start_page_url(settings: Settings, praxisname: str) -> str:
 def account_console_url(settings: Settings, slot: Slot) -> str:
     """Where the start page leads: the realm's account console (applications list)."""
     return f"{realm_issuer(settings, slot)}/account/"
-
-
-def nextcloud_base_url(settings: Settings, slot: Slot) -> str:
-    return settings.public_origin(slot.fqdn(settings.domain))
 
 
 def nextcloud_redirect_uris(settings: Settings, slot: Slot) -> list[str]:

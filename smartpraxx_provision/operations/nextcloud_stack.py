@@ -35,6 +35,7 @@ from ..adapters.docker_engine import ContainerSpec, DockerEngine, SecretFile, he
 from ..adapters.nextcloud import NextcloudAdapter, provider_differences
 from ..config import Settings
 from ..domain.model import PracticeSpec, Slot
+from ..domain.ownership import LABEL_SLOT
 from ..errors import ExternalServiceError, OperationFailed, SmartpraxxError
 from ..output import Reporter
 from ..render.bundle import (
@@ -48,7 +49,6 @@ from ..render.bundle import (
     DB_NAME,
     DB_RUN_USER,
     DB_USER,
-    LABEL_SLOT,
     OIDC_PROVIDER_ID,
     REDIS_COMMAND,
     REDIS_HEALTH,

@@ -21,6 +21,7 @@ from ..domain.model import Slot
 from ..domain.ownership import (
     LABEL_INSTALLATION,
     LABEL_PRACTICE,
+    LABEL_SLOT,
     Owner,
     describe_owner,
     owner_from_labels,
@@ -30,7 +31,6 @@ from ..domain.ownership import (
 )
 from ..errors import SafetyRefusal, SmartpraxxError, UsageError
 from ..inventory.models import PracticeRecord
-from ..render.bundle import LABEL_SLOT
 from .context import OpContext
 from .identity import PRAXISNAME_ATTR, SLOT_ATTR
 

@@ -42,7 +42,8 @@ def standin_notice(ctx: OpContext) -> str | None:
 
 
 def urls(ctx: OpContext, praxisname: str, slot: Slot) -> dict[str, str]:
-    from .identity import nextcloud_base_url, realm_issuer, start_page_url
+    from ..render.bundle import nextcloud_base_url, realm_issuer
+    from .identity import start_page_url
 
     s = ctx.settings
     return {

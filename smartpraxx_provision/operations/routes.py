@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from ..domain.startpage import ExternalApp, StartPageView, start_page_tiles
 from ..inventory.models import PracticeRecord
+from ..render.bundle import nextcloud_base_url, realm_issuer
 from ..render.proxy import (
     KEYCLOAK_UPSTREAM,
     START_PAGE_ASSETS_DIR,
@@ -80,10 +81,10 @@ def start_page_view(ctx: OpContext, record: PracticeRecord) -> StartPageView:
         praxisname=record.praxisname,
         display_name=record.display_name,
         page_url=identity.start_page_url(ctx.settings, record.praxisname) + "/",
-        issuer=identity.realm_issuer(ctx.settings, record.slot),
+        issuer=realm_issuer(ctx.settings, record.slot),
         client_id=identity.START_PAGE_CLIENT,
         tiles=start_page_tiles(
-            record.apps, identity.nextcloud_base_url(ctx.settings, record.slot), external),
+            record.apps, nextcloud_base_url(ctx.settings, record.slot), external),
         suspended=is_suspended(ctx, record.praxisname),
     )
 

@@ -19,7 +19,7 @@ import requests
 from ..domain.lifecycle import check_operation
 from ..errors import NotFoundError, OperationFailed, SmartpraxxError
 from ..inventory.models import PracticeRecord
-from ..render.bundle import OIDC_PROVIDER_ID
+from ..render.bundle import OIDC_PROVIDER_ID, nextcloud_base_url, realm_issuer
 from .context import OpContext
 
 NEXTCLOUD_CLIENT_ID = "nextcloud"
@@ -53,7 +53,7 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
     kc = ctx.practice_keycloak(record)
     names = nextcloud_stack.slot_names(slot)
     nc = NextcloudAdapter(engine, names.app)
-    issuer = identity.realm_issuer(ctx.settings, slot)
+    issuer = realm_issuer(ctx.settings, slot)
     checks: list[dict[str, Any]] = []
 
     def check(name: str, ok: bool, detail: str) -> None:
@@ -230,7 +230,7 @@ def nextcloud_login_check(ctx: OpContext, record: PracticeRecord) -> tuple[str, 
 
     slot = record.slot
     kc = ctx.practice_keycloak(record)  # refuses a realm of another owner
-    base = identity.nextcloud_base_url(ctx.settings, slot)
+    base = nextcloud_base_url(ctx.settings, slot)
     # marked like smoke_login's user: a killed run's leftover is removed by the next smoke
     username, password = identity.create_test_user(kc, slot, identity.smoke_marker())
     nc = NextcloudAdapter(ctx.practice_engine(record), nextcloud_stack.slot_names(slot).app)

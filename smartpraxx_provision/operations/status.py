@@ -18,7 +18,7 @@ ROLES = ("db", "redis", "app", "cron")
 
 def _live(ctx: OpContext, record: PracticeRecord) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the live state shown, the facts for the verdict)."""
-    from ..adapters.docker_engine import LABEL_SLOT
+    from ..domain.ownership import LABEL_SLOT
 
     live: dict[str, Any] = {}
     facts: dict[str, Any] = {}

@@ -459,7 +459,7 @@ def login(ctx: OpContext, praxisname: str, ticket: str, *, resend: bool = False,
     """What ops need to log in for an approved ticket (refused, exit 2, without consent):
     the support username and the practice's Nextcloud; ``resend`` mails the set-password
     link to ``support_ops_email`` again."""
-    from .identity import nextcloud_base_url
+    from ..render.bundle import nextcloud_base_url
 
     consent = require_active(ctx, praxisname, ticket, now)
     record = _practice(ctx, praxisname)

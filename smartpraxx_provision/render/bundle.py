@@ -31,15 +31,13 @@ from typing import Any
 
 from ..config import Settings
 from ..domain.model import PracticeSpec, Slot
+from ..domain.ownership import LABEL_MANAGED, LABEL_ROLE, LABEL_SLOT
 from ..domain.packages import package_config
 from ..errors import UsageError
 from .proxy import render_slot_site, render_start_page_routes
 from .templates import render
 
 # Label keys; the same strings as adapters/docker_engine.py LABEL_* (checked by a unit test).
-LABEL_SLOT = "de.smartpraxx.slot"
-LABEL_MANAGED = "de.smartpraxx.managed"
-LABEL_ROLE = "de.smartpraxx.role"
 
 DB_NAME = "nextcloud"
 DB_USER = "nextcloud"
@@ -196,7 +194,7 @@ def slot_secret_refs(slot: Slot) -> dict[str, str]:
     return {key: f"practices/{slot.id}/{name}" for key, name in SECRET_NAMES.items()}
 
 
-def base_url(settings: Settings, slot: Slot) -> str:
+def nextcloud_base_url(settings: Settings, slot: Slot) -> str:
     return settings.public_origin(slot.fqdn(settings.domain))
 
 
@@ -206,7 +204,7 @@ def backchannel_issuer_url(settings: Settings, slot: Slot) -> str:
     return f"{settings.keycloak_internal_url.rstrip('/')}/realms/{slot.realm}"
 
 
-def issuer_url(settings: Settings, slot: Slot) -> str:
+def realm_issuer(settings: Settings, slot: Slot) -> str:
     """The issuer of the practice's realm as browsers and Nextcloud reach it."""
     return f"{settings.keycloak_public_url.rstrip('/')}/realms/{slot.realm}"
 
@@ -237,9 +235,9 @@ def _context(spec: PracticeSpec, slot: Slot, settings: Settings) -> dict[str, An
         "slot_id": slot.id,
         "fqdn": slot.fqdn(settings.domain),
         "scheme": settings.public_scheme,
-        "base_url": base_url(settings, slot),
+        "base_url": nextcloud_base_url(settings, slot),
         # host[:port] as the browser sends it (the local proxy's port in the embedded TLS mode)
-        "public_host": base_url(settings, slot).split("://", 1)[1],
+        "public_host": nextcloud_base_url(settings, slot).split("://", 1)[1],
         "display_name": spec.display_name,
         "praxisname": spec.praxisname,
         "practice_type": spec.practice_type.label,
@@ -410,7 +408,7 @@ def render_slot_bundle(
     }
     oidc_doc = {
         "identifier": OIDC_PROVIDER_ID,
-        "options": oidc_provider_options(issuer_url(settings, slot), "nextcloud"),
+        "options": oidc_provider_options(realm_issuer(settings, slot), "nextcloud"),
         "client_secret": f"<secret:{refs['oidc_client_secret']}>",
     }
     files: dict[str, bytes] = {

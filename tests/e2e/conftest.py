@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from smartpraxx_provision.adapters.docker_engine import LABEL_SLOT, DockerEngine
+from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
 from smartpraxx_provision.config import Settings, load_settings
+from smartpraxx_provision.domain.ownership import LABEL_SLOT
 from smartpraxx_provision.inventory import open_inventory
 from smartpraxx_provision.secrets import FileSecretStore
 

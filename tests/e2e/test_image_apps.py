@@ -15,12 +15,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from smartpraxx_provision.adapters.docker_engine import LABEL_MANAGED, DockerEngine
+from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.nextcloud import NextcloudAdapter
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.devstack import mailsink
 from smartpraxx_provision.devstack.images import BASE_TAG, IMAGES_DIR
 from smartpraxx_provision.domain.model import Slot
+from smartpraxx_provision.domain.ownership import LABEL_MANAGED
 from smartpraxx_provision.operations.nextcloud_stack import slot_names
 from smartpraxx_provision.starter import load_practice_spec
 

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from smartpraxx_provision.adapters.docker_engine import LABEL_SLOT, DockerEngine
+from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.keycloak import KeycloakAdapter, LoginRefused, jwt_claims
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.devstack import mailsink
 from smartpraxx_provision.domain.model import Slot
+from smartpraxx_provision.domain.ownership import LABEL_SLOT
 from smartpraxx_provision.inventory import open_inventory
 from smartpraxx_provision.operations import identity
+from smartpraxx_provision.render.bundle import realm_issuer
 from smartpraxx_provision.secrets import FileSecretStore
 from smartpraxx_provision.starter import load_practice_spec
 
@@ -436,7 +438,7 @@ def test_rename_keeps_slot_realm_and_users(e2e: Cli, keycloak: Settings) -> None
     assert _staff_view(kc, slot) == staff_before
     claims = jwt_claims(str(_staff_login(e2e, slot, staff, password)["id_token"]))
     assert claims.get("preferred_username") == staff
-    assert claims.get("iss") == identity.realm_issuer(_cli_settings(e2e), Slot.parse(slot))
+    assert claims.get("iss") == realm_issuer(_cli_settings(e2e), Slot.parse(slot))
     code, smoke = e2e.json("smoke", "praxis-mueller-neu")
     assert code == 0 and smoke["ok"], smoke
 

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from smartpraxx_provision.adapters.docker_engine import LABEL_SLOT, DockerEngine
+from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.config import load_settings
+from smartpraxx_provision.domain.ownership import LABEL_SLOT
 from smartpraxx_provision.secrets import FileSecretStore
 
 from .conftest import GP_SAMPLE, SAMPLES, Cli

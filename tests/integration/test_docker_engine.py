@@ -18,12 +18,12 @@ from collections.abc import Iterator
 import pytest
 
 from smartpraxx_provision.adapters.docker_engine import (
-    LABEL_SPEC_HASH,
     ContainerSpec,
     DockerEngine,
     SecretFile,
     healthcheck,
 )
+from smartpraxx_provision.domain.ownership import LABEL_SPEC_HASH
 from smartpraxx_provision.errors import ExternalServiceError, ServiceUnavailableError
 from tests.fixtures.stack import DockerScratch
 

@@ -32,6 +32,7 @@ from smartpraxx_provision.domain.model import (
 from smartpraxx_provision.errors import ConflictError, ExternalServiceError
 from smartpraxx_provision.operations import identity
 from smartpraxx_provision.output import Reporter
+from smartpraxx_provision.render.bundle import nextcloud_base_url, realm_issuer
 from smartpraxx_provision.secrets import FileSecretStore
 
 pytestmark = pytest.mark.integration
@@ -238,15 +239,15 @@ def test_real_login_carries_claims_and_issuer(
     tokens = identity.password_login(keycloak, slot, "nextcloud", secret, "amueller", PASSWORD)
 
     # the issuer user_oidc would use: the realm's discovery document
-    discovery = requests.get(identity.discovery_url(keycloak, slot), timeout=10).json()
-    assert discovery["issuer"] == identity.realm_issuer(keycloak, slot)
+    discovery = requests.get(f"{realm_issuer(keycloak, slot)}/.well-known/openid-configuration", timeout=10).json()
+    assert discovery["issuer"] == realm_issuer(keycloak, slot)
     # verify the signature against the realm's JWKS, then the claims
     oidc = KeycloakOpenID(
         server_url=keycloak.keycloak_url + "/", realm_name=slot.realm, client_id="nextcloud",
         client_secret_key=secret,
     )
     claims = oidc.decode_token(tokens["id_token"], validate=True)
-    assert claims["iss"] == identity.realm_issuer(keycloak, slot)
+    assert claims["iss"] == realm_issuer(keycloak, slot)
     assert claims["aud"] == "nextcloud"
     assert claims["preferred_username"] == "amueller"
     assert claims["rolle"] == "praxisinhaber"
@@ -322,7 +323,7 @@ def test_third_party_client_created_and_usable(
     assert kc_admin.client_secret(slot.realm, client["id"]) == secret
     nc = clients["nextcloud"]
     assert sorted(nc["redirectUris"]) == sorted(identity.nextcloud_redirect_uris(keycloak, slot))
-    assert nc["baseUrl"] == identity.nextcloud_base_url(keycloak, slot) + "/"
+    assert nc["baseUrl"] == nextcloud_base_url(keycloak, slot) + "/"
     enable_login(kc_admin, slot, "jweiss")
     tokens = identity.password_login(
         keycloak, slot, app.client_id, secret, "jweiss", PASSWORD, redirect_uri=app.redirect_uri
@@ -413,7 +414,7 @@ def test_smoke_login_cleans_up(
     converge(kc_admin, spec, slot, keycloak, kc_secrets)
     secret = kc_secrets.require(identity.nextcloud_secret_path(slot))
     claims = identity.smoke_login(kc_admin, keycloak, slot, "nextcloud", secret)
-    assert claims["iss"] == identity.realm_issuer(keycloak, slot)
+    assert claims["iss"] == realm_issuer(keycloak, slot)
     names = [u["username"] for u in kc_admin.users(slot.realm)]
     assert not [n for n in names if n.startswith(identity.SMOKE_PREFIX)]
     again, _ = converge(kc_admin, spec, slot, keycloak, kc_secrets)

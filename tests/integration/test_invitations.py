@@ -28,6 +28,7 @@ from smartpraxx_provision.errors import ConflictError, OperationFailed
 from smartpraxx_provision.operations import identity, invitations
 from smartpraxx_provision.operations.context import OpContext
 from smartpraxx_provision.output import Reporter
+from smartpraxx_provision.render.bundle import nextcloud_base_url, realm_issuer
 from smartpraxx_provision.secrets import FileSecretStore
 
 from .test_identity import make_spec, persons
@@ -211,7 +212,7 @@ def test_invitation_arrives_in_german_sets_a_password_and_is_sent_once(
         assert _mails_to(mail_sink, p.email) == []
     result = invitations.send_invitations(ctx.keycloak, spec, slot, settings, reporter)
     assert (result.sent, result.failed) == (3, 0)
-    issuer = identity.realm_issuer(settings, slot)
+    issuer = realm_issuer(settings, slot)
     links: dict[str, str] = {}
     for p in spec.persons:
         mails = _mails_to(mail_sink, p.email)
@@ -241,7 +242,7 @@ def test_invitation_arrives_in_german_sets_a_password_and_is_sent_once(
     secret = ctx.secrets.require(identity.nextcloud_secret_path(slot))
     last_page = _follow_invitation(links["bschulz"], NEW_PASSWORD)
     assert "Ihr Benutzerkonto wurde aktualisiert" in last_page
-    assert identity.nextcloud_base_url(settings, slot) in last_page
+    assert nextcloud_base_url(settings, slot) in last_page
     user = kc.get_user(slot.realm, user_id)
     assert user["requiredActions"] == [] and user["emailVerified"] is True
     tokens = identity.password_login(settings, slot, "nextcloud", secret, "bschulz", NEW_PASSWORD)
@@ -318,7 +319,7 @@ def test_staff_member_can_recover_with_a_german_reset_mail(
     identity.converge_realm(ctx.keycloak, spec, slot, settings, ctx.secrets, Reporter(quiet=True))
     person = spec.persons[0]
     before = len(_mails_to(mail_sink, person.email))
-    auth = (f"{identity.realm_issuer(settings, slot)}/protocol/openid-connect/auth?"
+    auth = (f"{realm_issuer(settings, slot)}/protocol/openid-connect/auth?"
             "client_id=nextcloud&response_type=code&scope=openid&redirect_uri="
             + requests.utils.quote(identity.nextcloud_redirect_uris(settings, slot)[0], safe=""))
     with requests.Session() as session:

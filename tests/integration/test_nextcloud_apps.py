@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from smartpraxx_provision.adapters.docker_engine import LABEL_MANAGED, LABEL_SLOT, DockerEngine
+from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.nextcloud import NextcloudAdapter
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.devstack.images import BASE_TAG, IMAGES_DIR
 from smartpraxx_provision.domain.model import AppChoice, PracticeSpec, PracticeType, Slot
+from smartpraxx_provision.domain.ownership import LABEL_MANAGED, LABEL_SLOT
 from smartpraxx_provision.errors import EXIT_FAILED, OperationFailed
 from smartpraxx_provision.operations.nextcloud_stack import (
     configure_nextcloud,
@@ -29,7 +30,7 @@ from smartpraxx_provision.operations.nextcloud_stack import (
     slot_names,
 )
 from smartpraxx_provision.output import Reporter
-from smartpraxx_provision.render.bundle import desired_apps, issuer_url
+from smartpraxx_provision.render.bundle import desired_apps, realm_issuer
 from smartpraxx_provision.secrets import FileSecretStore
 
 pytestmark = pytest.mark.integration
@@ -126,7 +127,7 @@ def test_ordered_app_missing_from_image_stops_before_any_change(
     apps = nc.app_list()
     assert "passwords" not in apps["enabled"] and "passwords" not in apps["disabled"]
     before = _snapshot(nc)
-    issuer = issuer_url(settings, SLOT)
+    issuer = realm_issuer(settings, SLOT)
     for dry_run in (True, False):
         probe = NextcloudAdapter(engine, nc.container)
         with pytest.raises(OperationFailed) as err:
@@ -155,7 +156,7 @@ def test_apps_the_image_has_are_enabled_in_one_call(
     assert "spreed" not in initially  # in the image, not enabled yet
     result = configure_nextcloud(
         nc, SPEC_WITHOUT_PASSWORDS, SLOT, settings, store, Reporter(quiet=True),
-        issuer=issuer_url(settings, SLOT),
+        issuer=realm_issuer(settings, SLOT),
     )
     assert nc.history.count("app:enable") == 1, nc.history
     apps = nc.app_list()
@@ -168,6 +169,6 @@ def test_apps_the_image_has_are_enabled_in_one_call(
     again = NextcloudAdapter(engine, nc.container)
     second = configure_nextcloud(
         again, SPEC_WITHOUT_PASSWORDS, SLOT, settings, store, Reporter(quiet=True),
-        issuer=issuer_url(settings, SLOT),
+        issuer=realm_issuer(settings, SLOT),
     )
     assert second.mutating_calls == 0 and second.changes == []

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from smartpraxx_provision.adapters.docker_engine import LABEL_SLOT, DockerEngine
+from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.nextcloud import NextcloudAdapter
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.domain.model import AppChoice, PracticeSpec, PracticeType, Slot
+from smartpraxx_provision.domain.ownership import LABEL_SLOT
 from smartpraxx_provision.errors import ExternalServiceError
 from smartpraxx_provision.operations.nextcloud_stack import (
     configure_nextcloud,
@@ -36,7 +37,7 @@ from smartpraxx_provision.render.bundle import (
     OIDC_PROVIDER_ID,
     desired_apps,
     desired_config,
-    issuer_url,
+    realm_issuer,
     slot_secret_refs,
 )
 from smartpraxx_provision.secrets import FileSecretStore
@@ -277,7 +278,7 @@ def test_configure_converges_and_second_run_changes_nothing(
     engine: DockerEngine, settings: Settings, store: FileSecretStore, stacks: dict[str, Any]
 ) -> None:
     nc = _nc(engine, SLOT_A)
-    issuer = issuer_url(settings, SLOT_A)
+    issuer = realm_issuer(settings, SLOT_A)
     reporter = Reporter(quiet=True)
     first = configure_nextcloud(nc, SPEC_A, SLOT_A, settings, store, reporter, issuer=issuer)
     assert first.mutating_calls > 0 and first.changes

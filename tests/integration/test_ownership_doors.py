@@ -15,13 +15,13 @@ from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.domain.ownership import (
     LABEL_INSTALLATION,
     LABEL_PRACTICE,
+    LABEL_SLOT,
     REALM_ATTR_INSTALLATION,
     Owner,
 )
 from smartpraxx_provision.errors import SafetyRefusal
 from smartpraxx_provision.operations import identity
 from smartpraxx_provision.output import Reporter
-from smartpraxx_provision.render.bundle import LABEL_SLOT
 from smartpraxx_provision.secrets import FileSecretStore
 from tests.fixtures.stack import DockerScratch
 

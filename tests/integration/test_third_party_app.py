@@ -15,6 +15,7 @@ from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
 from smartpraxx_provision.config import Settings
 from smartpraxx_provision.domain.model import Slot, ThirdPartyApp
 from smartpraxx_provision.operations import identity
+from smartpraxx_provision.render.bundle import realm_issuer
 from smartpraxx_provision.secrets import FileSecretStore
 from tests.doubles import dienstplanung
 from tests.integration.test_identity import PASSWORD, converge, enable_login, make_spec
@@ -53,7 +54,7 @@ def test_dienstplanung_signs_in_the_practice_staff_and_nobody_else(
              kc_secrets)
     enable_login(kc_admin, slot, "bschulz")
     enable_login(kc_admin, other, "jweiss")
-    issuer = identity.realm_issuer(keycloak, slot)
+    issuer = realm_issuer(keycloak, slot)
     double = dienstplanung.create_app(
         issuer=issuer, client_id=app.client_id,
         client_secret=kc_secrets.get(identity.app_secret_path(slot, app)) or "", base_url=base)

@@ -20,6 +20,7 @@ from smartpraxx_provision.domain.model import (
 )
 from smartpraxx_provision.errors import ExternalServiceError, ServiceUnavailableError
 from smartpraxx_provision.operations import identity
+from smartpraxx_provision.render.bundle import nextcloud_base_url, realm_issuer
 
 SLOT = Slot("cloud023", 7)
 
@@ -51,8 +52,8 @@ def person(**kw: object) -> Person:
 
 def test_urls(settings: Settings) -> None:
     s = replace(settings, profile="production", keycloak_public_url="https://mein.smartpraxx.de")
-    assert identity.realm_issuer(s, SLOT) == "https://mein.smartpraxx.de/realms/nc07-cloud023"
-    assert identity.discovery_url(s, SLOT).endswith(
+    assert realm_issuer(s, SLOT) == "https://mein.smartpraxx.de/realms/nc07-cloud023"
+    assert f"{realm_issuer(s, SLOT)}/.well-known/openid-configuration".endswith(
         "/realms/nc07-cloud023/.well-known/openid-configuration"
     )
     assert identity.start_page_url(s, "praxis-mueller") == "https://mein.smartpraxx.de/praxis-mueller"
@@ -61,8 +62,8 @@ def test_urls(settings: Settings) -> None:
         "https://nc07.cloud023.smartpraxx.de/index.php/apps/user_oidc/code",
     ]
     # embedded profile: http, issuer base defaults to the admin URL
-    assert identity.nextcloud_base_url(settings, SLOT) == "http://nc07.cloud023.smartpraxx.de"
-    assert identity.realm_issuer(settings, SLOT) == f"{settings.keycloak_url}/realms/nc07-cloud023"
+    assert nextcloud_base_url(settings, SLOT) == "http://nc07.cloud023.smartpraxx.de"
+    assert realm_issuer(settings, SLOT) == f"{settings.keycloak_url}/realms/nc07-cloud023"
 
 
 def test_urls_behind_the_local_tls_proxy(settings: Settings) -> None:
@@ -77,7 +78,7 @@ def test_urls_behind_the_local_tls_proxy(settings: Settings) -> None:
     assert s.local_tls_proxy
     assert s.keycloak_public_url == "https://mein.smartpraxx.localhost:9443"
     assert s.keycloak_internal_url == "http://idp-internal:8080"
-    assert identity.realm_issuer(s, SLOT) == (
+    assert realm_issuer(s, SLOT) == (
         "https://mein.smartpraxx.localhost:9443/realms/nc07-cloud023"
     )
     assert backchannel_issuer_url(s, SLOT) == "http://idp-internal:8080/realms/nc07-cloud023"
@@ -89,7 +90,7 @@ def test_urls_behind_the_local_tls_proxy(settings: Settings) -> None:
     )
     # without the proxy the containers use the public issuer itself
     assert not settings.local_tls_proxy
-    assert backchannel_issuer_url(settings, SLOT) == identity.realm_issuer(settings, SLOT)
+    assert backchannel_issuer_url(settings, SLOT) == realm_issuer(settings, SLOT)
 
 
 def test_realm_payload(settings: Settings) -> None:

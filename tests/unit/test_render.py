@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from smartpraxx_provision.adapters import docker_engine
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.domain.model import AppChoice, PracticeSpec, PracticeType, Slot
 from smartpraxx_provision.errors import UsageError
@@ -237,11 +236,6 @@ def test_oidc_options_use_stable_uid_and_discovery_url() -> None:
     # only the realm's groups are managed at login; admin and news-* survive
     assert opts["--group-whitelist-regex"].startswith("/^(?:(?:kv|kzv|fach|rolle|bereich)-")
     assert not any("secret" in key for key in opts)
-
-
-def test_label_keys_match_the_docker_adapter() -> None:
-    assert b.LABEL_SLOT == docker_engine.LABEL_SLOT
-    assert b.LABEL_MANAGED == docker_engine.LABEL_MANAGED
 
 
 def test_secret_reference_resolution() -> None:
