@@ -65,11 +65,7 @@ class OpContext:
 
                 record = self.inventory.get_host(host)
                 if record is None:
-                    raise NotFoundError(
-                        f"host {host} is not in the inventory",
-                        obj=host,
-                        hint=f"smartpraxx-provision hosts add {host} --endpoint ...",
-                    )
+                    raise host_not_in_inventory(host)
                 self._engines[host] = DockerEngine(record.endpoint, tls=record.tls)
             return self._engines[host]
 
@@ -107,3 +103,36 @@ class OpContext:
         self.reporter.change(
             f"host {EMBEDDED_HOST} registered (local Docker engine, embedded profile)"
         )
+
+
+# --- the errors for what the inventory does not hold ----------------------------------------
+
+
+def host_not_in_inventory(host: str, endpoint: str = "...") -> NotFoundError:
+    """The error for a fleet host the inventory does not know (``endpoint``: the hint's)."""
+    return NotFoundError(
+        f"host {host} is not in the inventory",
+        obj=host,
+        hint=f"smartpraxx-provision hosts add {host} --endpoint {endpoint}",
+    )
+
+
+def practice_not_in_inventory(praxisname: str) -> NotFoundError:
+    """The error for a praxisname the inventory does not know (not even tombstoned)."""
+    return NotFoundError(
+        f"practice {praxisname} is not in the inventory",
+        obj=praxisname,
+        hint="smartpraxx-provision practices list --all",
+    )
+
+
+def provisioned_practice(ctx: OpContext, praxisname: str) -> PracticeRecord:
+    """The practice ``praxisname``; a missing or tombstoned one is an error."""
+    record = ctx.inventory.get_practice(praxisname)
+    if record is None or record.tombstoned:
+        raise NotFoundError(
+            f"practice {praxisname} is not provisioned",
+            obj=praxisname,
+            hint="smartpraxx-provision practices list",
+        )
+    return record

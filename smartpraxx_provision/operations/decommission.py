@@ -32,7 +32,7 @@ from ..errors import NotFoundError, SafetyRefusal, SmartpraxxError, UsageError
 from ..inventory.models import PracticeRecord
 from ..render.bundle import DATA_MOUNT, DB_NAME
 from ..secrets import practice_prefix
-from .context import OpContext
+from .context import OpContext, practice_not_in_inventory
 from .runner import JournaledOperation
 
 FORMAT = 2
@@ -342,11 +342,7 @@ def _record(ctx: OpContext, praxisname: str) -> tuple[PracticeRecord, bool]:
     inv = ctx.inventory
     record = inv.get_practice(praxisname)
     if record is None:
-        raise NotFoundError(
-            f"practice {praxisname} is not in the inventory",
-            obj=praxisname,
-            hint="smartpraxx-provision practices list --all",
-        )
+        raise practice_not_in_inventory(praxisname)
     if record.tombstoned:
         last = inv.last_operation(praxisname, "decommission")
         if last is None or last.state == "done":

@@ -33,13 +33,12 @@ from ..config import SECRET_ENV_ONLY, Settings
 from ..domain.model import HOST_RE
 from ..errors import (
     ConfigError,
-    NotFoundError,
     OperationFailed,
     ServiceUnavailableError,
     UsageError,
 )
 from ..inventory import HostRecord, Inventory
-from .context import OpContext
+from .context import OpContext, host_not_in_inventory
 
 PRACTICE_GROUP = "practice_hosts"
 IDENTITY_GROUP = "identity_hosts"
@@ -206,6 +205,70 @@ def write_private_json(path: Path, data: Mapping[str, Any]) -> None:
         json.dump(dict(data), fh, indent=2, sort_keys=True)
 
 
+def _ansible_playbook_exe() -> str:
+    """The ``ansible-playbook`` executable (on PATH or next to this interpreter)."""
+    exe = shutil.which("ansible-playbook") or str(Path(sys.executable).with_name("ansible-playbook"))
+    if not Path(exe).is_file():
+        raise ServiceUnavailableError(
+            "ansible-playbook is not installed",
+            obj="ansible-playbook",
+            hint="pip install 'smartpraxx-provision[fleet]'",
+        )
+    return exe
+
+
+def _ansible_env(settings: Settings, base: Path) -> dict[str, str]:
+    """The environment of an ``ansible-playbook`` run (no colour, unbuffered, our PATH)."""
+    env = dict(os.environ)
+    env.update(settings_env(settings))
+    env["ANSIBLE_CONFIG"] = str(base / "ansible.cfg")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    # the inventory script imports this package: put this interpreter first on PATH
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def _stream_process(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    emit: Callable[[str], None],
+    timeout: float,
+) -> tuple[int, list[str], bool]:
+    """Run ``argv``, streaming its output lines to ``emit``; kill it after ``timeout``.
+
+    Returns the exit code, the output lines and whether the timeout killed it."""
+    lines: list[str] = []
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, bufsize=1,
+    )
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        proc.kill()
+
+    killer = threading.Timer(timeout, kill)
+    killer.start()
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            lines.append(line)
+            emit(line)
+        returncode = proc.wait()
+    finally:
+        killer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return returncode, lines, timed_out.is_set()
+
+
 def run_playbook(
     playbook: str,
     *,
@@ -223,23 +286,10 @@ def run_playbook(
     removed afterwards; argv carries only the playbook, the limit and ``@file``.
     ``inventory`` overrides the dynamic inventory (tests point it at a container).
     """
-    exe = shutil.which("ansible-playbook") or str(Path(sys.executable).with_name("ansible-playbook"))
-    if not Path(exe).is_file():
-        raise ServiceUnavailableError(
-            "ansible-playbook is not installed",
-            obj="ansible-playbook",
-            hint="pip install 'smartpraxx-provision[fleet]'",
-        )
+    exe = _ansible_playbook_exe()
     base = ansible_dir()
     emit = output or (lambda line: print(line, file=sys.stderr, flush=True))
-    env = dict(os.environ)
-    env.update(settings_env(settings))
-    env["ANSIBLE_CONFIG"] = str(base / "ansible.cfg")
-    env["ANSIBLE_FORCE_COLOR"] = "0"
-    env["ANSIBLE_NOCOLOR"] = "1"
-    env["PYTHONUNBUFFERED"] = "1"
-    # the inventory script imports this package: put this interpreter first on PATH
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env = _ansible_env(settings, base)
     with tempfile.TemporaryDirectory(prefix="smartpraxx-ansible-") as tmp:
         vars_file = Path(tmp) / "extra-vars.json"
         write_private_json(vars_file, extra_vars)
@@ -249,33 +299,11 @@ def run_playbook(
         if check:
             argv.append("--check")
         start = time.monotonic()
-        lines: list[str] = []
-        proc = subprocess.Popen(
-            argv, cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, bufsize=1,
+        returncode, lines, timed_out = _stream_process(
+            argv, cwd=base, env=env, emit=emit, timeout=timeout
         )
-        timed_out = threading.Event()
-
-        def kill() -> None:
-            timed_out.set()
-            proc.kill()
-
-        killer = threading.Timer(timeout, kill)
-        killer.start()
-        try:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                line = raw.rstrip("\n")
-                lines.append(line)
-                emit(line)
-            returncode = proc.wait()
-        finally:
-            killer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         seconds = time.monotonic() - start
-    if timed_out.is_set():
+    if timed_out:
         raise OperationFailed(
             f"ansible-playbook for {limit} did not finish within {timeout:.0f}s",
             obj=limit,
@@ -327,63 +355,37 @@ def _identity_host_vars(ctx: OpContext) -> dict[str, Any]:
     return out
 
 
-def bootstrap_host(
-    ctx: OpContext,
-    name: str,
-    *,
-    check: bool = False,
-    inventory: str | None = None,
-    extra_vars: Mapping[str, Any] | None = None,
-    output: Callable[[str], None] | None = None,
-) -> PlayResult:
-    """Run the host's playbook (``practice_host`` for cloudYYY, ``identity_host`` for the
-    identity host); on success (not ``--check``) a practice host becomes ``active``.
-
-    ``inventory``/``extra_vars`` are for tests that point the play at a container.
-    """
+def _host_play(
+    ctx: OpContext, name: str, inventory: str | None
+) -> tuple[str, dict[str, Any], HostRecord | None]:
+    """The playbook and variables for host ``name``, and its inventory record (a practice host)."""
     settings = ctx.settings
-    record: HostRecord | None = None
     if name == settings.identity_host:
-        playbook, play_vars = IDENTITY_PLAYBOOK, _identity_host_vars(ctx)
-    elif HOST_RE.match(name):
-        record = ctx.inventory.get_host(name)
-        if record is None:
-            raise NotFoundError(
-                f"host {name} is not in the inventory",
-                obj=name,
-                hint=f"smartpraxx-provision hosts add {name} --endpoint ssh://root@<address>",
-            )
-        if inventory is None and ssh_target(record.endpoint) is None:
-            raise UsageError(
-                f"host {name} has the engine endpoint {record.endpoint}; Ansible needs ssh://",
-                obj=name,
-                hint=f"register the host with --endpoint ssh://root@<address> "
-                f"(smartpraxx-provision hosts add {name} ...)",
-            )
-        playbook, play_vars = PRACTICE_PLAYBOOK, _practice_host_vars(ctx, record)
-    else:
+        return IDENTITY_PLAYBOOK, _identity_host_vars(ctx), None
+    if not HOST_RE.match(name):
         raise UsageError(
             f"{name!r} is neither a cloudYYY host nor the identity host ({settings.identity_host})",
             obj=name,
             hint="smartpraxx-provision hosts list",
         )
-    play_vars.update(extra_vars or {})
-
-    mode = " (check mode, nothing changes)" if check else ""
-    ctx.reporter.info(f"ansible-playbook {playbook} --limit {name}{mode}")
-    result = run_playbook(
-        playbook, limit=name, extra_vars=play_vars, settings=settings, check=check,
-        inventory=inventory, output=output,
-    )
-    if result.returncode != 0:
-        raise OperationFailed(
-            f"bootstrap of {name} failed (ansible-playbook exit {result.returncode})",
+    record = ctx.inventory.get_host(name)
+    if record is None:
+        raise host_not_in_inventory(name, "ssh://root@<address>")
+    if inventory is None and ssh_target(record.endpoint) is None:
+        raise UsageError(
+            f"host {name} has the engine endpoint {record.endpoint}; Ansible needs ssh://",
             obj=name,
-            hint=f"fix the failed task shown above, then re-run smartpraxx-provision hosts bootstrap {name}",
-            details=result.to_dict(),
+            hint=f"register the host with --endpoint ssh://root@<address> "
+            f"(smartpraxx-provision hosts add {name} ...)",
         )
-    changed = result.recap.get("changed", 0)
-    ctx.reporter.info(f"{name}: play ok, {changed} task(s) changed, {result.seconds:.0f}s")
+    return PRACTICE_PLAYBOOK, _practice_host_vars(ctx, record), record
+
+
+def _settle_host_state(
+    ctx: OpContext, name: str, record: HostRecord | None, result: PlayResult, check: bool
+) -> None:
+    """After a successful play: a practice host becomes ``active`` (not in check mode,
+    not while draining); ``result.state`` tells the host's state."""
     if record is None:
         result.state = "n/a"
     elif check:
@@ -398,4 +400,39 @@ def bootstrap_host(
     else:
         result.state = ctx.inventory.set_host_state(name, "active").state
         ctx.reporter.change(f"host {name} marked active")
+
+
+def bootstrap_host(
+    ctx: OpContext,
+    name: str,
+    *,
+    check: bool = False,
+    inventory: str | None = None,
+    extra_vars: Mapping[str, Any] | None = None,
+    output: Callable[[str], None] | None = None,
+) -> PlayResult:
+    """Run the host's playbook (``practice_host`` for cloudYYY, ``identity_host`` for the
+    identity host); on success (not ``--check``) a practice host becomes ``active``.
+
+    ``inventory``/``extra_vars`` are for tests that point the play at a container.
+    """
+    playbook, play_vars, record = _host_play(ctx, name, inventory)
+    play_vars.update(extra_vars or {})
+
+    mode = " (check mode, nothing changes)" if check else ""
+    ctx.reporter.info(f"ansible-playbook {playbook} --limit {name}{mode}")
+    result = run_playbook(
+        playbook, limit=name, extra_vars=play_vars, settings=ctx.settings, check=check,
+        inventory=inventory, output=output,
+    )
+    if result.returncode != 0:
+        raise OperationFailed(
+            f"bootstrap of {name} failed (ansible-playbook exit {result.returncode})",
+            obj=name,
+            hint=f"fix the failed task shown above, then re-run smartpraxx-provision hosts bootstrap {name}",
+            details=result.to_dict(),
+        )
+    changed = result.recap.get("changed", 0)
+    ctx.reporter.info(f"{name}: play ok, {changed} task(s) changed, {result.seconds:.0f}s")
+    _settle_host_state(ctx, name, record, result, check)
     return result

@@ -38,7 +38,7 @@ from ..domain.model import PracticeSpec, Slot
 from ..errors import ConfigError, ExternalServiceError, NotFoundError, UsageError
 from ..output import Reporter
 from ..secrets import SecretStore
-from .context import OpContext
+from .context import OpContext, provisioned_practice
 from .identity import NEXTCLOUD_CLIENT, SMOKE_PREFIX, SMTP_PASSWORD_SECRET
 
 INVITED_ATTR = "smartpraxx_invited_at"
@@ -246,13 +246,7 @@ def resend_invitation(
     """Send one staff member another invitation (on request; ``provision`` never does)."""
     from .runner import JournaledOperation
 
-    record = ctx.inventory.get_practice(praxisname)
-    if record is None or record.tombstoned:
-        raise NotFoundError(
-            f"practice {praxisname} is not provisioned",
-            obj=praxisname,
-            hint="smartpraxx-provision practices list",
-        )
+    record = provisioned_practice(ctx, praxisname)
     require_mail_settings(ctx.settings, ctx.secrets)
     realm = record.slot.realm
     name = username.strip().lower()

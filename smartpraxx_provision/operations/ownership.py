@@ -118,35 +118,48 @@ def require_slot_ours(ctx: OpContext, record: PracticeRecord, *, adopt_realm: bo
         ctx.practice_keycloak(record).get_realm(record.realm)  # refuses a foreign realm
 
 
-def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
-    """Every slot object on ``host`` (Docker objects and realms) and whose it is."""
-    inv = ctx.inventory
-    installation = inv.installation_id
-    practices = inv.list_practices(include_tombstoned=True)
-    known = {p.practice_id: p for p in practices}
-    adopted = {
-        obj: p.praxisname
-        for p in practices
-        if p.slot.host == host
-        for obj in inv.accepted_unlabelled(p.slot.id)
-    }
-    rows: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class _Verdicts:
+    """Whose a slot object on a host is, judged against this inventory (``scan_host``)."""
 
-    def classify(slot_id: str, owner: Owner | None, obj: tuple[str, str]) -> tuple[str, str]:
+    installation: str
+    known: dict[str, PracticeRecord]  # practice id -> practice
+    adopted: dict[tuple[str, str], str]  # (kind, name) accepted unlabelled -> praxisname
+
+    @classmethod
+    def of(cls, ctx: OpContext, host: str) -> _Verdicts:
+        inv = ctx.inventory
+        installation = inv.installation_id
+        practices = inv.list_practices(include_tombstoned=True)
+        known = {p.practice_id: p for p in practices}
+        adopted = {
+            obj: p.praxisname
+            for p in practices
+            if p.slot.host == host
+            for obj in inv.accepted_unlabelled(p.slot.id)
+        }
+        return cls(installation, known, adopted)
+
+    def classify(self, slot_id: str, owner: Owner | None, obj: tuple[str, str]) -> tuple[str, str]:
+        """The verdict (ours, unlabelled, orphan, foreign) and the praxisname if ours."""
         if owner is None:
-            if obj in adopted:
-                return "ours", adopted[obj]  # adopted explicitly (made before owner marks)
+            if obj in self.adopted:
+                return "ours", self.adopted[obj]  # adopted explicitly (made before owner marks)
             return "unlabelled", ""
-        practice = known.get(owner.practice)
-        mine = practice is not None and (practice.owner_installation or installation) == (
+        practice = self.known.get(owner.practice)
+        mine = practice is not None and (practice.owner_installation or self.installation) == (
             owner.installation
         )
         if mine and practice is not None and practice.slot.id == slot_id:
             return "ours", practice.praxisname
-        if owner.installation == installation:
+        if owner.installation == self.installation:
             return "orphan", ""  # this installation's, unknown to this inventory (backup)
         return "foreign", ""
 
+
+def _docker_rows(ctx: OpContext, host: str, verdicts: _Verdicts) -> list[dict[str, Any]]:
+    """The slot objects of the host's Docker engine, each with its verdict."""
+    rows: list[dict[str, Any]] = []
     engine = ctx.engine(host)
     for kind, name, labels in engine.all_objects():
         found = slot_of_name(name)
@@ -154,7 +167,7 @@ def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
             continue
         slot_id = f"nc{found[1]:02d}-{host}"
         owner = owner_from_labels(labels)
-        verdict, praxisname = classify(slot_id, owner, (kind, name))
+        verdict, praxisname = verdicts.classify(slot_id, owner, (kind, name))
         rows.append(
             {
                 "slot": slot_id,
@@ -166,13 +179,19 @@ def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
                 "praxisname": praxisname,
             }
         )
+    return rows
+
+
+def _realm_rows(ctx: OpContext, host: str, verdicts: _Verdicts) -> list[dict[str, Any]]:
+    """The slot realms of the host, each with its verdict."""
+    rows: list[dict[str, Any]] = []
     for realm in _realms(ctx):
         name = str(realm.get("realm", ""))
         found = slot_of_name(name)
         if not found or found[0] != host:
             continue
         owner = owner_from_realm(realm.get("attributes"))
-        verdict, praxisname = classify(name, owner, ("realm", name))
+        verdict, praxisname = verdicts.classify(name, owner, ("realm", name))
         rows.append(
             {
                 "slot": name,
@@ -185,11 +204,18 @@ def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
                 or str((realm.get("attributes") or {}).get(PRAXISNAME_ATTR, "")),
             }
         )
+    return rows
+
+
+def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
+    """Every slot object on ``host`` (Docker objects and realms) and whose it is."""
+    verdicts = _Verdicts.of(ctx, host)
+    rows = _docker_rows(ctx, host, verdicts) + _realm_rows(ctx, host, verdicts)
     rows.sort(key=lambda r: (r["slot"], r["kind"], r["name"]))
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-    return {"host": host, "installation": installation, "objects": rows, "counts": counts}
+    return {"host": host, "installation": verdicts.installation, "objects": rows, "counts": counts}
 
 
 @dataclass

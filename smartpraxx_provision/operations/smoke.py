@@ -17,22 +17,16 @@ from typing import Any
 import requests
 
 from ..domain.lifecycle import check_operation
-from ..errors import NotFoundError, OperationFailed, SmartpraxxError
+from ..errors import OperationFailed, SmartpraxxError
 from ..inventory.models import PracticeRecord
 from ..render.bundle import OIDC_PROVIDER_ID, nextcloud_base_url, realm_issuer
-from .context import OpContext
+from .context import OpContext, provisioned_practice
 
 NEXTCLOUD_CLIENT_ID = "nextcloud"
 
 
 def _practice(ctx: OpContext, praxisname: str) -> PracticeRecord:
-    record = ctx.inventory.get_practice(praxisname)
-    if record is None or record.tombstoned:
-        raise NotFoundError(
-            f"practice {praxisname} is not provisioned",
-            obj=praxisname,
-            hint="smartpraxx-provision practices list",
-        )
+    record = provisioned_practice(ctx, praxisname)
     check_operation("smoke", record.state, praxisname)
     return record
 

@@ -9,9 +9,9 @@ import json
 from typing import Any
 
 from ..domain.lifecycle import HealthFacts, verdict, worst
-from ..errors import NotFoundError, SmartpraxxError
+from ..errors import SmartpraxxError
 from ..inventory.models import OperationRecord, PracticeRecord
-from .context import OpContext
+from .context import OpContext, practice_not_in_inventory
 
 ROLES = ("db", "redis", "app", "cron")
 
@@ -81,11 +81,7 @@ def status(ctx: OpContext, praxisname: str | None = None, *, live: bool = True) 
     if praxisname:
         record = inv.resolve_name(praxisname)
         if record is None:
-            raise NotFoundError(
-                f"practice {praxisname} is not in the inventory",
-                obj=praxisname,
-                hint="smartpraxx-provision practices list --all",
-            )
+            raise practice_not_in_inventory(praxisname)
         records = [record]
     else:
         records = inv.list_practices()
