@@ -963,3 +963,17 @@ def exchange_code(
     if not isinstance(data, dict) or "id_token" not in data:
         raise LoginRefused(f"realm {realm} returned no ID token", obj=f"realm {realm}")
     return data
+
+
+def discovery_object(doc: Any) -> dict[str, Any]:
+    """A parsed OIDC discovery document; ValueError when it is not a JSON object."""
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    return doc
+
+
+def discovery_document(url: str, *, timeout: float = 10.0) -> dict[str, Any]:
+    """GET the OIDC discovery document at ``url`` (the smoke check reads the one a
+    Nextcloud is configured with). Raises requests' errors (OSError family) or ValueError
+    (not JSON, not a JSON object)."""
+    return discovery_object(requests.get(url, timeout=timeout).json())

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..domain.lifecycle import check_operation
+from ..domain.model import Slot
 from ..errors import NotFoundError, SafetyRefusal, SmartpraxxError, UsageError
 from ..inventory.models import PracticeRecord
 from ..render.bundle import DATA_MOUNT, DB_NAME
@@ -389,23 +390,17 @@ def decommission_plan(ctx: OpContext, praxisname: str, export_to: Path) -> dict[
 
 
 def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, Any]:
+    """Export and verify the practice's data, then delete its stack, realm and secrets;
+    slot and name are tombstoned (journaled, resumable)."""
     from . import identity, nextcloud_stack
-    from .routes import (
-        reload_local_proxy,
-        write_host_routes,
-        write_start_page_routes,
-        write_start_pages,
-    )
+    from .ownership import require_slot_ours
 
-    inv = ctx.inventory
     if not export_to.is_dir():
         raise UsageError(
             f"export directory {export_to} does not exist",
             obj=str(export_to),
             hint=f"mkdir -p {export_to} and re-run",
         )
-    from .ownership import require_slot_ours
-
     record, _ = _record(ctx, praxisname)
     slot = record.slot
     target = export_path(export_to, record)
@@ -414,38 +409,9 @@ def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, 
         # re-read under the operation lock
         record, begun = _record(ctx, praxisname)
         with op.step("export", f"export to {target.name}"):
-            # every run exports afresh while the data can still change or be read; only a
-            # run resumed after the stack's deletion began continues with the recorded one
-            fresh = not record.tombstoned and not (begun and _stack_deletion_began(ctx, record))
-            if record.tombstoned:
-                ctx.reporter.skip(f"{praxisname} is tombstoned; its data was deleted earlier")
-            elif not fresh:
-                if not record.export_sha256 or not target.is_file():
-                    raise SafetyRefusal(
-                        f"{praxisname} is half decommissioned (its stack is partly deleted) and "
-                        f"the export its deletion began with ({target}) is missing; nothing "
-                        "more was deleted",
-                        obj=praxisname,
-                        hint=f"put that export file back at {target}, then re-run",
-                    )
-                ctx.reporter.skip(
-                    f"the stack's deletion began after export {target.name}; continuing with it"
-                )
-            if fresh:
-                _fresh_export(ctx, record, target, op.op_id)
+            fresh = _export_step(ctx, praxisname, record, begun, target, op.op_id)
         with op.step("verify", "verify the export"):
-            verified: dict[str, Any]
-            if record.tombstoned:
-                verified = _reverify_after_tombstone(target, record)
-            elif not fresh:
-                verified = verify_export(target, record, sha256=record.export_sha256)
-            else:
-                verified = verify_export(target, record, operation=op.op_id)
-                record, _ = inv.transition_practice(
-                    praxisname, "decommissioning", fields={"export_sha256": verified["sha256"]}
-                )
-            if "checks" in verified:
-                ctx.reporter.info(f"export verified: {', '.join(verified['checks'])}")
+            record, verified = _verify_step(ctx, praxisname, record, target, fresh, op.op_id)
         with op.step("stack", "remove containers, volumes, network"):
             nextcloud_stack.remove_stack(ctx.practice_engine(record), slot, ctx.reporter)
         with op.step("realm", "delete the realm"):
@@ -454,20 +420,9 @@ def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, 
             removed = ctx.secrets.delete(practice_prefix(slot.id))
             (ctx.reporter.change if removed else ctx.reporter.skip)(f"{removed} secrets removed")
         with op.step("tombstone", "tombstone slot and name"):
-            if not record.tombstoned:
-                record, _events = inv.transition_practice(
-                    praxisname, "tombstoned", payload={"slot": slot.id}
-                )
-                ctx.reporter.change(
-                    f"slot {slot.id} and name {praxisname} tombstoned (never reused)"
-                )
-            else:
-                ctx.reporter.skip(f"slot {slot.id} already tombstoned")
+            _tombstone_step(ctx, praxisname, record, slot)
         with op.step("routes", "proxy routes"):
-            write_start_pages(ctx)
-            write_start_page_routes(ctx)
-            write_host_routes(ctx, slot.host)
-            reload_local_proxy(ctx)  # always: a crash may have come between write and reload
+            _routes_step(ctx, slot)
     return {
         "ok": True,
         "operation": op.op_id,
@@ -475,3 +430,84 @@ def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, 
         "slot": slot.id,
         "export": verified,
     }
+
+
+def _export_step(
+    ctx: OpContext,
+    praxisname: str,
+    record: PracticeRecord,
+    begun: bool,
+    target: Path,
+    operation: str,
+) -> bool:
+    """Step ``export``: every run exports afresh while the data can still change or be
+    read; only a run resumed after the stack's deletion began continues with the recorded
+    one. Returns whether this run made a fresh export."""
+    fresh = not record.tombstoned and not (begun and _stack_deletion_began(ctx, record))
+    if record.tombstoned:
+        ctx.reporter.skip(f"{praxisname} is tombstoned; its data was deleted earlier")
+    elif not fresh:
+        if not record.export_sha256 or not target.is_file():
+            raise SafetyRefusal(
+                f"{praxisname} is half decommissioned (its stack is partly deleted) and "
+                f"the export its deletion began with ({target}) is missing; nothing "
+                "more was deleted",
+                obj=praxisname,
+                hint=f"put that export file back at {target}, then re-run",
+            )
+        ctx.reporter.skip(
+            f"the stack's deletion began after export {target.name}; continuing with it"
+        )
+    if fresh:
+        _fresh_export(ctx, record, target, operation)
+    return fresh
+
+
+def _verify_step(
+    ctx: OpContext,
+    praxisname: str,
+    record: PracticeRecord,
+    target: Path,
+    fresh: bool,
+    operation: str,
+) -> tuple[PracticeRecord, dict[str, Any]]:
+    """Step ``verify``: the export this run goes on with is verified; a fresh one makes
+    the practice ``decommissioning`` with its SHA-256. Returns the practice and the result."""
+    verified: dict[str, Any]
+    if record.tombstoned:
+        verified = _reverify_after_tombstone(target, record)
+    elif not fresh:
+        verified = verify_export(target, record, sha256=record.export_sha256)
+    else:
+        verified = verify_export(target, record, operation=operation)
+        record, _ = ctx.inventory.transition_practice(
+            praxisname, "decommissioning", fields={"export_sha256": verified["sha256"]}
+        )
+    if "checks" in verified:
+        ctx.reporter.info(f"export verified: {', '.join(verified['checks'])}")
+    return record, verified
+
+
+def _tombstone_step(ctx: OpContext, praxisname: str, record: PracticeRecord, slot: Slot) -> None:
+    """Step ``tombstone``: slot and name are never handed out again."""
+    if not record.tombstoned:
+        ctx.inventory.transition_practice(praxisname, "tombstoned", payload={"slot": slot.id})
+        ctx.reporter.change(f"slot {slot.id} and name {praxisname} tombstoned (never reused)")
+    else:
+        ctx.reporter.skip(f"slot {slot.id} already tombstoned")
+
+
+def _routes_step(ctx: OpContext, slot: Slot) -> None:
+    """Step ``routes``: the start pages and routes without the practice; always reloaded
+    (a crash may have come between write and reload)."""
+    from .routes import (
+        reload_local_proxy,
+        write_host_routes,
+        write_start_page_routes,
+        write_start_pages,
+    )
+
+    write_start_pages(ctx)
+    write_start_page_routes(ctx)
+    write_host_routes(ctx, slot.host)
+    reload_local_proxy(ctx)

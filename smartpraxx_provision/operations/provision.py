@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..domain.lifecycle import check_operation
 from ..domain.model import PracticeSpec, Slot
@@ -26,6 +27,12 @@ from ..secrets import practice_prefix
 from .context import OpContext
 from .packages import require_package_unchanged
 from .runner import JournaledOperation
+
+if TYPE_CHECKING:
+    from ..adapters.docker_engine import DockerEngine
+    from ..adapters.keycloak import KeycloakAdapter
+    from .identity import IdentityResult
+    from .nextcloud_stack import ConvergeResult
 
 
 def uses_standin(ctx: OpContext) -> bool:
@@ -214,6 +221,30 @@ def _mark_failed(ctx: OpContext, praxisname: str) -> None:
         ctx.reporter.warn(f"{praxisname} is marked failed; re-run provision to converge it")
 
 
+@dataclass(frozen=True)
+class ProvisionOptions:
+    """How ``provision`` runs (its command-line flags)."""
+
+    host: str | None = None  # pin a new slot to this host
+    reuse_name: bool = False  # release a tombstoned praxisname
+    prune: bool = False  # remove realm users no longer in the Starter Excel
+    adopt: bool = False  # take over a realm without owner marks
+    smoke: bool = True  # run the smoke check before recording the practice active
+
+
+@dataclass
+class _Outcome:
+    """What the steps of one provision run found, for the result document."""
+
+    changes: int = 0
+    skipped_hosts: list[str] = field(default_factory=list)  # engines silent at placement
+    branch_seconds: dict[str, float] = field(default_factory=dict)
+    app_port: Any = None
+    occ_calls: int = 0
+    smoke: dict[str, Any] | None = None
+    invitations: dict[str, Any] = field(default_factory=dict)
+
+
 def provision(
     ctx: OpContext,
     spec: PracticeSpec,
@@ -224,186 +255,248 @@ def provision(
     adopt: bool = False,
     smoke: bool = True,
 ) -> dict[str, Any]:
+    """Provision (or converge) the practice of ``spec``; returns the result document."""
     from . import invitations
 
     invitations.require_mail_settings(ctx.settings, ctx.secrets)
     require_package_unchanged(ctx, spec)
     started = time.monotonic()
-    rep = ctx.reporter
     notice = standin_notice(ctx)
     if notice:
-        rep.warn(notice)
-    return _provision(ctx, spec, host, reuse_name, prune, adopt, smoke, started)
+        ctx.reporter.warn(notice)
+    options = ProvisionOptions(
+        host=host, reuse_name=reuse_name, prune=prune, adopt=adopt, smoke=smoke
+    )
+    return _provision(ctx, spec, options, started)
 
 
 def _provision(
-    ctx: OpContext,
-    spec: PracticeSpec,
-    host: str | None,
-    reuse_name: bool,
-    prune: bool,
-    adopt: bool,
-    smoke: bool,
-    started: float,
+    ctx: OpContext, spec: PracticeSpec, options: ProvisionOptions, started: float
 ) -> dict[str, Any]:
-    from ..adapters.nextcloud import NextcloudAdapter
-    from . import identity, invitations, nextcloud_stack
-    from .ownership import require_slot_ours
+    """The journaled steps; each converges live state and counts the changes it made."""
     from .smoke import run_smoke
 
-    rep = ctx.reporter
-    changes = 0
+    out = _Outcome()
     with JournaledOperation(
         ctx, "provision", spec.praxisname, on_failure=lambda: _mark_failed(ctx, spec.praxisname)
     ) as op:
         with op.step("allocate", "allocate slot"):
-            record, skipped_hosts = _allocate(ctx, spec, host, reuse_name)
-            # before any secret, realm or container: every live object of the slot is ours
-            require_slot_ours(ctx, record, adopt_realm=adopt)
+            record, out.skipped_hosts = _allocate_owned(ctx, spec, options)
         slot = record.slot
         engine = ctx.practice_engine(record)  # refuses objects of another owner
-        kc = ctx.practice_keycloak(record, adopt=adopt)
+        kc = ctx.practice_keycloak(record, adopt=options.adopt)
 
         with op.step("secrets", "ensure secrets"):
-            changes += ensure_slot_secrets(ctx, spec, slot)
-
-        # The realm does not wait for the containers: both run at once.
-        branch_seconds: dict[str, float] = {}
-
-        def do_realm() -> Any:
-            t0 = time.monotonic()
-            try:
-                return identity.converge_realm(
-                    kc,
-                    spec,
-                    slot,
-                    ctx.settings,
-                    ctx.secrets,
-                    rep,
-                    prune=prune,
-                    adopt=adopt,
-                )
-            finally:
-                branch_seconds["realm"] = time.monotonic() - t0
-
-        def do_stack() -> Any:
-            t0 = time.monotonic()
-            try:
-                return nextcloud_stack.launch_stack(
-                    engine, spec, slot, ctx.settings, ctx.secrets, rep
-                )
-            finally:
-                branch_seconds["stack"] = time.monotonic() - t0
+            out.changes += ensure_slot_secrets(ctx, spec, slot)
 
         with op.step("realm+stack", "realm (users, clients) ∥ stack (db, redis, app)"):
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="provision") as pool:
-                realm_future = pool.submit(do_realm)
-                stack_future = pool.submit(do_stack)
-                # result() re-raises; wait for both so neither is left half-way unseen
-                errors = [f.exception() for f in (realm_future, stack_future)]
-                for err in errors:
-                    if err is not None:
-                        raise err
-                identity_result = realm_future.result()
-                stack_result = stack_future.result()
-            changes += identity_result.changes
-            changes += sum(o != "running" for o in stack_result["containers"].values())
+            out.changes += _realm_and_stack(ctx, spec, slot, engine, kc, options, out)
 
         with op.step("nextcloud", "Nextcloud config, apps, OIDC"):
-            nc = NextcloudAdapter(engine, nextcloud_stack.slot_names(slot).app)
-            converge = nextcloud_stack.configure_nextcloud(
-                nc,
+            converge = _configure_nextcloud(ctx, spec, slot, engine)
+            out.occ_calls = converge.occ_calls
+            out.changes += len(converge.changes)
+
+        with op.step("routes", "proxy routes"):
+            out.changes += _write_routes(ctx, spec, slot)
+
+        if options.smoke:
+            with op.step("smoke", "smoke check"):
+                out.smoke = run_smoke(ctx, record.praxisname)
+
+        with op.step("record", "record seats and billing event"):
+            out.changes += _record_active(ctx, spec, slot)
+
+        with op.step("broadcasts", "still-valid broadcasts"):
+            _deliver_broadcasts(ctx, spec, record)
+
+        with op.step("invite", "invitation mails to new staff"):
+            out.changes += _invite(ctx, kc, spec, slot, out)
+
+    return _result(ctx, spec, slot, op.op_id, out, started)
+
+
+def _allocate_owned(
+    ctx: OpContext, spec: PracticeSpec, options: ProvisionOptions
+) -> tuple[PracticeRecord, list[str]]:
+    """Step ``allocate``: the slot, and proof that every live object of it is ours."""
+    from .ownership import require_slot_ours
+
+    record, skipped_hosts = _allocate(ctx, spec, options.host, options.reuse_name)
+    # before any secret, realm or container: every live object of the slot is ours
+    require_slot_ours(ctx, record, adopt_realm=options.adopt)
+    return record, skipped_hosts
+
+
+def _realm_and_stack(
+    ctx: OpContext,
+    spec: PracticeSpec,
+    slot: Slot,
+    engine: DockerEngine,
+    kc: KeycloakAdapter,
+    options: ProvisionOptions,
+    out: _Outcome,
+) -> int:
+    """Step ``realm+stack``: the realm does not wait for the containers, both run at once.
+    Records each branch's seconds and the app port in ``out``; returns the changes."""
+    from . import identity, nextcloud_stack
+
+    branch_seconds = out.branch_seconds
+
+    def do_realm() -> IdentityResult:
+        t0 = time.monotonic()
+        try:
+            return identity.converge_realm(
+                kc,
                 spec,
                 slot,
                 ctx.settings,
                 ctx.secrets,
-                rep,
-                issuer=backchannel_issuer_url(ctx.settings, slot),
+                ctx.reporter,
+                prune=options.prune,
+                adopt=options.adopt,
             )
-            changes += len(converge.changes)
+        finally:
+            branch_seconds["realm"] = time.monotonic() - t0
 
-        with op.step("routes", "proxy routes"):
-            from .routes import (
-                reload_local_proxy,
-                write_host_routes,
-                write_start_page_routes,
-                write_start_pages,
+    def do_stack() -> dict[str, Any]:
+        t0 = time.monotonic()
+        try:
+            return nextcloud_stack.launch_stack(
+                engine, spec, slot, ctx.settings, ctx.secrets, ctx.reporter
             )
+        finally:
+            branch_seconds["stack"] = time.monotonic() - t0
 
-            routed = int(write_host_routes(ctx, slot.host))
-            current = ctx.inventory.get_practice(spec.praxisname)
-            routed += int(write_start_pages(ctx, current))
-            routed += int(write_start_page_routes(ctx))
-            if routed:
-                reload_local_proxy(ctx)
-            changes += routed
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="provision") as pool:
+        realm_future = pool.submit(do_realm)
+        stack_future = pool.submit(do_stack)
+        # result() re-raises; wait for both so neither is left half-way unseen
+        errors = [f.exception() for f in (realm_future, stack_future)]
+        for err in errors:
+            if err is not None:
+                raise err
+        identity_result = realm_future.result()
+        stack_result = stack_future.result()
+    out.app_port = stack_result["app_port"]
+    changed_containers: int = sum(o != "running" for o in stack_result["containers"].values())
+    return identity_result.changes + changed_containers
 
-        smoke_result: dict[str, Any] | None = None
-        if smoke:
-            with op.step("smoke", "smoke check"):
-                smoke_result = run_smoke(ctx, record.praxisname)
 
-        with op.step("record", "record seats and billing event"):
-            # state, facts and the billing event in one transaction: exactly once per change
-            seats = billable_seats(spec.persons)
-            _, events = ctx.inventory.transition_practice(
-                spec.praxisname,
-                "active",
-                payload={"slot": slot.id, "order_id": spec.order_id, "billable_seats": seats,
-                         "package": spec.package.value},
-                fields={
-                    "billable_seats": seats,
-                    "display_name": spec.display_name,
-                    "kv": spec.kv,
-                    "specialties": spec.specialties,
-                    "apps": spec.apps.app_ids(),
-                    "package": spec.package.value,
-                },
-                change_event=("seats-changed", "billable_seats"),
-            )
-            if any(e.kind in ("provisioned", "seats-changed") for e in events):
-                rep.change(f"billing event recorded: {seats} billable seats")
-                changes += 1
-            else:
-                rep.skip(f"billable seats unchanged ({seats})")
+def _configure_nextcloud(
+    ctx: OpContext, spec: PracticeSpec, slot: Slot, engine: DockerEngine
+) -> ConvergeResult:
+    """Step ``nextcloud``: config, apps and the OIDC provider of the slot's Nextcloud."""
+    from ..adapters.nextcloud import NextcloudAdapter
+    from . import nextcloud_stack
 
-        with op.step("broadcasts", "still-valid broadcasts"):
-            from . import broadcast
+    nc = NextcloudAdapter(engine, nextcloud_stack.slot_names(slot).app)
+    return nextcloud_stack.configure_nextcloud(
+        nc,
+        spec,
+        slot,
+        ctx.settings,
+        ctx.secrets,
+        ctx.reporter,
+        issuer=backchannel_issuer_url(ctx.settings, slot),
+    )
 
-            current = ctx.inventory.get_practice(spec.praxisname) or record
-            for outcome in broadcast.deliver_pending_for(ctx, current):
-                if outcome.state == "failed":
-                    rep.warn(f"broadcast to {spec.praxisname} failed: {outcome.error} "
-                             "(next: smartpraxx-provision broadcast retry <id>)")
 
-        with op.step("invite", "invitation mails to new staff"):
-            invites = invitations.send_invitations(kc, spec, slot, ctx.settings, rep)
-            changes += invites.sent
-            if invites.failed:
-                raise invitations.failure(spec.praxisname, slot.realm, invites, ctx.settings)
+def _write_routes(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> int:
+    """Step ``routes``: the host's routes, the start pages and their routes; the proxy is
+    reloaded when any changed. Returns how many changed."""
+    from .routes import (
+        reload_local_proxy,
+        write_host_routes,
+        write_start_page_routes,
+        write_start_pages,
+    )
 
-    result: dict[str, Any] = {
+    routed = int(write_host_routes(ctx, slot.host))
+    current = ctx.inventory.get_practice(spec.praxisname)
+    routed += int(write_start_pages(ctx, current))
+    routed += int(write_start_page_routes(ctx))
+    if routed:
+        reload_local_proxy(ctx)
+    return routed
+
+
+def _record_active(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> int:
+    """Step ``record``: state, facts and the billing event in one transaction (exactly
+    once per change). Returns 1 if a billing event was recorded, else 0."""
+    seats = billable_seats(spec.persons)
+    _, events = ctx.inventory.transition_practice(
+        spec.praxisname,
+        "active",
+        payload={"slot": slot.id, "order_id": spec.order_id, "billable_seats": seats,
+                 "package": spec.package.value},
+        fields={
+            "billable_seats": seats,
+            "display_name": spec.display_name,
+            "kv": spec.kv,
+            "specialties": spec.specialties,
+            "apps": spec.apps.app_ids(),
+            "package": spec.package.value,
+        },
+        change_event=("seats-changed", "billable_seats"),
+    )
+    if any(e.kind in ("provisioned", "seats-changed") for e in events):
+        ctx.reporter.change(f"billing event recorded: {seats} billable seats")
+        return 1
+    ctx.reporter.skip(f"billable seats unchanged ({seats})")
+    return 0
+
+
+def _deliver_broadcasts(ctx: OpContext, spec: PracticeSpec, record: PracticeRecord) -> None:
+    """Step ``broadcasts``: every still-valid broadcast, delivered to the practice again."""
+    from . import broadcast
+
+    current = ctx.inventory.get_practice(spec.praxisname) or record
+    for outcome in broadcast.deliver_pending_for(ctx, current):
+        if outcome.state == "failed":
+            ctx.reporter.warn(f"broadcast to {spec.praxisname} failed: {outcome.error} "
+                              "(next: smartpraxx-provision broadcast retry <id>)")
+
+
+def _invite(
+    ctx: OpContext, kc: KeycloakAdapter, spec: PracticeSpec, slot: Slot, out: _Outcome
+) -> int:
+    """Step ``invite``: mails to staff never invited; returns how many were sent. A mail
+    that could not be sent fails the step (after everything else is done)."""
+    from . import invitations
+
+    invites = invitations.send_invitations(kc, spec, slot, ctx.settings, ctx.reporter)
+    out.invitations = invites.to_dict()
+    if invites.failed:
+        raise invitations.failure(spec.praxisname, slot.realm, invites, ctx.settings)
+    return invites.sent
+
+
+def _result(
+    ctx: OpContext, spec: PracticeSpec, slot: Slot, op_id: str, out: _Outcome, started: float
+) -> dict[str, Any]:
+    """The result document of a finished provision."""
+    return {
         "ok": True,
-        "operation": op.op_id,
+        "operation": op_id,
         "praxisname": spec.praxisname,
         "slot": slot.id,
         "fqdn": slot.fqdn(ctx.settings.domain),
         "realm": slot.realm,
         "urls": urls(ctx, spec.praxisname, slot),
-        "local_nextcloud_url": f"http://127.0.0.1:{stack_result['app_port']}",
-        "changes": changes,
-        "no_changes": changes == 0,
+        "local_nextcloud_url": f"http://127.0.0.1:{out.app_port}",
+        "changes": out.changes,
+        "no_changes": out.changes == 0,
         "billable_seats": billable_seats(spec.persons),
-        "occ_calls": converge.occ_calls,
-        "smoke": smoke_result,
-        "invitations": invites.to_dict(),
+        "occ_calls": out.occ_calls,
+        "smoke": out.smoke,
+        "invitations": out.invitations,
         "nextcloud_standin": uses_standin(ctx),
-        "skipped_hosts": skipped_hosts,  # engines that did not answer at placement
+        "skipped_hosts": out.skipped_hosts,  # engines that did not answer at placement
         "steps": [
             {"name": t.name, "seconds": round(t.seconds, 3), "status": t.status}
-            for t in rep.timings
+            for t in ctx.reporter.timings
         ],
-        "parallel_branches": {k: round(v, 3) for k, v in sorted(branch_seconds.items())},
+        "parallel_branches": {k: round(v, 3) for k, v in sorted(out.branch_seconds.items())},
         "seconds": round(time.monotonic() - started, 3),
     }
-    return result

@@ -12,15 +12,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import requests
 
+from ..adapters.keycloak import discovery_document, discovery_object
 from ..domain.lifecycle import check_operation
 from ..errors import OperationFailed, SmartpraxxError
 from ..inventory.models import PracticeRecord
 from ..render.bundle import OIDC_PROVIDER_ID, nextcloud_base_url, realm_issuer
 from .context import OpContext, provisioned_practice
+
+if TYPE_CHECKING:
+    from ..adapters.keycloak import KeycloakAdapter
+    from ..adapters.nextcloud import NextcloudAdapter
+    from ..domain.model import Slot
 
 NEXTCLOUD_CLIENT_ID = "nextcloud"
 
@@ -38,61 +45,95 @@ def _error_text(exc: BaseException) -> str:
 def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True) -> dict[str, Any]:
     """Run every check; one that raises (an occ exception, Keycloak down) is recorded as
     failed and the others still run; the result is always stored before anything is raised."""
-    from ..adapters.nextcloud import NextcloudAdapter
-    from . import identity, nextcloud_stack
+    smoke = _Smoke.open(ctx, _practice(ctx, praxisname))
+    smoke.remove_leftovers()
+    for name, body in (
+        ("nextcloud-status", smoke.nextcloud_status),
+        ("oidc-discovery", smoke.discovery),
+        ("oidc-client", smoke.client),
+        ("apps", smoke.apps),
+        ("login", smoke.login),
+    ):
+        smoke.guarded(name, body)
+    smoke.nextcloud_login()
+    return _store_result(ctx, praxisname, smoke, raise_on_failure)
 
-    record = _practice(ctx, praxisname)
-    slot = record.slot
-    engine = ctx.practice_engine(record)  # owner-checked doors: never a foreign object
-    kc = ctx.practice_keycloak(record)
-    names = nextcloud_stack.slot_names(slot)
-    nc = NextcloudAdapter(engine, names.app)
-    issuer = realm_issuer(ctx.settings, slot)
-    checks: list[dict[str, Any]] = []
 
-    def check(name: str, ok: bool, detail: str) -> None:
-        checks.append({"check": name, "ok": ok, "detail": detail})
-        (ctx.reporter.info if ok else ctx.reporter.warn)(
+@dataclass
+class _Smoke:
+    """One smoke run: the practice's owner-checked doors and the checks recorded so far."""
+
+    ctx: OpContext
+    record: PracticeRecord
+    kc: KeycloakAdapter
+    nc: NextcloudAdapter
+    issuer: str
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, ctx: OpContext, record: PracticeRecord) -> _Smoke:
+        from ..adapters.nextcloud import NextcloudAdapter
+        from . import nextcloud_stack
+
+        slot = record.slot
+        engine = ctx.practice_engine(record)  # owner-checked doors: never a foreign object
+        kc = ctx.practice_keycloak(record)
+        names = nextcloud_stack.slot_names(slot)
+        nc = NextcloudAdapter(engine, names.app)
+        return cls(ctx, record, kc, nc, realm_issuer(ctx.settings, slot))
+
+    @property
+    def slot(self) -> Slot:
+        return self.record.slot
+
+    def check(self, name: str, ok: bool, detail: str) -> None:
+        """Record one check's result and report it."""
+        self.checks.append({"check": name, "ok": ok, "detail": detail})
+        (self.ctx.reporter.info if ok else self.ctx.reporter.warn)(
             f"smoke {name}: {'ok' if ok else 'FAILED'} - {detail}"
         )
 
-    def guarded(name: str, body: Callable[[], None]) -> None:
+    def guarded(self, name: str, body: Callable[[], None]) -> None:
+        """Run one check; an exception is recorded as its failure, never unrecorded."""
         try:
             body()
         except Exception as exc:  # recorded as the check's failure, never unrecorded
-            check(name, False, _error_text(exc))
+            self.check(name, False, _error_text(exc))
 
-    # 0. smoke users left by a killed run (found by their marker attribute)
-    def leftovers() -> None:
-        identity.remove_leftover_test_users(kc, slot, ctx.reporter)
+    def remove_leftovers(self) -> None:
+        """0. smoke users left by a killed run (found by their marker attribute)."""
+        from . import identity
 
-    try:
-        leftovers()
-    except Exception as exc:
-        ctx.reporter.warn(f"smoke: leftover smoke users not checked: {_error_text(exc)}")
-
-    # 1. Nextcloud installed, not in maintenance (HTTP through the 127.0.0.1 port)
-    def nextcloud_status() -> None:
         try:
-            status = nc.status_http()  # the published 127.0.0.1 port, through the door
+            identity.remove_leftover_test_users(self.kc, self.slot, self.ctx.reporter)
+        except Exception as exc:
+            self.ctx.reporter.warn(
+                f"smoke: leftover smoke users not checked: {_error_text(exc)}"
+            )
+
+    def nextcloud_status(self) -> None:
+        """1. Nextcloud installed, not in maintenance (HTTP through the 127.0.0.1 port)."""
+        try:
+            status = self.nc.status_http()  # the published 127.0.0.1 port, through the door
         except SmartpraxxError as exc:
-            check("nextcloud-status", False, f"status.php did not answer: {exc.message[:200]}")
+            self.check("nextcloud-status", False, f"status.php did not answer: {exc.message[:200]}")
             return
-        check(
+        self.check(
             "nextcloud-status",
             bool(status.get("installed")) and not status.get("maintenance"),
             f"installed={status.get('installed')} maintenance={status.get('maintenance')} "
             f"version={status.get('versionstring')}",
         )
 
-    # 2. OIDC discovery reachable, with the issuer Nextcloud is configured for
-    def discovery() -> None:
-        providers = nc.oidc_providers()
+    def discovery(self) -> None:
+        """2. OIDC discovery reachable, with the issuer Nextcloud is configured for (the
+        tool's own user_oidc provider, by its identifier)."""
+        providers = self.nc.oidc_providers()
         ours = next((p for p in providers if p.get("identifier") == OIDC_PROVIDER_ID), None)
         url = (ours or {}).get("discoveryEndpoint")
         if not url:
             others = ", ".join(str(p.get("identifier")) for p in providers) or "none"
-            check(
+            self.check(
                 "oidc-discovery",
                 False,
                 f"no user_oidc provider {OIDC_PROVIDER_ID} with a discovery URI in Nextcloud "
@@ -100,37 +141,37 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
             )
             return
         try:
-            doc = _discovery_as_nextcloud(ctx, str(url))
-        except (OSError, requests.RequestException, ValueError) as exc:
-            check("oidc-discovery", False, f"{url} did not answer: {type(exc).__name__}")
+            doc = _discovery_as_nextcloud(self.ctx, str(url))
+        except (OSError, ValueError) as exc:  # requests' errors are OSErrors
+            self.check("oidc-discovery", False, f"{url} did not answer: {type(exc).__name__}")
             return
-        internal = ctx.settings.keycloak_internal_url.rstrip("/")
+        internal = self.ctx.settings.keycloak_internal_url.rstrip("/")
         backchannel = [doc.get("token_endpoint"), doc.get("jwks_uri")]
-        ok = doc.get("issuer") == issuer and all(
+        ok = doc.get("issuer") == self.issuer and all(
             str(u).startswith(f"{internal}/") for u in backchannel
         )
-        check(
+        self.check(
             "oidc-discovery",
             ok,
-            f"issuer {doc.get('issuer')} (expected {issuer}); token/JWKS "
+            f"issuer {doc.get('issuer')} (expected {self.issuer}); token/JWKS "
             f"{', '.join(str(u) for u in backchannel)} (expected on {internal})",
         )
 
-    # 3. the Nextcloud client is registered in the realm
-    def client() -> None:
-        client_ids = {c.get("clientId") for c in kc.clients(slot.realm)}
-        check(
+    def client(self) -> None:
+        """3. the Nextcloud client is registered in the realm."""
+        client_ids = {c.get("clientId") for c in self.kc.clients(self.slot.realm)}
+        self.check(
             "oidc-client",
             NEXTCLOUD_CLIENT_ID in client_ids,
-            f"client {NEXTCLOUD_CLIENT_ID} in realm {slot.realm}",
+            f"client {NEXTCLOUD_CLIENT_ID} in realm {self.slot.realm}",
         )
 
-    # 4. apps enabled as ordered
-    def apps() -> None:
-        expected = {"user_oidc", *record.apps}
-        enabled = set(nc.app_list().get("enabled", {}))
+    def apps(self) -> None:
+        """4. apps enabled as ordered."""
+        expected = {"user_oidc", *self.record.apps}
+        enabled = set(self.nc.app_list().get("enabled", {}))
         missing = sorted(expected - enabled)
-        check(
+        self.check(
             "apps",
             not missing,
             f"missing: {', '.join(missing)}"
@@ -138,37 +179,40 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
             else f"enabled: {', '.join(sorted(expected))}",
         )
 
-    # 5. a real login on the realm with a throwaway test user (removed in a finally)
-    def login() -> None:
-        secret = ctx.secrets.require(identity.nextcloud_secret_path(slot))
+    def login(self) -> None:
+        """5. a real login on the realm with a throwaway test user (removed in a finally)."""
+        from . import identity
+
+        secret = self.ctx.secrets.require(identity.nextcloud_secret_path(self.slot))
         claims = identity.smoke_login(
-            kc, ctx.settings, slot, NEXTCLOUD_CLIENT_ID, secret
+            self.kc, self.ctx.settings, self.slot, NEXTCLOUD_CLIENT_ID, secret
         )
-        check("login", claims.get("iss") == issuer, f"ID token issued by {claims.get('iss')}")
+        self.check(
+            "login", claims.get("iss") == self.issuer, f"ID token issued by {claims.get('iss')}"
+        )
 
-    for name, body in (
-        ("nextcloud-status", nextcloud_status),
-        ("oidc-discovery", discovery),
-        ("oidc-client", client),
-        ("apps", apps),
-        ("login", login),
-    ):
-        guarded(name, body)
-
-    # 6. a staff member's path: the code flow through the practice's Nextcloud, its groups
-    if nextcloud_login_possible(ctx.settings):
+    def nextcloud_login(self) -> None:
+        """6. a staff member's path: the code flow through the practice's Nextcloud, its groups."""
+        if not nextcloud_login_possible(self.ctx.settings):
+            self.ctx.reporter.warn(
+                "smoke nextcloud-login: not run - without the local TLS proxy (public_scheme "
+                "https) the embedded Nextcloud cannot reach the issuer"
+            )
+            return
         try:
-            detail, passed = nextcloud_login_check(ctx, record)
-            check("nextcloud-login", passed, detail)
+            detail, passed = nextcloud_login_check(self.ctx, self.record)
+            self.check("nextcloud-login", passed, detail)
         except Exception as exc:  # recorded; the test user is removed by the check
             message = getattr(exc, "message", str(exc))
-            check("nextcloud-login", False, f"{type(exc).__name__}: {message[:300]}")
-    else:
-        ctx.reporter.warn(
-            "smoke nextcloud-login: not run - without the local TLS proxy (public_scheme "
-            "https) the embedded Nextcloud cannot reach the issuer"
-        )
+            self.check("nextcloud-login", False, f"{type(exc).__name__}: {message[:300]}")
 
+
+def _store_result(
+    ctx: OpContext, praxisname: str, smoke: _Smoke, raise_on_failure: bool
+) -> dict[str, Any]:
+    """Store the smoke result in the inventory; then raise if a check failed (when asked)."""
+    checks = smoke.checks
+    slot = smoke.slot
     ok = all(c["ok"] for c in checks)
     result = {
         "ok": ok,
@@ -198,12 +242,8 @@ def _discovery_as_nextcloud(ctx: OpContext, url: str) -> dict[str, Any]:
         status, body = get_as_slot(ctx.settings, url)
         if status != 200:
             raise ValueError(f"HTTP {status}")
-        doc = json.loads(body)
-    else:
-        doc = requests.get(url, timeout=10).json()
-    if not isinstance(doc, dict):
-        raise ValueError("not a JSON object")
-    return doc
+        return discovery_object(json.loads(body))
+    return discovery_document(url, timeout=10)
 
 
 def nextcloud_login_possible(settings: Any) -> bool:
