@@ -240,15 +240,8 @@ def failure(praxisname: str, realm: str, result: InvitationResult, settings: Set
 # --- invite resend ------------------------------------------------------------------------
 
 
-def resend_invitation(
-    ctx: OpContext, praxisname: str, username: str, *, dry_run: bool = False
-) -> dict[str, Any]:
-    """Send one staff member another invitation (on request; ``provision`` never does)."""
-    from .runner import JournaledOperation
-
-    record = provisioned_practice(ctx, praxisname)
-    require_mail_settings(ctx.settings, ctx.secrets)
-    realm = record.slot.realm
+def _staff_username(username: str, praxisname: str, realm: str) -> str:
+    """The username as the realm stores it; a smoke test user is no staff member."""
     name = username.strip().lower()
     if not name or name.startswith(SMOKE_PREFIX):
         raise UsageError(
@@ -256,7 +249,11 @@ def resend_invitation(
             obj=f"realm {realm}",
             hint=f"smartpraxx-provision invite resend {praxisname} <username>",
         )
-    kc = ctx.practice_keycloak(record)  # refuses a realm of another owner
+    return name
+
+
+def _staff_user(kc: KeycloakAdapter, praxisname: str, realm: str, name: str) -> dict[str, Any]:
+    """The enabled user ``name`` of the realm (an error names the next step otherwise)."""
     user_id = kc.find_user_id(realm, name)
     if user_id is None:
         raise NotFoundError(
@@ -272,6 +269,21 @@ def resend_invitation(
             obj=f"realm {realm}",
             hint="add the person to the Starter Excel again and re-run provision",
         )
+    return user
+
+
+def resend_invitation(
+    ctx: OpContext, praxisname: str, username: str, *, dry_run: bool = False
+) -> dict[str, Any]:
+    """Send one staff member another invitation (on request; ``provision`` never does)."""
+    from .runner import JournaledOperation
+
+    record = provisioned_practice(ctx, praxisname)
+    require_mail_settings(ctx.settings, ctx.secrets)
+    realm = record.slot.realm
+    name = _staff_username(username, praxisname, realm)
+    kc = ctx.practice_keycloak(record)  # refuses a realm of another owner
+    user = _staff_user(kc, praxisname, realm, name)
     out: dict[str, Any] = {
         "praxisname": praxisname,
         "realm": realm,

@@ -9,6 +9,7 @@ check (and removed afterwards, also on failure). The result is stored in the inv
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -47,16 +48,33 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
     failed and the others still run; the result is always stored before anything is raised."""
     smoke = _Smoke.open(ctx, _practice(ctx, praxisname))
     smoke.remove_leftovers()
-    for name, body in (
-        ("nextcloud-status", smoke.nextcloud_status),
-        ("oidc-discovery", smoke.discovery),
-        ("oidc-client", smoke.client),
-        ("apps", smoke.apps),
-        ("login", smoke.login),
-    ):
-        smoke.guarded(name, body)
+    smoke.nextcloud_status()
+    smoke.discovery()
+    smoke.client()
+    smoke.apps()
+    smoke.login()
     smoke.nextcloud_login()
     return _store_result(ctx, praxisname, smoke, raise_on_failure)
+
+
+_Check = Callable[["_Smoke"], None]
+
+
+def _guarded(name: str) -> Callable[[_Check], _Check]:
+    """The check ``name``: an exception it raises (an occ exception, Keycloak down) is
+    recorded as its failure, never unrecorded, and the checks after it still run."""
+
+    def wrap(body: _Check) -> _Check:
+        @functools.wraps(body)
+        def run(smoke: _Smoke) -> None:
+            try:
+                body(smoke)
+            except Exception as exc:  # recorded as the check's failure, never unrecorded
+                smoke.check(name, False, _error_text(exc))
+
+        return run
+
+    return wrap
 
 
 @dataclass
@@ -93,13 +111,6 @@ class _Smoke:
             f"smoke {name}: {'ok' if ok else 'FAILED'} - {detail}"
         )
 
-    def guarded(self, name: str, body: Callable[[], None]) -> None:
-        """Run one check; an exception is recorded as its failure, never unrecorded."""
-        try:
-            body()
-        except Exception as exc:  # recorded as the check's failure, never unrecorded
-            self.check(name, False, _error_text(exc))
-
     def remove_leftovers(self) -> None:
         """0. smoke users left by a killed run (found by their marker attribute)."""
         from . import identity
@@ -111,6 +122,7 @@ class _Smoke:
                 f"smoke: leftover smoke users not checked: {_error_text(exc)}"
             )
 
+    @_guarded("nextcloud-status")
     def nextcloud_status(self) -> None:
         """1. Nextcloud installed, not in maintenance (HTTP through the 127.0.0.1 port)."""
         try:
@@ -125,6 +137,7 @@ class _Smoke:
             f"version={status.get('versionstring')}",
         )
 
+    @_guarded("oidc-discovery")
     def discovery(self) -> None:
         """2. OIDC discovery reachable, with the issuer Nextcloud is configured for (the
         tool's own user_oidc provider, by its identifier)."""
@@ -157,6 +170,7 @@ class _Smoke:
             f"{', '.join(str(u) for u in backchannel)} (expected on {internal})",
         )
 
+    @_guarded("oidc-client")
     def client(self) -> None:
         """3. the Nextcloud client is registered in the realm."""
         client_ids = {c.get("clientId") for c in self.kc.clients(self.slot.realm)}
@@ -166,6 +180,7 @@ class _Smoke:
             f"client {NEXTCLOUD_CLIENT_ID} in realm {self.slot.realm}",
         )
 
+    @_guarded("apps")
     def apps(self) -> None:
         """4. apps enabled as ordered."""
         expected = {"user_oidc", *self.record.apps}
@@ -179,6 +194,7 @@ class _Smoke:
             else f"enabled: {', '.join(sorted(expected))}",
         )
 
+    @_guarded("login")
     def login(self) -> None:
         """5. a real login on the realm with a throwaway test user (removed in a finally)."""
         from . import identity
