@@ -1,10 +1,11 @@
-"""What an operation needs, built lazily from the settings: one door per external system."""
+"""What an operation needs, built lazily from the settings: one door per external system;
+the base of the operations' result documents."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..errors import NotFoundError
@@ -136,3 +137,17 @@ def provisioned_practice(ctx: OpContext, praxisname: str) -> PracticeRecord:
             hint="smartpraxx-provision practices list",
         )
     return record
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperationResult:
+    """The result of a finished journaled operation; subclasses add their fields after
+    these. ``to_json`` is the document the CLI prints (fields in declaration order)."""
+
+    ok: bool = True
+    operation: str  # the journal's operation id
+    praxisname: str
+    slot: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

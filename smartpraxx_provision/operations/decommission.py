@@ -23,6 +23,7 @@ import json
 import os
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -33,7 +34,7 @@ from ..errors import NotFoundError, SafetyRefusal, SmartpraxxError, UsageError
 from ..inventory.models import PracticeRecord
 from ..render.bundle import DATA_MOUNT, DB_NAME
 from ..secrets import practice_prefix
-from .context import OpContext, practice_not_in_inventory
+from .context import OpContext, OperationResult, practice_not_in_inventory
 from .runner import JournaledOperation
 
 FORMAT = 2
@@ -423,13 +424,16 @@ def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, 
             _tombstone_step(ctx, praxisname, record, slot)
         with op.step("routes", "proxy routes"):
             _routes_step(ctx, slot)
-    return {
-        "ok": True,
-        "operation": op.op_id,
-        "praxisname": praxisname,
-        "slot": slot.id,
-        "export": verified,
-    }
+    return DecommissionResult(
+        operation=op.op_id, praxisname=praxisname, slot=slot.id, export=verified
+    ).to_json()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecommissionResult(OperationResult):
+    """A finished decommission."""
+
+    export: dict[str, Any]  # the verified export: path, sha256, checks ...
 
 
 def _export_step(

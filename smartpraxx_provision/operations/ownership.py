@@ -6,7 +6,7 @@
   not own is refused before anything is allocated;
 * ``require_slot_ours`` — every existing object of a practice's slot belongs to it (decommission
   checks this before its plan, its export and any deletion);
-* ``scan_host`` — what lives on a host and whose it is (``hosts scan``);
+* ``scan`` (``scan_host``: its JSON) — what lives on a host and whose it is (``hosts scan``);
 * ``adopt_practice`` — the deliberate recovery after restoring an inventory backup: take over
   the owner marks a slot's objects carry (``practices adopt --yes``), never implicit.
 """
@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..domain.model import Slot
@@ -119,6 +119,43 @@ def require_slot_ours(ctx: OpContext, record: PracticeRecord, *, adopt_realm: bo
 
 
 @dataclass(frozen=True)
+class ScannedObject:
+    """One slot object found on a host (a Docker object or a realm) and whose it is."""
+
+    slot: str
+    kind: str  # container, volume, network, realm
+    name: str
+    installation: str  # the owner marks it carries ("" when none)
+    practice: str
+    verdict: str  # ours, unlabelled, orphan, foreign
+    praxisname: str
+
+
+@dataclass(frozen=True)
+class HostScan:
+    """What ``hosts scan`` found on a host, sorted by slot, kind and name."""
+
+    host: str
+    installation: str  # this inventory's installation id
+    objects: tuple[ScannedObject, ...]
+
+    def counts(self) -> dict[str, int]:
+        """How many objects have each verdict (in the order the verdicts first occur)."""
+        counts: dict[str, int] = {}
+        for o in self.objects:
+            counts[o.verdict] = counts.get(o.verdict, 0) + 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "installation": self.installation,
+            "objects": [asdict(o) for o in self.objects],
+            "counts": self.counts(),
+        }
+
+
+@dataclass(frozen=True)
 class _Verdicts:
     """Whose a slot object on a host is, judged against this inventory (``scan_host``)."""
 
@@ -157,9 +194,9 @@ class _Verdicts:
         return "foreign", ""
 
 
-def _docker_rows(ctx: OpContext, host: str, verdicts: _Verdicts) -> list[dict[str, Any]]:
+def _docker_rows(ctx: OpContext, host: str, verdicts: _Verdicts) -> list[ScannedObject]:
     """The slot objects of the host's Docker engine, each with its verdict."""
-    rows: list[dict[str, Any]] = []
+    rows: list[ScannedObject] = []
     engine = ctx.engine(host)
     for kind, name, labels in engine.all_objects():
         found = slot_of_name(name)
@@ -169,22 +206,22 @@ def _docker_rows(ctx: OpContext, host: str, verdicts: _Verdicts) -> list[dict[st
         owner = owner_from_labels(labels)
         verdict, praxisname = verdicts.classify(slot_id, owner, (kind, name))
         rows.append(
-            {
-                "slot": slot_id,
-                "kind": kind,
-                "name": name,
-                "installation": labels.get(LABEL_INSTALLATION, ""),
-                "practice": labels.get(LABEL_PRACTICE, ""),
-                "verdict": verdict,
-                "praxisname": praxisname,
-            }
+            ScannedObject(
+                slot=slot_id,
+                kind=kind,
+                name=name,
+                installation=labels.get(LABEL_INSTALLATION, ""),
+                practice=labels.get(LABEL_PRACTICE, ""),
+                verdict=verdict,
+                praxisname=praxisname,
+            )
         )
     return rows
 
 
-def _realm_rows(ctx: OpContext, host: str, verdicts: _Verdicts) -> list[dict[str, Any]]:
+def _realm_rows(ctx: OpContext, host: str, verdicts: _Verdicts) -> list[ScannedObject]:
     """The slot realms of the host, each with its verdict."""
-    rows: list[dict[str, Any]] = []
+    rows: list[ScannedObject] = []
     for realm in _realms(ctx):
         name = str(realm.get("realm", ""))
         found = slot_of_name(name)
@@ -193,29 +230,31 @@ def _realm_rows(ctx: OpContext, host: str, verdicts: _Verdicts) -> list[dict[str
         owner = owner_from_realm(realm.get("attributes"))
         verdict, praxisname = verdicts.classify(name, owner, ("realm", name))
         rows.append(
-            {
-                "slot": name,
-                "kind": "realm",
-                "name": name,
-                "installation": owner.installation if owner else "",
-                "practice": owner.practice if owner else "",
-                "verdict": verdict,
-                "praxisname": praxisname
+            ScannedObject(
+                slot=name,
+                kind="realm",
+                name=name,
+                installation=owner.installation if owner else "",
+                practice=owner.practice if owner else "",
+                verdict=verdict,
+                praxisname=praxisname
                 or str((realm.get("attributes") or {}).get(PRAXISNAME_ATTR, "")),
-            }
+            )
         )
     return rows
 
 
-def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
+def scan(ctx: OpContext, host: str) -> HostScan:
     """Every slot object on ``host`` (Docker objects and realms) and whose it is."""
     verdicts = _Verdicts.of(ctx, host)
     rows = _docker_rows(ctx, host, verdicts) + _realm_rows(ctx, host, verdicts)
-    rows.sort(key=lambda r: (r["slot"], r["kind"], r["name"]))
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-    return {"host": host, "installation": verdicts.installation, "objects": rows, "counts": counts}
+    rows.sort(key=lambda r: (r.slot, r.kind, r.name))
+    return HostScan(host=host, installation=verdicts.installation, objects=tuple(rows))
+
+
+def scan_host(ctx: OpContext, host: str) -> dict[str, Any]:
+    """``hosts scan``: :func:`scan` as its JSON document."""
+    return scan(ctx, host).to_json()
 
 
 @dataclass

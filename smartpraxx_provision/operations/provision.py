@@ -24,7 +24,7 @@ from ..inventory.models import PracticeRecord
 from ..output import Reporter
 from ..render.bundle import backchannel_issuer_url
 from ..secrets import practice_prefix
-from .context import OpContext
+from .context import OpContext, OperationResult
 from .packages import require_package_unchanged
 from .runner import JournaledOperation
 
@@ -227,8 +227,8 @@ class ProvisionOptions:
 
     host: str | None = None  # pin a new slot to this host
     reuse_name: bool = False  # release a tombstoned praxisname
-    prune: bool = False  # remove realm users no longer in the Starter Excel
-    adopt: bool = False  # take over a realm without owner marks
+    prune: bool = False  # delete users (and clients) missing from the Excel, not disable them
+    adopt: bool = False  # take over an existing realm without owner marks
     smoke: bool = True  # run the smoke check before recording the practice active
 
 
@@ -290,7 +290,8 @@ def _provision(
             out.changes += ensure_slot_secrets(ctx, spec, slot)
 
         with op.step("realm+stack", "realm (users, clients) ∥ stack (db, redis, app)"):
-            out.changes += _realm_and_stack(ctx, spec, slot, engine, kc, options, out)
+            branch_changes = _realm_and_stack(ctx, spec, slot, engine, kc, options, out)
+            out.changes += branch_changes
 
         with op.step("nextcloud", "Nextcloud config, apps, OIDC"):
             converge = _configure_nextcloud(ctx, spec, slot, engine)
@@ -311,9 +312,10 @@ def _provision(
             _deliver_broadcasts(ctx, spec, record)
 
         with op.step("invite", "invitation mails to new staff"):
-            out.changes += _invite(ctx, kc, spec, slot, out)
+            sent = _invite(ctx, kc, spec, slot, out)
+            out.changes += sent
 
-    return _result(ctx, spec, slot, op.op_id, out, started)
+    return _result(ctx, spec, slot, op.op_id, out, started).to_json()
 
 
 def _allocate_owned(
@@ -472,31 +474,51 @@ def _invite(
     return invites.sent
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProvisionResult(OperationResult):
+    """A finished provision."""
+
+    fqdn: str
+    realm: str
+    urls: dict[str, str]
+    local_nextcloud_url: str
+    changes: int
+    no_changes: bool
+    billable_seats: int
+    occ_calls: int
+    smoke: dict[str, Any] | None
+    invitations: dict[str, Any]
+    nextcloud_standin: bool
+    skipped_hosts: list[str]  # engines that did not answer at placement
+    steps: list[dict[str, Any]]
+    parallel_branches: dict[str, float]
+    seconds: float
+
+
 def _result(
     ctx: OpContext, spec: PracticeSpec, slot: Slot, op_id: str, out: _Outcome, started: float
-) -> dict[str, Any]:
-    """The result document of a finished provision."""
-    return {
-        "ok": True,
-        "operation": op_id,
-        "praxisname": spec.praxisname,
-        "slot": slot.id,
-        "fqdn": slot.fqdn(ctx.settings.domain),
-        "realm": slot.realm,
-        "urls": urls(ctx, spec.praxisname, slot),
-        "local_nextcloud_url": f"http://127.0.0.1:{out.app_port}",
-        "changes": out.changes,
-        "no_changes": out.changes == 0,
-        "billable_seats": billable_seats(spec.persons),
-        "occ_calls": out.occ_calls,
-        "smoke": out.smoke,
-        "invitations": out.invitations,
-        "nextcloud_standin": uses_standin(ctx),
-        "skipped_hosts": out.skipped_hosts,  # engines that did not answer at placement
-        "steps": [
+) -> ProvisionResult:
+    """The result of a finished provision."""
+    return ProvisionResult(
+        operation=op_id,
+        praxisname=spec.praxisname,
+        slot=slot.id,
+        fqdn=slot.fqdn(ctx.settings.domain),
+        realm=slot.realm,
+        urls=urls(ctx, spec.praxisname, slot),
+        local_nextcloud_url=f"http://127.0.0.1:{out.app_port}",
+        changes=out.changes,
+        no_changes=out.changes == 0,
+        billable_seats=billable_seats(spec.persons),
+        occ_calls=out.occ_calls,
+        smoke=out.smoke,
+        invitations=out.invitations,
+        nextcloud_standin=uses_standin(ctx),
+        skipped_hosts=out.skipped_hosts,
+        steps=[
             {"name": t.name, "seconds": round(t.seconds, 3), "status": t.status}
             for t in ctx.reporter.timings
         ],
-        "parallel_branches": {k: round(v, 3) for k, v in sorted(out.branch_seconds.items())},
-        "seconds": round(time.monotonic() - started, 3),
-    }
+        parallel_branches={k: round(v, 3) for k, v in sorted(out.branch_seconds.items())},
+        seconds=round(time.monotonic() - started, 3),
+    )

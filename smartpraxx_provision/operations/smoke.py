@@ -13,7 +13,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -54,7 +54,32 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
     smoke.apps()
     smoke.login()
     smoke.nextcloud_login()
-    return _store_result(ctx, praxisname, smoke, raise_on_failure)
+    return _store_result(ctx, praxisname, smoke, raise_on_failure).to_json()
+
+
+@dataclass(frozen=True)
+class SmokeCheck:
+    """One check of a smoke run and its result."""
+
+    check: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    """A smoke run: every check's result; ``ok`` when all passed."""
+
+    ok: bool
+    praxisname: str
+    slot: str
+    checks: tuple[SmokeCheck, ...]
+    at: int  # Unix time of the run
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["checks"] = [asdict(c) for c in self.checks]  # a JSON list, as before
+        return doc
 
 
 _Check = Callable[["_Smoke"], None]
@@ -86,7 +111,7 @@ class _Smoke:
     kc: KeycloakAdapter
     nc: NextcloudAdapter
     issuer: str
-    checks: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[SmokeCheck] = field(default_factory=list)
 
     @classmethod
     def open(cls, ctx: OpContext, record: PracticeRecord) -> _Smoke:
@@ -106,7 +131,7 @@ class _Smoke:
 
     def check(self, name: str, ok: bool, detail: str) -> None:
         """Record one check's result and report it."""
-        self.checks.append({"check": name, "ok": ok, "detail": detail})
+        self.checks.append(SmokeCheck(check=name, ok=ok, detail=detail))
         (self.ctx.reporter.info if ok else self.ctx.reporter.warn)(
             f"smoke {name}: {'ok' if ok else 'FAILED'} - {detail}"
         )
@@ -225,26 +250,23 @@ class _Smoke:
 
 def _store_result(
     ctx: OpContext, praxisname: str, smoke: _Smoke, raise_on_failure: bool
-) -> dict[str, Any]:
+) -> SmokeResult:
     """Store the smoke result in the inventory; then raise if a check failed (when asked)."""
-    checks = smoke.checks
+    checks = tuple(smoke.checks)
     slot = smoke.slot
-    ok = all(c["ok"] for c in checks)
-    result = {
-        "ok": ok,
-        "praxisname": praxisname,
-        "slot": slot.id,
-        "checks": checks,
-        "at": int(time.time()),
-    }
-    ctx.inventory.update_practice(praxisname, last_smoke=json.dumps(result, sort_keys=True))
+    ok = all(c.ok for c in checks)
+    result = SmokeResult(
+        ok=ok, praxisname=praxisname, slot=slot.id, checks=checks, at=int(time.time())
+    )
+    doc = result.to_json()
+    ctx.inventory.update_practice(praxisname, last_smoke=json.dumps(doc, sort_keys=True))
     if not ok and raise_on_failure:
-        failed = ", ".join(c["check"] for c in checks if not c["ok"])
+        failed = ", ".join(c.check for c in checks if not c.ok)
         raise OperationFailed(
             f"smoke check of {praxisname} failed: {failed}",
             obj=f"{praxisname} ({slot.id})",
             hint=f"smartpraxx-provision status {praxisname}; fix, then smartpraxx-provision smoke {praxisname}",
-            details={"smoke": result},
+            details={"smoke": doc},
         )
     return result
 

@@ -12,6 +12,7 @@ from smartpraxx_provision.config import Settings
 from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.operations import smoke
 from smartpraxx_provision.operations.context import OpContext
+from smartpraxx_provision.operations.smoke import SmokeCheck, SmokeResult
 from smartpraxx_provision.output import Reporter
 from smartpraxx_provision.render.bundle import OIDC_PROVIDER_ID
 
@@ -69,12 +70,12 @@ def test_discovery_reads_the_tools_own_provider_through_the_door(
     run.discovery()
     assert fetched == ["http://ours/.well-known"]
     assert run.checks == [
-        {
-            "check": "oidc-discovery",
-            "ok": True,
-            "detail": f"issuer {ISSUER} (expected {ISSUER}); token/JWKS "
+        SmokeCheck(
+            "oidc-discovery",
+            True,
+            f"issuer {ISSUER} (expected {ISSUER}); token/JWKS "
             f"{internal}/realms/x/token, {internal}/realms/x/certs (expected on {internal})",
-        }
+        )
     ]
 
 
@@ -82,12 +83,12 @@ def test_discovery_without_the_tools_provider_fails_naming_the_others(settings: 
     run = _smoke(settings, [{"identifier": "someone-else", "discoveryEndpoint": "http://x"}])
     run.discovery()
     assert run.checks == [
-        {
-            "check": "oidc-discovery",
-            "ok": False,
-            "detail": f"no user_oidc provider {OIDC_PROVIDER_ID} with a discovery URI in "
+        SmokeCheck(
+            "oidc-discovery",
+            False,
+            f"no user_oidc provider {OIDC_PROVIDER_ID} with a discovery URI in "
             "Nextcloud (providers: someone-else)",
-        }
+        )
     ]
 
 
@@ -96,6 +97,20 @@ def test_a_check_that_raises_is_recorded_and_the_next_one_runs(settings: Setting
     run.apps()  # app:list raises
     run.client()
     assert run.checks == [
-        {"check": "apps", "ok": False, "detail": "RuntimeError: occ app:list crashed"},
-        {"check": "oidc-client", "ok": True, "detail": "client nextcloud in realm nc07-cloud023"},
+        SmokeCheck("apps", False, "RuntimeError: occ app:list crashed"),
+        SmokeCheck("oidc-client", True, "client nextcloud in realm nc07-cloud023"),
     ]
+
+
+def test_the_smoke_result_document_keeps_its_keys_and_order() -> None:
+    result = SmokeResult(
+        ok=False,
+        praxisname="praxis-a",
+        slot="nc07-cloud023",
+        checks=(SmokeCheck("apps", False, "missing: deck"),),
+        at=1700000000,
+    )
+    doc = result.to_json()
+    assert list(doc) == ["ok", "praxisname", "slot", "checks", "at"]
+    assert doc["checks"] == [{"check": "apps", "ok": False, "detail": "missing: deck"}]
+    assert list(doc["checks"][0]) == ["check", "ok", "detail"]
