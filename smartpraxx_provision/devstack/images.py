@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from ..domain.ownership import LABEL_MANAGED
 from ..errors import ExternalServiceError
 from ..output import Reporter
 from .engine import ensure_debootstrap, log_dir, which
+from .service import run_logged
 
 SUITE = "bookworm"
 BASE_TAG = f"smartpraxx/debian-base:{SUITE}"
@@ -205,24 +205,15 @@ def render_deb822(sources: list[AptSource], rootfs: Path) -> str:
 
 
 def _run_logged(cmd: list[str], log: Path, timeout: float, what: str) -> None:
-    with log.open("ab") as out:
-        try:
-            proc = subprocess.run(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise ExternalServiceError(
-                f"{what} did not finish within {timeout:g}s", obj=what, hint=f"see {log}"
-            ) from None
-    if proc.returncode != 0:
+    code = run_logged(cmd, log, timeout)
+    if code is None:
+        raise ExternalServiceError(
+            f"{what} did not finish within {timeout:g}s", obj=what, hint=f"see {log}"
+        )
+    if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise ExternalServiceError(
-            f"{what} failed (exit {proc.returncode})",
+            f"{what} failed (exit {code})",
             obj=what,
             hint=f"see {log}; then: smartpraxx-provision dev-stack up --rebuild-base",
             details={"log": tail},
