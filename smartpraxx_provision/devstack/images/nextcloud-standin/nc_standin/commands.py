@@ -45,6 +45,14 @@ from .state import (
 )
 
 
+class CommandFailed(Exception):
+    """The command prints ``line`` (stdout) and exits 1; what it changed before stays."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 @dataclass
 class Ctx:
     inp: ParsedInput
@@ -67,6 +75,20 @@ class Ctx:
 
     def arg(self, name: str) -> Any:
         return self.inp.arg(name)
+
+    def user(self, uid: str, missing: str) -> dict[str, Any]:
+        """The account ``uid``; without one the command fails, printing ``missing``."""
+        user = self.db.user(uid)
+        if not user:
+            raise CommandFailed(missing)
+        return user
+
+    def group(self, gid: str, missing: str) -> dict[str, Any]:
+        """The group ``gid``; without one the command fails, printing ``missing``."""
+        group = self.db.group(gid)
+        if not group:
+            raise CommandFailed(missing)
+        return group
 
     def opt(self, name: str) -> Any:
         return self.inp.opt(name)
@@ -754,8 +776,7 @@ def _user_data(ctx: Ctx, user: dict[str, Any]) -> dict[str, Any]:
 def user_add(ctx: Ctx) -> int:
     uid = ctx.arg("uid")
     if ctx.db.user(uid):
-        ctx.out.line(f'The account "{uid}" already exists.')
-        return 1
+        raise CommandFailed(f'The account "{uid}" already exists.')
     if ctx.opt("password-from-env"):
         password = _env_password(ctx)
         if not password:
@@ -811,20 +832,14 @@ def user_list(ctx: Ctx) -> int:
 
 @command("user:info")
 def user_info(ctx: Ctx) -> int:
-    user = ctx.db.user(ctx.arg("user"))
-    if not user:
-        ctx.out.line("user not found")
-        return 1
+    user = ctx.user(ctx.arg("user"), "user not found")
     write_array(ctx.out, ctx.fmt, _user_data(ctx, user))
     return 0
 
 
 @command("user:delete")
 def user_delete(ctx: Ctx) -> int:
-    user = ctx.db.user(ctx.arg("uid"))
-    if not user:
-        ctx.out.line("User does not exist")
-        return 1
+    user = ctx.user(ctx.arg("uid"), "User does not exist")
     ctx.db.delete_user(user["uid"])
     ctx.out.line("The specified user was deleted")
     return 0
@@ -832,10 +847,7 @@ def user_delete(ctx: Ctx) -> int:
 
 @command("user:disable", "user:enable")
 def user_enable(ctx: Ctx) -> int:
-    user = ctx.db.user(ctx.arg("uid"))
-    if not user:
-        ctx.out.line("User does not exist")
-        return 1
+    user = ctx.user(ctx.arg("uid"), "User does not exist")
     enable = ctx.inp.command.name == "user:enable"
     ctx.db.set_pref(user["uid"], "core", "enabled", "true" if enable else "false")
     ctx.out.line(f"The specified user is {'enabled' if enable else 'disabled'}")
@@ -844,10 +856,7 @@ def user_enable(ctx: Ctx) -> int:
 
 @command("user:resetpassword")
 def user_resetpassword(ctx: Ctx) -> int:
-    user = ctx.db.user(ctx.arg("user"))
-    if not user:
-        ctx.out.line("User does not exist")
-        return 1
+    user = ctx.user(ctx.arg("user"), "User does not exist")
     if not ctx.opt("password-from-env"):
         ctx.out.line("Interactive input or --password-from-env is needed for entering "
                      "a new password!")
@@ -870,8 +879,7 @@ def user_resetpassword(ctx: Ctx) -> int:
 def group_add(ctx: Ctx) -> int:
     gid = ctx.arg("groupid")
     if ctx.db.group(gid):
-        ctx.out.line(f'Group "{gid}" already exists.')
-        return 1
+        raise CommandFailed(f'Group "{gid}" already exists.')
     ctx.db.add_group(gid, (ctx.opt("display-name") or "").strip() or None)
     ctx.out.line(f'Created group "{gid}"')
     return 0
@@ -893,15 +901,9 @@ def group_list(ctx: Ctx) -> int:
 
 @command("group:adduser", "group:removeuser")
 def group_member(ctx: Ctx) -> int:
-    group = ctx.db.group(ctx.arg("group"))
-    if not group:
-        ctx.out.line("group not found")
-        return 1
+    group = ctx.group(ctx.arg("group"), "group not found")
     for uid in ctx.arg("user"):
-        user = ctx.db.user(uid)
-        if not user:
-            ctx.out.line("user not found")
-            return 1
+        user = ctx.user(uid, "user not found")
         if ctx.inp.command.name == "group:adduser":
             ctx.db.add_member(group["gid"], user["uid"])
         else:
@@ -1052,10 +1054,7 @@ def announcement_list(ctx: Ctx) -> int:
 @command("user:auth-tokens:add")
 def auth_token_add(ctx: Ctx) -> int:
     """An app password for a user (core ``AuthTokens\\Add``; output approximated)."""
-    user = ctx.db.user(ctx.arg("user"))
-    if not user:
-        ctx.out.line("user not found")
-        return 1
+    user = ctx.user(ctx.arg("user"), "user not found")
     token = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(72))
     ctx.db.add_app_password(user["uid"], token, str(ctx.opt("name") or "cli"))
     ctx.out.line("app password:")

@@ -219,15 +219,25 @@ class Handler(BaseHTTPRequestHandler):
         session = self._session(system)
         return session.uid if session else None
 
+    def _open_store(self, system: SystemConfig, what: str, body: bool,
+                    html: bool = False) -> Store | None:
+        """The database; None when it cannot be opened (logged as ``what``, 500 answered)."""
+        try:
+            return Store.connect(system.values)
+        except StandinError as e:
+            sys.stderr.write(f"{what}: {e}\n")
+        if html:
+            self._page(500, "Internal Server Error", body)
+        else:
+            self._send(500, "Internal Server Error\n", "text/plain", body)
+        return None
+
     def _ocs_app(self, path: str, system: SystemConfig, reply: Any) -> None:
         """announcementcenter's and notifications' OCS routes (see announcements.py)."""
         from . import announcements
 
-        try:
-            store = Store.connect(system.values)
-        except StandinError as e:
-            sys.stderr.write(f"ocs: {e}\n")
-            self._send(500, "Internal Server Error\n", "text/plain", True)
+        store = self._open_store(system, "ocs", True)
+        if store is None:
             return
         try:
             uid = self._caller(store, system)
@@ -258,11 +268,8 @@ class Handler(BaseHTTPRequestHandler):
             store.close()
 
     def _ocs_user(self, system: SystemConfig, reply: Any) -> None:
-        try:
-            store = Store.connect(system.values)
-        except StandinError as e:
-            sys.stderr.write(f"cloud/user: {e}\n")
-            self._send(500, "Internal Server Error\n", "text/plain", True)
+        store = self._open_store(system, "cloud/user", True)
+        if store is None:
             return
         try:
             uid: str | None = None
@@ -305,11 +312,8 @@ class Handler(BaseHTTPRequestHandler):
             set_cookie = (f"{oidc.cookie_name(system)}={session.sid}; path=/; HttpOnly; "
                           "SameSite=Lax")
         route = re.sub(r"^/index\.php", "", path) or "/"
-        try:
-            store = Store.connect(system.values)
-        except StandinError as e:
-            sys.stderr.write(f"web: {e}\n")
-            self._page(500, "Internal Server Error", body)
+        store = self._open_store(system, "web", body, html=True)
+        if store is None:
             return
         try:
             if session.uid and not oidc.user_enabled(store, session.uid):
@@ -372,11 +376,8 @@ class Handler(BaseHTTPRequestHandler):
         if not system.installed or system.get("maintenance") is True:
             self._send(503, "Service unavailable\n", "text/plain", body)
             return
-        try:
-            store = Store.connect(system.values)
-        except StandinError as e:
-            sys.stderr.write(f"dav: {e}\n")
-            self._send(500, "Internal Server Error\n", "text/plain", body)
+        store = self._open_store(system, "dav", body)
+        if store is None:
             return
         try:
             session = self._session(system)
