@@ -127,10 +127,8 @@ def _parse_deb822(text: str) -> list[AptSource]:
 
 def _parse_one_line(text: str) -> list[AptSource]:
     out: list[AptSource] = []
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
+    uncommented = (raw.split("#", 1)[0].strip() for raw in text.splitlines())
+    for line in filter(None, uncommented):
         signed = None
         m = re.match(r"^(deb|deb-src)\s+\[([^\]]*)\]\s+(.*)$", line)
         if m:
@@ -347,12 +345,8 @@ def ensure_service_image(
 
 
 def ensure_images(
-    settings: Settings,
-    reporter: Reporter,
-    engine: DockerEngine | None = None,
-    *,
-    rebuild: bool = False,
-    rebuild_base: bool = False,
+    settings: Settings, reporter: Reporter, engine: DockerEngine | None = None,
+    *, rebuild: bool = False, rebuild_base: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Base image, then every service image. Returns key → {tag, status, seconds...}."""
     engine = engine or DockerEngine()
