@@ -152,6 +152,69 @@ def _random(n: int, alphabet: str = string.ascii_letters + string.digits + "+/")
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
+def _install_config(ctx: Ctx, dbtype: str, datadir: Path) -> dict[str, Any]:
+    """The config.php values ``maintenance:install`` sets (merged over the system config)."""
+    new: dict[str, Any] = {
+        "passwordsalt": ctx.opt("password-salt") or _random(30),
+        "secret": ctx.opt("server-secret") or _random(48),
+        "trusted_domains": ["localhost"],
+        "datadirectory": str(datadir),
+        "dbtype": dbtype,
+        "version": VERSION,
+        "overwrite.cli.url": "http://localhost",
+        "instanceid": "oc" + _random(10, string.ascii_lowercase + string.digits),
+    }
+    if dbtype == "mysql":
+        host = ctx.opt("database-host")
+        if ctx.opt("database-port"):
+            host = f"{host}:{ctx.opt('database-port')}"
+        new.update({"dbname": ctx.opt("database-name"), "dbhost": host, "dbport": "",
+                    "dbtableprefix": "oc_", "mysql.utf8mb4": True,
+                    "dbuser": ctx.opt("database-user"),
+                    "dbpassword": ctx.opt("database-pass") or ""})
+        if not new["dbname"] or not new["dbuser"]:
+            raise CommandFailed("Database account and database name must be set.")
+    else:
+        new.update({"dbname": ctx.opt("database-name") or "owncloud", "dbtableprefix": "oc_"})
+    return new
+
+
+def _install_connect(config: dict[str, Any], datadir: Path) -> Store:
+    """The data directory made and the database reached, or the installer's failure text."""
+    try:
+        datadir.mkdir(parents=True, exist_ok=True)
+        (datadir / ".ocdata").touch()
+        return Store.connect(config)
+    except DbError as e:
+        if e.code in (1044, 1045):
+            raise CommandFailed("MySQL username and/or password not valid\n"
+                                "-> You need to enter details of an existing account.") from None
+        raise CommandFailed(f"Error while trying to connect to the database: {e}") from None
+    except OSError as e:
+        raise CommandFailed(f"Cannot create or write into the data directory {datadir}: "
+                            f"{e.strerror}") from None
+
+
+def _install_seed(ctx: Ctx, store: Store, admin: tuple[str, str] | None) -> None:
+    """The initially enabled apps, the install dates and the admin account (with group)."""
+    now = str(int(time.time()))
+    for app, version in catalog.INITIALLY_ENABLED.items():
+        if app not in catalog.KNOWN_APPS:  # not in this image
+            continue
+        store.set_app_value(app, "installed_version", version)
+        store.set_app_value(app, "enabled", "yes")
+    for key, value in (("installedat", now), ("lastupdatedat", now), ("vendor", "nextcloud")):
+        store.set_app_value("core", key, value)
+    if admin is not None:
+        admin_user, admin_pass = admin
+        store.add_user(admin_user, admin_pass)
+        if not store.group("admin"):
+            store.add_group("admin")
+        store.add_member("admin", admin_user)
+        if ctx.opt("admin-email"):
+            store.set_pref(admin_user, "settings", "email", ctx.opt("admin-email"))
+
+
 @command("maintenance:install")
 def maintenance_install(ctx: Ctx) -> int:
     out = ctx.out
@@ -166,44 +229,8 @@ def maintenance_install(ctx: Ctx) -> int:
         out.line("Set an admin password.")
         return 1
     datadir = Path(ctx.opt("data-dir") or ctx.root / "data")
-    new: dict[str, Any] = {
-        "passwordsalt": ctx.opt("password-salt") or _random(30),
-        "secret": ctx.opt("server-secret") or _random(48),
-        "trusted_domains": ["localhost"],
-        "datadirectory": str(datadir),
-        "dbtype": types[database],
-        "version": VERSION,
-        "overwrite.cli.url": "http://localhost",
-        "instanceid": "oc" + _random(10, string.ascii_lowercase + string.digits),
-    }
-    if types[database] == "mysql":
-        host = ctx.opt("database-host")
-        if ctx.opt("database-port"):
-            host = f"{host}:{ctx.opt('database-port')}"
-        new.update({"dbname": ctx.opt("database-name"), "dbhost": host, "dbport": "",
-                    "dbtableprefix": "oc_", "mysql.utf8mb4": True,
-                    "dbuser": ctx.opt("database-user"),
-                    "dbpassword": ctx.opt("database-pass") or ""})
-        if not new["dbname"] or not new["dbuser"]:
-            out.line("Database account and database name must be set.")
-            return 1
-    else:
-        new.update({"dbname": ctx.opt("database-name") or "owncloud", "dbtableprefix": "oc_"})
-    merged = {**ctx.system.values, **new}
-    try:
-        datadir.mkdir(parents=True, exist_ok=True)
-        (datadir / ".ocdata").touch()
-        store = Store.connect(merged)
-    except DbError as e:
-        if e.code in (1044, 1045):
-            out.line("MySQL username and/or password not valid")
-            out.line("-> You need to enter details of an existing account.")
-        else:
-            out.line(f"Error while trying to connect to the database: {e}")
-        return 1
-    except OSError as e:
-        out.line(f"Cannot create or write into the data directory {datadir}: {e.strerror}")
-        return 1
+    merged = {**ctx.system.values, **_install_config(ctx, types[database], datadir)}
+    store = _install_connect(merged, datadir)
     try:
         if isinstance(merged.get("redis"), dict):
             redis_check(merged["redis"])
@@ -212,21 +239,7 @@ def maintenance_install(ctx: Ctx) -> int:
             out.line("Error while trying to create admin account: "
                      "The username is already being used")
             return 1
-        now = str(int(time.time()))
-        for app, version in catalog.INITIALLY_ENABLED.items():
-            if app not in catalog.KNOWN_APPS:  # not in this image
-                continue
-            store.set_app_value(app, "installed_version", version)
-            store.set_app_value(app, "enabled", "yes")
-        for key, value in (("installedat", now), ("lastupdatedat", now), ("vendor", "nextcloud")):
-            store.set_app_value("core", key, value)
-        if with_admin:
-            store.add_user(admin_user, admin_pass)
-            if not store.group("admin"):
-                store.add_group("admin")
-            store.add_member("admin", admin_user)
-            if ctx.opt("admin-email"):
-                store.set_pref(admin_user, "settings", "email", ctx.opt("admin-email"))
+        _install_seed(ctx, store, (admin_user, admin_pass) if with_admin else None)
         store.commit()
     except StandinError as e:
         out.line(f"An unhandled exception has been thrown:\n{e}")
