@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from ..adapters.docker_engine import DockerEngine
 from ..config import Settings
 from ..errors import ServiceUnavailableError
 from ..output import Reporter
+from .service import run_logged, spawn, wait_until
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -105,8 +105,22 @@ def ensure_packages(settings: Settings, reporter: Reporter, packages: dict[str, 
             hint=f"install {names} with the system's package manager",
         )
     log = log_dir(settings) / "apt.log"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     reporter.change(f"installing {names} with apt-get (log {log})")
+    _apt_get_install(missing, log)
+    still = [pkg for prog, pkg in packages.items() if which(prog) is None]
+    if still:
+        raise ServiceUnavailableError(
+            f"{', '.join(sorted(set(still)))} installed but its program is still missing",
+            obj=", ".join(sorted(set(still))),
+            hint=f"see {log}",
+        )
+    return missing
+
+
+def _apt_get_install(packages: list[str], log: Path) -> None:
+    """``apt-get update`` and ``apt-get install -y`` (keeping changed config files), logged."""
+    names = ", ".join(packages)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     steps = [
         ["apt-get", "update"],
         [
@@ -117,42 +131,24 @@ def ensure_packages(settings: Settings, reporter: Reporter, packages: dict[str, 
             "Dpkg::Options::=--force-confdef",
             "-o",
             "Dpkg::Options::=--force-confold",
-            *missing,
+            *packages,
         ],
     ]
-    with log.open("ab") as out:
-        for cmd in steps:
-            try:
-                proc = subprocess.run(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    timeout=APT_TIMEOUT,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise ServiceUnavailableError(
-                    f"{' '.join(cmd[:2])} did not finish within {APT_TIMEOUT:g}s",
-                    obj=names,
-                    hint=f"see {log}",
-                ) from None
-            if proc.returncode != 0:
-                raise ServiceUnavailableError(
-                    f"{' '.join(cmd[:2])} failed (exit {proc.returncode}) installing {names}",
-                    obj=names,
-                    hint=f"see {log}",
-                    details={"log": _tail(log)},
-                )
-    still = [pkg for prog, pkg in packages.items() if which(prog) is None]
-    if still:
-        raise ServiceUnavailableError(
-            f"{', '.join(sorted(set(still)))} installed but its program is still missing",
-            obj=", ".join(sorted(set(still))),
-            hint=f"see {log}",
-        )
-    return missing
+    for cmd in steps:
+        code = run_logged(cmd, log, APT_TIMEOUT, env=env)
+        if code is None:
+            raise ServiceUnavailableError(
+                f"{' '.join(cmd[:2])} did not finish within {APT_TIMEOUT:g}s",
+                obj=names,
+                hint=f"see {log}",
+            )
+        if code != 0:
+            raise ServiceUnavailableError(
+                f"{' '.join(cmd[:2])} failed (exit {code}) installing {names}",
+                obj=names,
+                hint=f"see {log}",
+                details={"log": _tail(log)},
+            )
 
 
 def ensure_debootstrap(settings: Settings, reporter: Reporter) -> list[str]:
@@ -226,16 +222,7 @@ def _start_dockerd(settings: Settings, reporter: Reporter, engine: DockerEngine)
     reporter.change(f"starting dockerd in the background (log {log})")
     env = dict(os.environ)
     env["PATH"] = ":".join([env.get("PATH", "/usr/bin:/bin"), *_SBIN])
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [dockerd, *DOCKERD_ARGS],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
+    proc = spawn([dockerd, *DOCKERD_ARGS], log, env=env)
     _write_state(
         settings,
         {
@@ -244,9 +231,8 @@ def _start_dockerd(settings: Settings, reporter: Reporter, engine: DockerEngine)
             "dockerd_log": str(log),
         },
     )
-    interval = 0.5
-    deadline = time.monotonic() + START_TIMEOUT
-    for _ in range(int(START_TIMEOUT / interval) + 1):
+
+    def answers() -> bool:
         if proc.poll() is not None:
             raise ServiceUnavailableError(
                 f"dockerd exited with code {proc.returncode} while starting",
@@ -254,11 +240,10 @@ def _start_dockerd(settings: Settings, reporter: Reporter, engine: DockerEngine)
                 hint=f"see {log}",
                 details={"log": _tail(log)},
             )
-        if engine.answers():
-            return proc.pid
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(interval)
+        return engine.answers()
+
+    if wait_until(answers, START_TIMEOUT, 0.5):
+        return proc.pid
     raise ServiceUnavailableError(
         f"dockerd (pid {proc.pid}) did not answer on {engine.url} within {START_TIMEOUT:g}s",
         obj="dockerd",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from ..domain.ownership import LABEL_MANAGED
 from ..errors import ExternalServiceError
 from ..output import Reporter
 from .engine import ensure_debootstrap, log_dir, which
+from .service import run_logged
 
 SUITE = "bookworm"
 BASE_TAG = f"smartpraxx/debian-base:{SUITE}"
@@ -127,10 +127,8 @@ def _parse_deb822(text: str) -> list[AptSource]:
 
 def _parse_one_line(text: str) -> list[AptSource]:
     out: list[AptSource] = []
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
+    uncommented = (raw.split("#", 1)[0].strip() for raw in text.splitlines())
+    for line in filter(None, uncommented):
         signed = None
         m = re.match(r"^(deb|deb-src)\s+\[([^\]]*)\]\s+(.*)$", line)
         if m:
@@ -205,24 +203,15 @@ def render_deb822(sources: list[AptSource], rootfs: Path) -> str:
 
 
 def _run_logged(cmd: list[str], log: Path, timeout: float, what: str) -> None:
-    with log.open("ab") as out:
-        try:
-            proc = subprocess.run(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise ExternalServiceError(
-                f"{what} did not finish within {timeout:g}s", obj=what, hint=f"see {log}"
-            ) from None
-    if proc.returncode != 0:
+    code = run_logged(cmd, log, timeout)
+    if code is None:
+        raise ExternalServiceError(
+            f"{what} did not finish within {timeout:g}s", obj=what, hint=f"see {log}"
+        )
+    if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise ExternalServiceError(
-            f"{what} failed (exit {proc.returncode})",
+            f"{what} failed (exit {code})",
             obj=what,
             hint=f"see {log}; then: smartpraxx-provision dev-stack up --rebuild-base",
             details={"log": tail},
@@ -356,12 +345,8 @@ def ensure_service_image(
 
 
 def ensure_images(
-    settings: Settings,
-    reporter: Reporter,
-    engine: DockerEngine | None = None,
-    *,
-    rebuild: bool = False,
-    rebuild_base: bool = False,
+    settings: Settings, reporter: Reporter, engine: DockerEngine | None = None,
+    *, rebuild: bool = False, rebuild_base: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Base image, then every service image. Returns key → {tag, status, seconds...}."""
     engine = engine or DockerEngine()

@@ -23,10 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,13 +36,13 @@ from ..config import Settings
 from ..errors import ConflictError, ServiceUnavailableError
 from ..output import Reporter
 from ..secrets import open_secret_store
+from .service import Service, exited_during_start, port_open, spawn, wait_until
 
 ADMIN_SECRET = "platform/keycloak-admin"  # noqa: S105 - a path, not a secret
 UP = "smartpraxx-provision dev-stack up"
 HEAP_OPTS = "-Xms64m -Xmx768m"
 STARTUP_TIMEOUT = 300.0  # seconds; a cold first start (augmentation + schema) takes ~30-60 s
 POLL_INTERVAL = 1.0
-MAX_POLLS = int(STARTUP_TIMEOUT / POLL_INTERVAL) + 1
 STOP_TIMEOUT = 30.0
 MIN_JAVA = 21
 _COPIED = ("bin", "conf", "themes", "providers", "version.txt")
@@ -73,14 +70,6 @@ def server_dir(settings: Settings) -> Path:
 
 def data_dir(settings: Settings) -> Path:
     return server_dir(settings) / "data"
-
-
-def log_file(settings: Settings) -> Path:
-    return keycloak_home(settings) / "keycloak.log"
-
-
-def pid_file(settings: Settings) -> Path:
-    return keycloak_home(settings) / "keycloak.pid"
 
 
 def local_url(settings: Settings) -> str:
@@ -239,21 +228,27 @@ def prepare_server_dir(settings: Settings, dist: Path, reporter: Reporter) -> Pa
             path.unlink()
         elif path.is_dir():
             shutil.rmtree(path)
-    for name in _COPIED:
-        src = dist / name
-        if src.is_dir():
-            shutil.copytree(src, server / name, symlinks=True)
-        elif src.is_file():
-            shutil.copy2(src, server / name)
-    (server / "lib").mkdir()
-    for name in _COPIED_LIB:
-        src = dist / "lib" / name
-        if src.is_dir():
-            shutil.copytree(src, server / "lib" / name, symlinks=True)
-        else:
-            shutil.copy2(src, server / "lib" / name)
-    lib_link.symlink_to(dist / "lib" / "lib", target_is_directory=True)
+    copy_server(dist, server, dist)
     return server
+
+
+def copy_server(src: Path, dest: Path, dist: Path) -> None:
+    """Copy a server's small parts (:data:`_COPIED`, ``lib/`` but ``lib/lib``) from ``src``
+    into the existing ``dest``; ``lib/lib`` (160 MB of jars) becomes a symlink into ``dist``."""
+    for name in _COPIED:
+        path = src / name
+        if path.is_dir():
+            shutil.copytree(path, dest / name, symlinks=True)
+        elif path.is_file():
+            shutil.copy2(path, dest / name)
+    (dest / "lib").mkdir()
+    for name in _COPIED_LIB:
+        path = src / "lib" / name
+        if path.is_dir():
+            shutil.copytree(path, dest / "lib" / name, symlinks=True)
+        else:
+            shutil.copy2(path, dest / "lib" / name)
+    (dest / "lib" / "lib").symlink_to(dist / "lib" / "lib", target_is_directory=True)
 
 
 def secure_data_dir(settings: Settings) -> Path:
@@ -280,46 +275,29 @@ def spawn_server(
 ) -> subprocess.Popen[bytes]:
     """Start the server detached, output appended to ``log_path``, with umask 077: the H2
     files Keycloak creates (client secrets in plain text) stay private to this user."""
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            umask=0o077,
-        )
+    return spawn(argv, log_path, cwd=cwd, env=env, umask=0o077)
 
 
-def _read_pid(settings: Settings) -> int | None:
-    try:
-        return int(pid_file(settings).read_text(encoding="utf-8").split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
+def _service(settings: Settings) -> Service:
+    """The Keycloak of this state dir (its command line names the server dir)."""
+    return Service(
+        "Keycloak",
+        home=keycloak_home(settings),
+        stem="keycloak",
+        markers=(str(server_dir(settings)),),
+        stop_timeout=STOP_TIMEOUT,
+        poll=0.25,
+        kill_timeout=10.0,
+    )
 
 
 def _is_our_process(settings: Settings, pid: int) -> bool:
     """The pid is alive and is the Keycloak of this state dir (guards against pid reuse)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return str(server_dir(settings)).encode() in cmdline
+    return _service(settings).is_ours(pid)
 
 
 def _our_pid(settings: Settings) -> int | None:
-    pid = _read_pid(settings)
-    if pid is not None and _is_our_process(settings, pid):
-        return pid
-    return None
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    return _service(settings).running_pid()
 
 
 def _discovery_ok(url: str, timeout: float = 5.0) -> bool:
@@ -364,11 +342,8 @@ def _running_hostname_args(pid: int) -> list[str]:
     return [a for a in argv if a.startswith("--hostname")]
 
 
-def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
-    """Start the local Keycloak (idempotent); return where it answers.
-
-    A running server of this state dir started with other hostname options is restarted."""
-    url = local_url(settings)
+def _restart_on_new_hostname(settings: Settings, reporter: Reporter) -> None:
+    """Stop a running server of this state dir that was started with other hostname options."""
     running = _our_pid(settings)
     if running is not None and _running_hostname_args(running) != hostname_args(settings):
         reporter.change(
@@ -376,46 +351,39 @@ def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
             f"{' '.join(hostname_args(settings)) or '(none)'}"
         )
         _terminate(settings, running)
-        pid_file(settings).unlink(missing_ok=True)
-    if settings.keycloak_url.rstrip("/") != url:
-        reporter.warn(
-            f"keycloak_url is {settings.keycloak_url} but the local Keycloak listens on {url}: "
-            "set both (SMARTPRAXX_KEYCLOAK_URL and SMARTPRAXX_KEYCLOAK_PORT)"
-        )
-    user = settings.keycloak_admin_user
-    store = open_secret_store(settings)
-    existing_password = store.get(ADMIN_SECRET)
-    if existing_password is None and _database_exists(settings):
-        raise _mismatch_error(settings)
-    password = store.ensure(ADMIN_SECRET)
+        _service(settings).pid_file.unlink(missing_ok=True)
 
+
+def _already_running(
+    settings: Settings, reporter: Reporter, user: str, password: str
+) -> KeycloakInfo | None:
+    """The server listening on the port when it is ours and takes the admin login; None when
+    the port is free; raises when something else (or a server of another database) holds it."""
+    url = local_url(settings)
     pid = _our_pid(settings)
-    if _port_open(settings.keycloak_port):
-        if _discovery_ok(url) and admin_login_ok(url, user, password):
-            reporter.skip(f"Keycloak at {url} is running (pid {pid or 'unknown'}), admin login ok")
-            return KeycloakInfo(url=url, admin_user=user, pid=pid, started=False)
-        if pid is not None:
-            if not _discovery_ok(url):
-                # ours, but still starting: wait for it below
-                _wait_until_up(settings, url, pid)
-                if admin_login_ok(url, user, password):
-                    reporter.skip(f"Keycloak at {url} is running (pid {pid}), admin login ok")
-                    return KeycloakInfo(url=url, admin_user=user, pid=pid, started=False)
-            raise _mismatch_error(settings)
-        raise ConflictError(
-            f"port {settings.keycloak_port} on 127.0.0.1 is taken by a process that is not this "
-            f"state dir's Keycloak (or one that refuses the admin user {user!r})",
-            obj=f"127.0.0.1:{settings.keycloak_port}",
-            hint="stop that process or choose another port (SMARTPRAXX_KEYCLOAK_PORT and "
-            "SMARTPRAXX_KEYCLOAK_URL)",
-        )
+    if not port_open(settings.keycloak_port):
+        return None
+    if _discovery_ok(url) and admin_login_ok(url, user, password):
+        reporter.skip(f"Keycloak at {url} is running (pid {pid or 'unknown'}), admin login ok")
+        return KeycloakInfo(url=url, admin_user=user, pid=pid, started=False)
+    if pid is not None:
+        if not _discovery_ok(url):
+            # ours, but still starting: wait for it below
+            _wait_until_up(settings, url, pid)
+            if admin_login_ok(url, user, password):
+                reporter.skip(f"Keycloak at {url} is running (pid {pid}), admin login ok")
+                return KeycloakInfo(url=url, admin_user=user, pid=pid, started=False)
+        raise _mismatch_error(settings)
+    raise ConflictError(
+        f"port {settings.keycloak_port} on 127.0.0.1 is taken by a process that is not this "
+        f"state dir's Keycloak (or one that refuses the admin user {user!r})",
+        obj=f"127.0.0.1:{settings.keycloak_port}",
+        hint="stop that process or choose another port (SMARTPRAXX_KEYCLOAK_PORT and "
+        "SMARTPRAXX_KEYCLOAK_URL)",
+    )
 
-    java_home = find_java_home(settings)
-    dist = ensure_distribution(settings, reporter)
-    server = prepare_server_dir(settings, dist, reporter)
-    had_database = _database_exists(settings)
-    secure_data_dir(settings)
 
+def _server_env(java_home: Path, user: str, password: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("JAVA_OPTS", None)  # kc.sh would then ignore our heap bound
     env.update(
@@ -429,7 +397,11 @@ def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
             "KC_BOOTSTRAP_ADMIN_PASSWORD": password,
         }
     )
-    argv = [
+    return env
+
+
+def _server_argv(settings: Settings, server: Path) -> list[str]:
+    return [
         str(server / "bin" / "kc.sh"),
         "start-dev",
         "--http-host=127.0.0.1",
@@ -439,11 +411,41 @@ def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
         "--log-level=info,org.keycloak.events:error",
         *hostname_args(settings),
     ]
-    log_path = log_file(settings)
+
+
+def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
+    """Start the local Keycloak (idempotent); return where it answers.
+
+    A running server of this state dir started with other hostname options is restarted."""
+    url = local_url(settings)
+    _restart_on_new_hostname(settings, reporter)
+    if settings.keycloak_url.rstrip("/") != url:
+        reporter.warn(
+            f"keycloak_url is {settings.keycloak_url} but the local Keycloak listens on {url}: "
+            "set both (SMARTPRAXX_KEYCLOAK_URL and SMARTPRAXX_KEYCLOAK_PORT)"
+        )
+    user = settings.keycloak_admin_user
+    store = open_secret_store(settings)
+    existing_password = store.get(ADMIN_SECRET)
+    if existing_password is None and _database_exists(settings):
+        raise _mismatch_error(settings)
+    password = store.ensure(ADMIN_SECRET)
+    running = _already_running(settings, reporter, user, password)
+    if running is not None:
+        return running
+
+    java_home = find_java_home(settings)
+    dist = ensure_distribution(settings, reporter)
+    server = prepare_server_dir(settings, dist, reporter)
+    had_database = _database_exists(settings)
+    secure_data_dir(settings)
+    env = _server_env(java_home, user, password)
+    log_path = _service(settings).log_file
     log_path.parent.mkdir(parents=True, exist_ok=True)
     reporter.change(f"starting Keycloak {settings.keycloak_version} on {url} (log {log_path})")
-    proc = spawn_server(argv, server, env, log_path)
-    pid_file(settings).write_text(f"{proc.pid}\n", encoding="utf-8")
+    proc = _service(settings).start(
+        _server_argv(settings, server), cwd=server, env=env, umask=0o077
+    )
     try:
         _wait_until_up(settings, url, proc.pid, proc)
         if not admin_login_ok(url, user, password):
@@ -464,67 +466,34 @@ def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
 def _wait_until_up(
     settings: Settings, url: str, pid: int, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    for _ in range(MAX_POLLS):
-        if proc is not None and proc.poll() is not None:
-            raise ServiceUnavailableError(
-                f"Keycloak exited during start-up (exit code {proc.returncode})",
-                obj="keycloak",
-                hint=f"see {log_file(settings)}",
-            )
+    log = _service(settings).log_file
+
+    def answers() -> bool:
+        exited_during_start(proc, "Keycloak", "keycloak", log)
         if proc is None and not _is_our_process(settings, pid):
             raise ServiceUnavailableError(
-                "Keycloak exited during start-up", obj="keycloak", hint=f"see {log_file(settings)}"
+                "Keycloak exited during start-up", obj="keycloak", hint=f"see {log}"
             )
-        if _discovery_ok(url, timeout=3.0):
-            return
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(POLL_INTERVAL)
+        return _discovery_ok(url, timeout=3.0)
+
+    if wait_until(answers, STARTUP_TIMEOUT, POLL_INTERVAL):
+        return
     raise ServiceUnavailableError(
         f"Keycloak did not answer {url}/realms/master/.well-known/openid-configuration "
         f"within {STARTUP_TIMEOUT:.0f}s",
         obj="keycloak",
-        hint=f"see {log_file(settings)}; then 'smartpraxx-provision dev-stack down' and 'up'",
+        hint=f"see {log}; then 'smartpraxx-provision dev-stack down' and 'up'",
     )
 
 
 def _terminate(settings: Settings, pid: int) -> bool:
     """SIGTERM the process group we started (start_new_session: pgid == pid), then SIGKILL."""
-    if not _is_our_process(settings, pid):
-        return False
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    for _ in range(int(STOP_TIMEOUT / 0.25) + 1):
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
-        if not _is_our_process(settings, pid) or time.monotonic() >= deadline:
-            break
-        time.sleep(0.25)
-    if _is_our_process(settings, pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-        for _ in range(40):
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pid, os.WNOHANG)
-            if not _is_our_process(settings, pid):
-                break
-            time.sleep(0.25)
-    return True
+    return _service(settings).terminate(pid)
 
 
 def stop_keycloak(settings: Settings, reporter: Reporter) -> bool:
     """Stop the Keycloak this state dir started (by its pid file). True when one was stopped."""
-    pid = _our_pid(settings)
-    if pid is None:
-        reporter.skip("Keycloak is not running (no live process from this state dir)")
-        pid_file(settings).unlink(missing_ok=True)
-        return False
-    _terminate(settings, pid)
-    pid_file(settings).unlink(missing_ok=True)
-    reporter.change(f"stopped Keycloak (pid {pid})")
-    return True
+    return _service(settings).stop(reporter)
 
 
 def keycloak_status(settings: Settings) -> dict[str, Any]:
@@ -535,9 +504,9 @@ def keycloak_status(settings: Settings) -> dict[str, Any]:
         "version": settings.keycloak_version,
         "pid": pid,
         "running": pid is not None,
-        "answers": _discovery_ok(url, timeout=3.0) if _port_open(settings.keycloak_port) else False,
+        "answers": _discovery_ok(url, timeout=3.0) if port_open(settings.keycloak_port) else False,
         "server_dir": str(server_dir(settings)),
         "data_dir": str(data_dir(settings)),
         "database": _database_exists(settings),
-        "log": str(log_file(settings)),
+        "log": str(_service(settings).log_file),
     }

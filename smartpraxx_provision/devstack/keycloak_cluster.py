@@ -54,8 +54,6 @@ START_TIMEOUT = 240.0
 STOP_TIMEOUT = 30.0
 FD_SOCK_OFFSET = 50000  # JGroups FD_SOCK2 listens on bind_port + offset
 _BUILD_MARKER = ".smartpraxx-build"
-_NODE_COPIED = ("bin", "conf", "themes", "providers", "version.txt")
-_NODE_COPIED_LIB = ("app", "quarkus", "quarkus-run.jar")
 _VIEW_RE = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}).*?ISPN000094: Received new cluster view for "
     r"channel \S+: \[(\S+)\|(\d+)\] \((\d+)\) \[([^\]]*)\]",
@@ -155,20 +153,7 @@ def build_dir(settings: Settings) -> Path:
 
 def _copy_server(src: Path, dest: Path, dist: Path) -> None:
     dest.mkdir(parents=True)
-    for name in _NODE_COPIED:
-        path = src / name
-        if path.is_dir():
-            shutil.copytree(path, dest / name, symlinks=True)
-        elif path.is_file():
-            shutil.copy2(path, dest / name)
-    (dest / "lib").mkdir()
-    for name in _NODE_COPIED_LIB:
-        path = src / "lib" / name
-        if path.is_dir():
-            shutil.copytree(path, dest / "lib" / name, symlinks=True)
-        else:
-            shutil.copy2(path, dest / "lib" / name)
-    (dest / "lib" / "lib").symlink_to(dist / "lib" / "lib", target_is_directory=True)
+    devkc.copy_server(src, dest, dist)
 
 
 def _java_env(settings: Settings) -> dict[str, str]:

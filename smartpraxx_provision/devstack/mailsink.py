@@ -30,9 +30,7 @@ import re
 import secrets
 import signal
 import socket
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -41,6 +39,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import ConflictError, NotFoundError, ServiceUnavailableError
 from ..output import Reporter
+from .service import Service, exited_during_start, port_open, wait_until
 
 START_TIMEOUT = 15.0  # seconds; the server answers in well under one
 STOP_TIMEOUT = 10.0
@@ -63,11 +62,11 @@ def mailbox_dir(settings: Settings) -> Path:
 
 
 def pid_file(settings: Settings) -> Path:
-    return mail_home(settings) / "mailsink.pid"
+    return _service(settings).pid_file
 
 
 def log_file(settings: Settings) -> Path:
-    return mail_home(settings) / "mailsink.log"
+    return _service(settings).log_file
 
 
 def _private_dir(path: Path) -> None:
@@ -152,25 +151,22 @@ def main(argv: list[str] | None = None) -> int:
 # --- process handling (dev-stack) ----------------------------------------------------------
 
 
-def _read_pid(settings: Settings) -> int | None:
-    try:
-        return int(pid_file(settings).read_text(encoding="utf-8").split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _is_our_process(settings: Settings, pid: int) -> bool:
-    """Alive and the mail sink of this state dir (guards against pid reuse)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return MODULE.encode() in cmdline and str(mailbox_dir(settings)).encode() in cmdline
+def _service(settings: Settings) -> Service:
+    """The mail sink of this state dir (its command line names the module and the mailbox)."""
+    return Service(
+        "mail sink",
+        home=mail_home(settings),
+        stem="mailsink",
+        markers=(MODULE, str(mailbox_dir(settings))),
+        stop_timeout=STOP_TIMEOUT,
+        poll=POLL_INTERVAL,
+        kill_timeout=STOP_TIMEOUT,
+        article="the ",
+    )
 
 
 def _our_pid(settings: Settings) -> int | None:
-    pid = _read_pid(settings)
-    return pid if pid is not None and _is_our_process(settings, pid) else None
+    return _service(settings).running_pid()
 
 
 def smtp_banner(host: str, port: int, timeout: float = 2.0) -> str | None:
@@ -184,12 +180,6 @@ def smtp_banner(host: str, port: int, timeout: float = 2.0) -> str | None:
     except OSError:
         return None
     return line if line.startswith("220") else None
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex((host, port)) == 0
 
 
 def _where(settings: Settings) -> tuple[str, int]:
@@ -214,7 +204,7 @@ def ensure_mailsink(settings: Settings, reporter: Reporter) -> dict[str, Any]:
         reporter.change(f"restarting the mail sink (pid {pid} does not answer on {host}:{port})")
         _terminate(settings, pid)
         pid = None
-    if _port_open(host, port):
+    if port_open(port, host):
         if pid is not None and smtp_banner(host, port):
             reporter.skip(f"mail sink on {host}:{port} is running (pid {pid})")
             return {**info, "pid": pid}
@@ -227,31 +217,17 @@ def ensure_mailsink(settings: Settings, reporter: Reporter) -> dict[str, Any]:
     argv = [sys.executable, "-m", MODULE, "--mailbox", str(box), "--host", host]
     argv += ["--port", str(port)]
     reporter.change(f"starting the mail sink on {host}:{port} (mailbox {box})")
-    with open(log_file(settings), "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    pid_file(settings).write_text(f"{proc.pid}\n", encoding="utf-8")
-    deadline = time.monotonic() + START_TIMEOUT
-    for _ in range(int(START_TIMEOUT / POLL_INTERVAL) + 1):
+    proc = _service(settings).start(argv, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def answers() -> bool:
         if proc.poll() is not None:
             pid_file(settings).unlink(missing_ok=True)
-            raise ServiceUnavailableError(
-                f"the mail sink exited during start-up (exit code {proc.returncode})",
-                obj=f"{host}:{port}",
-                hint=f"see {log_file(settings)}",
-            )
-        if smtp_banner(host, port, timeout=1.0):
-            reporter.change(f"mail sink is up on {host}:{port} (pid {proc.pid})")
-            return {**info, "pid": proc.pid, "started": True}
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(POLL_INTERVAL)
+        exited_during_start(proc, "the mail sink", f"{host}:{port}", log_file(settings))
+        return smtp_banner(host, port, timeout=1.0) is not None
+
+    if wait_until(answers, START_TIMEOUT, POLL_INTERVAL):
+        reporter.change(f"mail sink is up on {host}:{port} (pid {proc.pid})")
+        return {**info, "pid": proc.pid, "started": True}
     _terminate(settings, proc.pid)
     pid_file(settings).unlink(missing_ok=True)
     raise ServiceUnavailableError(
@@ -263,33 +239,12 @@ def ensure_mailsink(settings: Settings, reporter: Reporter) -> dict[str, Any]:
 
 def _terminate(settings: Settings, pid: int) -> None:
     """SIGTERM the process group we started (pgid == pid), then SIGKILL; bounded."""
-    if not _is_our_process(settings, pid):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    for sig in (None, signal.SIGKILL):
-        if sig is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, sig)
-        for _ in range(int(STOP_TIMEOUT / POLL_INTERVAL) + 1):
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pid, os.WNOHANG)
-            if not _is_our_process(settings, pid):
-                return
-            time.sleep(POLL_INTERVAL)
+    _service(settings).terminate(pid)
 
 
 def stop_mailsink(settings: Settings, reporter: Reporter) -> bool:
     """Stop the mail sink this state dir started. The stored mails stay."""
-    pid = _our_pid(settings)
-    if pid is None:
-        reporter.skip("mail sink is not running (no live process from this state dir)")
-        pid_file(settings).unlink(missing_ok=True)
-        return False
-    _terminate(settings, pid)
-    pid_file(settings).unlink(missing_ok=True)
-    reporter.change(f"stopped the mail sink (pid {pid})")
-    return True
+    return _service(settings).stop(reporter)
 
 
 def mailsink_status(settings: Settings) -> dict[str, Any]:

@@ -20,14 +20,11 @@ is never installed into the system trust store. Waits are bounded.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +32,7 @@ from urllib.parse import urlsplit
 from ..config import Settings
 from ..errors import ConflictError, ServiceUnavailableError
 from ..output import Reporter
+from .service import Service, exited_during_start, port_open, wait_until
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -69,14 +67,6 @@ def _data_home(settings: Settings) -> Path:
 def ca_certificate(settings: Settings) -> Path:
     """Caddy's local root CA (``tls internal``): what browsers and clients must trust."""
     return _data_home(settings) / "caddy" / "pki" / "authorities" / "local" / "root.crt"
-
-
-def log_file(settings: Settings) -> Path:
-    return proxy_home(settings) / "caddy" / "caddy.log"
-
-
-def pid_file(settings: Settings) -> Path:
-    return proxy_home(settings) / "caddy" / "caddy.pid"
 
 
 def keycloak_upstream(settings: Settings) -> str:
@@ -127,30 +117,21 @@ def _caddy_binary() -> str:
     return path
 
 
-def _read_pid(settings: Settings) -> int | None:
-    try:
-        return int(pid_file(settings).read_text(encoding="utf-8").split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _is_ours(settings: Settings, pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return str(caddyfile(settings)).encode() in cmdline
+def _service(settings: Settings) -> Service:
+    """The Caddy of this state dir (its command line names the main Caddyfile)."""
+    return Service(
+        "Caddy",
+        home=proxy_home(settings) / "caddy",
+        stem="caddy",
+        markers=(str(caddyfile(settings)),),
+        stop_timeout=STOP_TIMEOUT,
+        poll=POLL,
+        kill_timeout=0.0,
+    )
 
 
 def _our_pid(settings: Settings) -> int | None:
-    pid = _read_pid(settings)
-    return pid if pid is not None and _is_ours(settings, pid) else None
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    return _service(settings).running_pid()
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -195,7 +176,7 @@ def ensure_proxy(settings: Settings, reporter: Reporter) -> dict[str, Any]:
         else:
             reporter.skip(f"Caddy running (pid {pid}) on 127.0.0.1:{settings.proxy_port}")
         return status(settings)
-    if _port_open(settings.proxy_port):
+    if port_open(settings.proxy_port):
         raise ConflictError(
             f"port {settings.proxy_port} on 127.0.0.1 is taken by a process that is not this "
             "state dir's Caddy",
@@ -204,33 +185,21 @@ def ensure_proxy(settings: Settings, reporter: Reporter) -> dict[str, Any]:
         )
     for stale in (idp_socket(settings), admin_socket(settings)):
         stale.unlink(missing_ok=True)
-    log = log_file(settings)
+    log = _service(settings).log_file
     reporter.change(f"starting Caddy on 127.0.0.1:{settings.proxy_port} (log {log})")
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [binary, "run", "--config", str(caddyfile(settings)), "--adapter", "caddyfile"],
-            cwd=proxy_home(settings),
-            env=_env(settings),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    pid_file(settings).write_text(f"{proc.pid}\n", encoding="utf-8")
-    deadline = time.monotonic() + START_TIMEOUT
-    for _ in range(int(START_TIMEOUT / POLL) + 1):
-        if proc.poll() is not None:
-            raise ServiceUnavailableError(
-                f"Caddy exited during start-up (exit code {proc.returncode})",
-                obj="caddy",
-                hint=f"see {log}",
-            )
-        if _ready(settings):
-            reporter.change(f"Caddy is up (pid {proc.pid}); CA {ca_certificate(settings)}")
-            return status(settings)
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(POLL)
+    proc = _service(settings).start(
+        [binary, "run", "--config", str(caddyfile(settings)), "--adapter", "caddyfile"],
+        cwd=proxy_home(settings),
+        env=_env(settings),
+    )
+
+    def up() -> bool:
+        exited_during_start(proc, "Caddy", "caddy", log)
+        return _ready(settings)
+
+    if wait_until(up, START_TIMEOUT, POLL):
+        reporter.change(f"Caddy is up (pid {proc.pid}); CA {ca_certificate(settings)}")
+        return status(settings)
     _terminate(settings, proc.pid)
     raise ServiceUnavailableError(
         f"Caddy did not come up within {START_TIMEOUT:.0f}s", obj="caddy", hint=f"see {log}"
@@ -262,36 +231,19 @@ def reload_proxy(settings: Settings, reporter: Reporter) -> bool:
         raise ServiceUnavailableError(
             f"caddy reload failed: {(proc.stderr or proc.stdout).strip()[-400:]}",
             obj=str(caddyfile(settings)),
-            hint=f"check the routing files in {proxy_home(settings)}; see {log_file(settings)}",
+            hint=f"check the routing files in {proxy_home(settings)}; "
+            f"see {_service(settings).log_file}",
         )
     reporter.change("Caddy reloaded")
     return True
 
 
 def _terminate(settings: Settings, pid: int) -> None:
-    if not _is_ours(settings, pid):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    for _ in range(int(STOP_TIMEOUT / POLL) + 1):
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
-        if not _is_ours(settings, pid):
-            return
-        time.sleep(POLL)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    _service(settings).terminate(pid)
 
 
 def stop_proxy(settings: Settings, reporter: Reporter) -> bool:
-    pid = _our_pid(settings)
-    pid_file(settings).unlink(missing_ok=True)
-    if pid is None:
-        reporter.skip("Caddy is not running (no live process from this state dir)")
-        return False
-    _terminate(settings, pid)
-    reporter.change(f"stopped Caddy (pid {pid})")
-    return True
+    return _service(settings).stop(reporter)
 
 
 def status(settings: Settings) -> dict[str, Any]:
@@ -304,7 +256,7 @@ def status(settings: Settings) -> dict[str, Any]:
         "idp_socket": str(idp_socket(settings)),
         "ca_certificate": str(ca_certificate(settings)),
         "config": str(caddyfile(settings)),
-        "log": str(log_file(settings)),
+        "log": str(_service(settings).log_file),
     }
 
 

@@ -58,6 +58,19 @@ def _phase(
         timings[name] = round(time.monotonic() - start, 2)
 
 
+def _keycloak_phase(
+    settings: Settings, reporter: Reporter, timings: dict[str, float], missing: list[str]
+) -> Any:
+    """Start the local Keycloak; without its module, say so and add it to ``missing``."""
+    kc = _keycloak_module()
+    if kc is None:
+        reporter.warn(f"Keycloak support missing: module {KEYCLOAK_MODULE} is not installed")
+        missing.append(f"Keycloak ({KEYCLOAK_MODULE} missing)")
+        return {"status": "module-missing"}
+    info = _phase("keycloak", reporter, timings, lambda: kc.ensure_keycloak(settings, reporter))
+    return _as_dict(info)
+
+
 def up(
     settings: Settings,
     reporter: Reporter,
@@ -101,15 +114,7 @@ def up(
         "tls proxy", reporter, timings, lambda: proxy.ensure_proxy(settings, reporter)
     )
 
-    kc = _keycloak_module()
-    if kc is None:
-        reporter.warn(f"Keycloak support missing: module {KEYCLOAK_MODULE} is not installed")
-        result["keycloak"] = {"status": "module-missing"}
-        missing.append(f"Keycloak ({KEYCLOAK_MODULE} missing)")
-    else:
-        info = _phase("keycloak", reporter, timings, lambda: kc.ensure_keycloak(settings, reporter))
-        result["keycloak"] = _as_dict(info)
-
+    result["keycloak"] = _keycloak_phase(settings, reporter, timings, missing)
     timings["total"] = round(time.monotonic() - started, 2)
     result["ok"] = not missing
     if missing:

@@ -45,6 +45,14 @@ from .state import (
 )
 
 
+class CommandFailed(Exception):
+    """The command prints ``line`` (stdout) and exits 1; what it changed before stays."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 @dataclass
 class Ctx:
     inp: ParsedInput
@@ -67,6 +75,20 @@ class Ctx:
 
     def arg(self, name: str) -> Any:
         return self.inp.arg(name)
+
+    def user(self, uid: str, missing: str) -> dict[str, Any]:
+        """The account ``uid``; without one the command fails, printing ``missing``."""
+        user = self.db.user(uid)
+        if not user:
+            raise CommandFailed(missing)
+        return user
+
+    def group(self, gid: str, missing: str) -> dict[str, Any]:
+        """The group ``gid``; without one the command fails, printing ``missing``."""
+        group = self.db.group(gid)
+        if not group:
+            raise CommandFailed(missing)
+        return group
 
     def opt(self, name: str) -> Any:
         return self.inp.opt(name)
@@ -130,6 +152,69 @@ def _random(n: int, alphabet: str = string.ascii_letters + string.digits + "+/")
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
+def _install_config(ctx: Ctx, dbtype: str, datadir: Path) -> dict[str, Any]:
+    """The config.php values ``maintenance:install`` sets (merged over the system config)."""
+    new: dict[str, Any] = {
+        "passwordsalt": ctx.opt("password-salt") or _random(30),
+        "secret": ctx.opt("server-secret") or _random(48),
+        "trusted_domains": ["localhost"],
+        "datadirectory": str(datadir),
+        "dbtype": dbtype,
+        "version": VERSION,
+        "overwrite.cli.url": "http://localhost",
+        "instanceid": "oc" + _random(10, string.ascii_lowercase + string.digits),
+    }
+    if dbtype == "mysql":
+        host = ctx.opt("database-host")
+        if ctx.opt("database-port"):
+            host = f"{host}:{ctx.opt('database-port')}"
+        new.update({"dbname": ctx.opt("database-name"), "dbhost": host, "dbport": "",
+                    "dbtableprefix": "oc_", "mysql.utf8mb4": True,
+                    "dbuser": ctx.opt("database-user"),
+                    "dbpassword": ctx.opt("database-pass") or ""})
+        if not new["dbname"] or not new["dbuser"]:
+            raise CommandFailed("Database account and database name must be set.")
+    else:
+        new.update({"dbname": ctx.opt("database-name") or "owncloud", "dbtableprefix": "oc_"})
+    return new
+
+
+def _install_connect(config: dict[str, Any], datadir: Path) -> Store:
+    """The data directory made and the database reached, or the installer's failure text."""
+    try:
+        datadir.mkdir(parents=True, exist_ok=True)
+        (datadir / ".ocdata").touch()
+        return Store.connect(config)
+    except DbError as e:
+        if e.code in (1044, 1045):
+            raise CommandFailed("MySQL username and/or password not valid\n"
+                                "-> You need to enter details of an existing account.") from None
+        raise CommandFailed(f"Error while trying to connect to the database: {e}") from None
+    except OSError as e:
+        raise CommandFailed(f"Cannot create or write into the data directory {datadir}: "
+                            f"{e.strerror}") from None
+
+
+def _install_seed(ctx: Ctx, store: Store, admin: tuple[str, str] | None) -> None:
+    """The initially enabled apps, the install dates and the admin account (with group)."""
+    now = str(int(time.time()))
+    for app, version in catalog.INITIALLY_ENABLED.items():
+        if app not in catalog.KNOWN_APPS:  # not in this image
+            continue
+        store.set_app_value(app, "installed_version", version)
+        store.set_app_value(app, "enabled", "yes")
+    for key, value in (("installedat", now), ("lastupdatedat", now), ("vendor", "nextcloud")):
+        store.set_app_value("core", key, value)
+    if admin is not None:
+        admin_user, admin_pass = admin
+        store.add_user(admin_user, admin_pass)
+        if not store.group("admin"):
+            store.add_group("admin")
+        store.add_member("admin", admin_user)
+        if ctx.opt("admin-email"):
+            store.set_pref(admin_user, "settings", "email", ctx.opt("admin-email"))
+
+
 @command("maintenance:install")
 def maintenance_install(ctx: Ctx) -> int:
     out = ctx.out
@@ -144,44 +229,8 @@ def maintenance_install(ctx: Ctx) -> int:
         out.line("Set an admin password.")
         return 1
     datadir = Path(ctx.opt("data-dir") or ctx.root / "data")
-    new: dict[str, Any] = {
-        "passwordsalt": ctx.opt("password-salt") or _random(30),
-        "secret": ctx.opt("server-secret") or _random(48),
-        "trusted_domains": ["localhost"],
-        "datadirectory": str(datadir),
-        "dbtype": types[database],
-        "version": VERSION,
-        "overwrite.cli.url": "http://localhost",
-        "instanceid": "oc" + _random(10, string.ascii_lowercase + string.digits),
-    }
-    if types[database] == "mysql":
-        host = ctx.opt("database-host")
-        if ctx.opt("database-port"):
-            host = f"{host}:{ctx.opt('database-port')}"
-        new.update({"dbname": ctx.opt("database-name"), "dbhost": host, "dbport": "",
-                    "dbtableprefix": "oc_", "mysql.utf8mb4": True,
-                    "dbuser": ctx.opt("database-user"),
-                    "dbpassword": ctx.opt("database-pass") or ""})
-        if not new["dbname"] or not new["dbuser"]:
-            out.line("Database account and database name must be set.")
-            return 1
-    else:
-        new.update({"dbname": ctx.opt("database-name") or "owncloud", "dbtableprefix": "oc_"})
-    merged = {**ctx.system.values, **new}
-    try:
-        datadir.mkdir(parents=True, exist_ok=True)
-        (datadir / ".ocdata").touch()
-        store = Store.connect(merged)
-    except DbError as e:
-        if e.code in (1044, 1045):
-            out.line("MySQL username and/or password not valid")
-            out.line("-> You need to enter details of an existing account.")
-        else:
-            out.line(f"Error while trying to connect to the database: {e}")
-        return 1
-    except OSError as e:
-        out.line(f"Cannot create or write into the data directory {datadir}: {e.strerror}")
-        return 1
+    merged = {**ctx.system.values, **_install_config(ctx, types[database], datadir)}
+    store = _install_connect(merged, datadir)
     try:
         if isinstance(merged.get("redis"), dict):
             redis_check(merged["redis"])
@@ -190,21 +239,7 @@ def maintenance_install(ctx: Ctx) -> int:
             out.line("Error while trying to create admin account: "
                      "The username is already being used")
             return 1
-        now = str(int(time.time()))
-        for app, version in catalog.INITIALLY_ENABLED.items():
-            if app not in catalog.KNOWN_APPS:  # not in this image
-                continue
-            store.set_app_value(app, "installed_version", version)
-            store.set_app_value(app, "enabled", "yes")
-        for key, value in (("installedat", now), ("lastupdatedat", now), ("vendor", "nextcloud")):
-            store.set_app_value("core", key, value)
-        if with_admin:
-            store.add_user(admin_user, admin_pass)
-            if not store.group("admin"):
-                store.add_group("admin")
-            store.add_member("admin", admin_user)
-            if ctx.opt("admin-email"):
-                store.set_pref(admin_user, "settings", "email", ctx.opt("admin-email"))
+        _install_seed(ctx, store, (admin_user, admin_pass) if with_admin else None)
         store.commit()
     except StandinError as e:
         out.line(f"An unhandled exception has been thrown:\n{e}")
@@ -754,8 +789,7 @@ def _user_data(ctx: Ctx, user: dict[str, Any]) -> dict[str, Any]:
 def user_add(ctx: Ctx) -> int:
     uid = ctx.arg("uid")
     if ctx.db.user(uid):
-        ctx.out.line(f'The account "{uid}" already exists.')
-        return 1
+        raise CommandFailed(f'The account "{uid}" already exists.')
     if ctx.opt("password-from-env"):
         password = _env_password(ctx)
         if not password:
@@ -811,20 +845,14 @@ def user_list(ctx: Ctx) -> int:
 
 @command("user:info")
 def user_info(ctx: Ctx) -> int:
-    user = ctx.db.user(ctx.arg("user"))
-    if not user:
-        ctx.out.line("user not found")
-        return 1
+    user = ctx.user(ctx.arg("user"), "user not found")
     write_array(ctx.out, ctx.fmt, _user_data(ctx, user))
     return 0
 
 
 @command("user:delete")
 def user_delete(ctx: Ctx) -> int:
-    user = ctx.db.user(ctx.arg("uid"))
-    if not user:
-        ctx.out.line("User does not exist")
-        return 1
+    user = ctx.user(ctx.arg("uid"), "User does not exist")
     ctx.db.delete_user(user["uid"])
     ctx.out.line("The specified user was deleted")
     return 0
@@ -832,10 +860,7 @@ def user_delete(ctx: Ctx) -> int:
 
 @command("user:disable", "user:enable")
 def user_enable(ctx: Ctx) -> int:
-    user = ctx.db.user(ctx.arg("uid"))
-    if not user:
-        ctx.out.line("User does not exist")
-        return 1
+    user = ctx.user(ctx.arg("uid"), "User does not exist")
     enable = ctx.inp.command.name == "user:enable"
     ctx.db.set_pref(user["uid"], "core", "enabled", "true" if enable else "false")
     ctx.out.line(f"The specified user is {'enabled' if enable else 'disabled'}")
@@ -844,10 +869,7 @@ def user_enable(ctx: Ctx) -> int:
 
 @command("user:resetpassword")
 def user_resetpassword(ctx: Ctx) -> int:
-    user = ctx.db.user(ctx.arg("user"))
-    if not user:
-        ctx.out.line("User does not exist")
-        return 1
+    user = ctx.user(ctx.arg("user"), "User does not exist")
     if not ctx.opt("password-from-env"):
         ctx.out.line("Interactive input or --password-from-env is needed for entering "
                      "a new password!")
@@ -870,8 +892,7 @@ def user_resetpassword(ctx: Ctx) -> int:
 def group_add(ctx: Ctx) -> int:
     gid = ctx.arg("groupid")
     if ctx.db.group(gid):
-        ctx.out.line(f'Group "{gid}" already exists.')
-        return 1
+        raise CommandFailed(f'Group "{gid}" already exists.')
     ctx.db.add_group(gid, (ctx.opt("display-name") or "").strip() or None)
     ctx.out.line(f'Created group "{gid}"')
     return 0
@@ -893,15 +914,9 @@ def group_list(ctx: Ctx) -> int:
 
 @command("group:adduser", "group:removeuser")
 def group_member(ctx: Ctx) -> int:
-    group = ctx.db.group(ctx.arg("group"))
-    if not group:
-        ctx.out.line("group not found")
-        return 1
+    group = ctx.group(ctx.arg("group"), "group not found")
     for uid in ctx.arg("user"):
-        user = ctx.db.user(uid)
-        if not user:
-            ctx.out.line("user not found")
-            return 1
+        user = ctx.user(uid, "user not found")
         if ctx.inp.command.name == "group:adduser":
             ctx.db.add_member(group["gid"], user["uid"])
         else:
@@ -1052,10 +1067,7 @@ def announcement_list(ctx: Ctx) -> int:
 @command("user:auth-tokens:add")
 def auth_token_add(ctx: Ctx) -> int:
     """An app password for a user (core ``AuthTokens\\Add``; output approximated)."""
-    user = ctx.db.user(ctx.arg("user"))
-    if not user:
-        ctx.out.line("user not found")
-        return 1
+    user = ctx.user(ctx.arg("user"), "user not found")
     token = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(72))
     ctx.db.add_app_password(user["uid"], token, str(ctx.opt("name") or "cli"))
     ctx.out.line("app password:")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import PRODUCT, VERSION_STRING, catalog
-from .commands import HANDLERS, Ctx, enabled_apps, help_text, install_definition
+from .commands import HANDLERS, CommandFailed, Ctx, enabled_apps, help_text, install_definition
 from .console import (
     COMMANDS_JSON,
     CommandDef,
@@ -162,7 +162,11 @@ def _run(
         if handler is None:
             stderr.write(NOTICE.format(cmd.name))
             return 0
-        code = handler(Ctx(inp, out, root, env, stdin, system, store))
+        try:
+            code = handler(Ctx(inp, out, root, env, stdin, system, store))
+        except CommandFailed as failed:
+            out.line(failed.line)
+            code = 1
         if store is not None:
             store.commit()
         return code & 0xFF

@@ -213,23 +213,10 @@ def _audience_ok(aud: Any, client_id: str) -> bool:
         isinstance(aud, list) and client_id in aud)
 
 
-def finish_login(store: Store, system: SystemConfig, session: Session, state: str, code: str,
-                 host_header: str) -> tuple[str, str | None]:
-    """Exchange the code, verify the ID token, provision; returns (uid, redirect url)."""
-    import jwt
-
-    flow = session.flows.pop(state, None)
-    if flow is None:
-        raise OidcError("The received state does not match the expected value.", 403)
-    if time.time() - float(flow["ts"]) > LOGIN_FLOW_TIMEOUT:
-        raise OidcError("The received state has expired.", 403)
-    provider_id = int(flow["provider_id"])
-    provider = next((p for p in store.providers() if int(p["id"]) == provider_id), None)
-    if provider is None:
-        raise OidcError("There is no such OpenID Connect provider.", 404)
-    doc = discovery(provider)
-    body = {"code": code, "redirect_uri": redirect_uri(system, host_header),
-            "grant_type": "authorization_code"}
+def _exchange_code(provider: dict[str, Any], doc: dict[str, Any], flow: dict[str, Any],
+                   code: str, redirect: str) -> dict[str, Any]:
+    """The token endpoint's answer to the authorization code (with an ``id_token``)."""
+    body = {"code": code, "redirect_uri": redirect, "grant_type": "authorization_code"}
     if "code_verifier" in flow:
         body["code_verifier"] = flow["code_verifier"]
     client_id, secret = str(provider["client_id"]), str(provider["client_secret"] or "")
@@ -252,8 +239,16 @@ def finish_login(store: Store, system: SystemConfig, session: Session, state: st
         raise OidcError(f"{failed}: {desc}" if desc else failed, 403)
     if not isinstance(data, dict) or "id_token" not in data:
         raise OidcError(failed, 403)
+    return data
+
+
+def _verified_claims(id_token: str, doc: dict[str, Any], client_id: str,
+                     flow: dict[str, Any]) -> dict[str, Any]:
+    """The ID token's claims after user_oidc's checks (signature, expiry, iss, aud, azp, nonce)."""
+    import jwt
+
     try:
-        payload = _decode(str(data["id_token"]), doc)
+        payload = _decode(id_token, doc)
     except jwt.ExpiredSignatureError:
         raise OidcError("The received token is expired.", 403) from None
     except (jwt.InvalidTokenError, requests.RequestException, ValueError) as exc:
@@ -269,6 +264,24 @@ def finish_login(store: Store, system: SystemConfig, session: Session, state: st
         raise OidcError("The authorized party does not match ours", 403)
     if "nonce" in payload and payload["nonce"] != flow["nonce"]:
         raise OidcError("The nonce does not match", 403)
+    return payload
+
+
+def finish_login(store: Store, system: SystemConfig, session: Session, state: str, code: str,
+                 host_header: str) -> tuple[str, str | None]:
+    """Exchange the code, verify the ID token, provision; returns (uid, redirect url)."""
+    flow = session.flows.pop(state, None)
+    if flow is None:
+        raise OidcError("The received state does not match the expected value.", 403)
+    if time.time() - float(flow["ts"]) > LOGIN_FLOW_TIMEOUT:
+        raise OidcError("The received state has expired.", 403)
+    provider_id = int(flow["provider_id"])
+    provider = next((p for p in store.providers() if int(p["id"]) == provider_id), None)
+    if provider is None:
+        raise OidcError("There is no such OpenID Connect provider.", 404)
+    doc = discovery(provider)
+    data = _exchange_code(provider, doc, flow, code, redirect_uri(system, host_header))
+    payload = _verified_claims(str(data["id_token"]), doc, str(provider["client_id"]), flow)
     uid = provision(store, provider, payload)
     from . import audit
 

@@ -219,15 +219,25 @@ class Handler(BaseHTTPRequestHandler):
         session = self._session(system)
         return session.uid if session else None
 
+    def _open_store(self, system: SystemConfig, what: str, body: bool,
+                    html: bool = False) -> Store | None:
+        """The database; None when it cannot be opened (logged as ``what``, 500 answered)."""
+        try:
+            return Store.connect(system.values)
+        except StandinError as e:
+            sys.stderr.write(f"{what}: {e}\n")
+        if html:
+            self._page(500, "Internal Server Error", body)
+        else:
+            self._send(500, "Internal Server Error\n", "text/plain", body)
+        return None
+
     def _ocs_app(self, path: str, system: SystemConfig, reply: Any) -> None:
         """announcementcenter's and notifications' OCS routes (see announcements.py)."""
         from . import announcements
 
-        try:
-            store = Store.connect(system.values)
-        except StandinError as e:
-            sys.stderr.write(f"ocs: {e}\n")
-            self._send(500, "Internal Server Error\n", "text/plain", True)
+        store = self._open_store(system, "ocs", True)
+        if store is None:
             return
         try:
             uid = self._caller(store, system)
@@ -258,11 +268,8 @@ class Handler(BaseHTTPRequestHandler):
             store.close()
 
     def _ocs_user(self, system: SystemConfig, reply: Any) -> None:
-        try:
-            store = Store.connect(system.values)
-        except StandinError as e:
-            sys.stderr.write(f"cloud/user: {e}\n")
-            self._send(500, "Internal Server Error\n", "text/plain", True)
+        store = self._open_store(system, "cloud/user", True)
+        if store is None:
             return
         try:
             uid: str | None = None
@@ -291,6 +298,24 @@ class Handler(BaseHTTPRequestHandler):
             headers["Set-Cookie"] = cookie
         self._send(303, "", "text/html; charset=utf-8", body, headers)
 
+    def _login(self, store: Store, session: oidc.Session, query: dict[str, list[str]],
+               base: str, body: bool, set_cookie: str | None) -> None:
+        """``/login``: the dashboard when logged in, else the auto-redirect provider's login
+        (unless ``direct=1``), else the login page naming the providers."""
+        provider = oidc.auto_redirect_provider(store)
+        if session.uid:
+            self._redirect(f"{base}/index.php/apps/dashboard/", body, set_cookie)
+        elif provider is not None and query.get("direct", [""])[0] != "1":
+            target = f"{base}/index.php/apps/user_oidc/login/{provider['id']}"
+            redirect_url = query.get("redirect_url", [""])[0]
+            if redirect_url:
+                target += "?" + urlencode({"redirectUrl": redirect_url})
+            self._redirect(target, body, set_cookie)
+        else:
+            names = ", ".join(p["identifier"] for p in store.providers()) or "none"
+            self._page(200, f"Login (local accounts; providers: {names})", body,
+                       {"Set-Cookie": set_cookie} if set_cookie else None)
+
     def _web(self, path: str, query: dict[str, list[str]], system: SystemConfig,
              body: bool) -> None:
         if not system.installed:
@@ -305,11 +330,8 @@ class Handler(BaseHTTPRequestHandler):
             set_cookie = (f"{oidc.cookie_name(system)}={session.sid}; path=/; HttpOnly; "
                           "SameSite=Lax")
         route = re.sub(r"^/index\.php", "", path) or "/"
-        try:
-            store = Store.connect(system.values)
-        except StandinError as e:
-            sys.stderr.write(f"web: {e}\n")
-            self._page(500, "Internal Server Error", body)
+        store = self._open_store(system, "web", body, html=True)
+        if store is None:
             return
         try:
             if session.uid and not oidc.user_enabled(store, session.uid):
@@ -323,19 +345,7 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     self._page(200, f"Dashboard of {user['displayname']} ({user['uid']})", body)
             elif route == "/login":
-                provider = oidc.auto_redirect_provider(store)
-                if session.uid:
-                    self._redirect(f"{base}/index.php/apps/dashboard/", body, set_cookie)
-                elif provider is not None and query.get("direct", [""])[0] != "1":
-                    target = f"{base}/index.php/apps/user_oidc/login/{provider['id']}"
-                    redirect_url = query.get("redirect_url", [""])[0]
-                    if redirect_url:
-                        target += "?" + urlencode({"redirectUrl": redirect_url})
-                    self._redirect(target, body, set_cookie)
-                else:
-                    names = ", ".join(p["identifier"] for p in store.providers()) or "none"
-                    self._page(200, f"Login (local accounts; providers: {names})", body,
-                               {"Set-Cookie": set_cookie} if set_cookie else None)
+                self._login(store, session, query, base, body, set_cookie)
             elif route.startswith("/apps/user_oidc/login/"):
                 provider_id = int(route.rsplit("/", 1)[1])
                 target = oidc.start_login(store, system, session, provider_id, host,
@@ -362,6 +372,28 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- files over WebDAV (the part the support test uses) -------------------------------
 
+    def _dav_user(self, store: Store, session: oidc.Session | None, auth: str) -> str | None:
+        """Who a WebDAV request comes from: the bearer token's user, else the session's."""
+        if auth.lower().startswith("bearer "):
+            return oidc.bearer_user(store, auth[7:].strip())
+        return session.uid if session is not None else None
+
+    def _dav_put(self, store: Store, system: SystemConfig, uid: str, target: Path, shown: str,
+                 req: dict[str, str], body: bool) -> None:
+        """Write the request body (at most 10 MiB) to ``target``; audited like Nextcloud."""
+        from . import audit
+
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(min(length, 10 * 1024 * 1024))
+        created = not target.exists()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        fileid = target.stat().st_ino
+        if created:
+            audit.write(store, system, uid, f'File with id "{fileid}" created: "{shown}"', req)
+        audit.write(store, system, uid, f'File with id "{fileid}" written to: "{shown}"', req)
+        self._send(201 if created else 204, "", "text/plain", body)
+
     def _files(self, path: str, system: SystemConfig, body: bool) -> None:
         """``GET /index.php/csrftoken`` and ``GET``/``PUT /remote.php/dav/files/<uid>/<p>``
         of the logged-in (enabled) user, with the session cookie (a PUT also needs the
@@ -372,20 +404,13 @@ class Handler(BaseHTTPRequestHandler):
         if not system.installed or system.get("maintenance") is True:
             self._send(503, "Service unavailable\n", "text/plain", body)
             return
-        try:
-            store = Store.connect(system.values)
-        except StandinError as e:
-            sys.stderr.write(f"dav: {e}\n")
-            self._send(500, "Internal Server Error\n", "text/plain", body)
+        store = self._open_store(system, "dav", body)
+        if store is None:
             return
         try:
             session = self._session(system)
             auth = self.headers.get("Authorization", "")
-            uid = None
-            if auth.lower().startswith("bearer "):
-                uid = oidc.bearer_user(store, auth[7:].strip())
-            elif session is not None:
-                uid = session.uid
+            uid = self._dav_user(store, session, auth)
             if not oidc.user_enabled(store, uid):
                 self._send(401, "Unauthorized\n", "text/plain", body)
                 return
@@ -411,18 +436,7 @@ class Handler(BaseHTTPRequestHandler):
             req = {"remoteAddr": self.client_address[0], "method": self.command,
                    "url": path, "userAgent": self.headers.get("User-Agent", "--")}
             if self.command == "PUT":
-                length = int(self.headers.get("Content-Length") or 0)
-                data = self.rfile.read(min(length, 10 * 1024 * 1024))
-                created = not target.exists()
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                fileid = target.stat().st_ino
-                if created:
-                    audit.write(store, system, str(uid),
-                                f'File with id "{fileid}" created: "{shown}"', req)
-                audit.write(store, system, str(uid),
-                            f'File with id "{fileid}" written to: "{shown}"', req)
-                self._send(201 if created else 204, "", "text/plain", body)
+                self._dav_put(store, system, str(uid), target, shown, req, body)
                 return
             if not target.is_file():
                 self._send(404, "Not Found\n", "text/plain", body)
