@@ -355,35 +355,16 @@ def config_diff(
     return out, keys
 
 
-def configure_nextcloud(
+def _converge_apps(
     nc: NextcloudAdapter,
     spec: PracticeSpec,
     slot: Slot,
     settings: Settings,
-    secrets: SecretStore,
+    apps: dict[str, dict[str, str]],
     reporter: Reporter,
-    *,
-    issuer: str,
-    client_id: str = "nextcloud",
-    dry_run: bool = False,
-) -> ConvergeResult:
-    """Converge system/app config, apps and the user_oidc login provider of the slot.
-
-    With ``dry_run`` only the three reads run; ``changes`` lists what a real run would do.
-    """
-    calls0, mutating0 = nc.calls, nc.mutating_calls
-    changes: list[str] = []
-
-    current = nc.config_list()
-    apps = nc.app_list()
-
-    ref = slot_secret_refs(slot)["oidc_client_secret"]
-    secret = secrets.get(ref) if dry_run else secrets.ensure(ref)
-    desired = desired_config(spec, slot, settings)
-    desired["system"][OIDC_FINGERPRINT_KEY] = (
-        hashlib.sha256(secret.encode()).hexdigest() if secret is not None else "(new secret)"
-    )
-
+    dry_run: bool,
+) -> list[str]:
+    """Enable the ordered + required apps, disable the others (one call each way)."""
     plan = desired_apps(spec)
     to_enable = [a for a in plan.enable if a not in apps["enabled"]]
     to_disable = [a for a in plan.disable if a in apps["enabled"]]
@@ -401,6 +382,7 @@ def configure_nextcloud(
             details={"slot": slot.id, "missing_apps": missing,
                      "image": settings.nextcloud_image},
         )
+    changes: list[str] = []
     if to_enable:
         if not dry_run:
             nc.enable_apps(to_enable)
@@ -409,33 +391,73 @@ def configure_nextcloud(
         if not dry_run:
             nc.disable_apps(to_disable)
         changes += [f"app {a} disabled" for a in to_disable]
-    if not to_enable and not to_disable:
+    if not changes:
         reporter.skip(f"apps of {slot.id} up to date ({', '.join(plan.enable)})")
+    return changes
 
+
+def _converge_provider(
+    nc: NextcloudAdapter,
+    slot: Slot,
+    options: dict[str, str],
+    secret: str | None,
+    secret_stale: bool,
+    reporter: Reporter,
+    dry_run: bool,
+) -> list[str]:
+    """Create the user_oidc login provider, or update what differs (the secret if stale)."""
     providers = nc.oidc_providers()
     provider = next((p for p in providers if p.get("identifier") == OIDC_PROVIDER_ID), None)
-    options = oidc_provider_options(issuer, client_id)
+    if provider is None:
+        if not dry_run:
+            nc.set_oidc_provider(OIDC_PROVIDER_ID, options, secret)
+        return [f"login provider {OIDC_PROVIDER_ID} created"]
+    differing = provider_differences(provider, options)
+    if not differing and not secret_stale:
+        reporter.skip(f"login provider {OIDC_PROVIDER_ID} of {slot.id} up to date")
+        return []
+    if not dry_run:
+        nc.set_oidc_provider(
+            OIDC_PROVIDER_ID,
+            {name: options[name] for name in differing},
+            secret if secret_stale else None,
+        )
+    what = [*differing, *(["client secret"] if secret_stale else [])]
+    return [f"login provider {OIDC_PROVIDER_ID} updated ({', '.join(what)})"]
+
+
+def configure_nextcloud(
+    nc: NextcloudAdapter,
+    spec: PracticeSpec,
+    slot: Slot,
+    settings: Settings,
+    secrets: SecretStore,
+    reporter: Reporter,
+    *,
+    issuer: str,
+    client_id: str = "nextcloud",
+    dry_run: bool = False,
+) -> ConvergeResult:
+    """Converge system/app config, apps and the user_oidc login provider of the slot.
+
+    With ``dry_run`` only the three reads run; ``changes`` lists what a real run would do.
+    """
+    calls0, mutating0 = nc.calls, nc.mutating_calls
+    current = nc.config_list()
+    apps = nc.app_list()
+    ref = slot_secret_refs(slot)["oidc_client_secret"]
+    secret = secrets.get(ref) if dry_run else secrets.ensure(ref)
+    desired = desired_config(spec, slot, settings)
+    desired["system"][OIDC_FINGERPRINT_KEY] = (
+        hashlib.sha256(secret.encode()).hexdigest() if secret is not None else "(new secret)"
+    )
+    changes = _converge_apps(nc, spec, slot, settings, apps, reporter, dry_run)
     secret_stale = not _same(
         (current.get("system") or {}).get(OIDC_FINGERPRINT_KEY),
         desired["system"][OIDC_FINGERPRINT_KEY],
     )
-    if provider is None:
-        if not dry_run:
-            nc.set_oidc_provider(OIDC_PROVIDER_ID, options, secret)
-        changes.append(f"login provider {OIDC_PROVIDER_ID} created")
-    else:
-        differing = provider_differences(provider, options)
-        if (differing or secret_stale) and not dry_run:
-            nc.set_oidc_provider(
-                OIDC_PROVIDER_ID,
-                {name: options[name] for name in differing},
-                secret if secret_stale else None,
-            )
-        if differing or secret_stale:
-            what = [*differing, *(["client secret"] if secret_stale else [])]
-            changes.append(f"login provider {OIDC_PROVIDER_ID} updated ({', '.join(what)})")
-        else:
-            reporter.skip(f"login provider {OIDC_PROVIDER_ID} of {slot.id} up to date")
+    options = oidc_provider_options(issuer, client_id)
+    changes += _converge_provider(nc, slot, options, secret, secret_stale, reporter, dry_run)
 
     # Config last: the secret fingerprint is recorded only after the provider holds the secret.
     diff, keys = config_diff(current, desired)
@@ -446,11 +468,11 @@ def configure_nextcloud(
     else:
         reporter.skip(f"Nextcloud config of {slot.id} up to date")
 
+    result = ConvergeResult(changes, nc.calls - calls0, nc.mutating_calls - mutating0)
     if dry_run:
-        return ConvergeResult(changes, nc.calls - calls0, nc.mutating_calls - mutating0)
+        return result
     for line in changes:
         reporter.change(line)
-    result = ConvergeResult(changes, nc.calls - calls0, nc.mutating_calls - mutating0)
     reporter.info(f"occ runs for {slot.id}: {result.occ_calls} ({result.mutating_calls} changing)")
     return result
 
