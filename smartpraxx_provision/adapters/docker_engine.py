@@ -375,15 +375,32 @@ class DockerEngine:
 
     # -- networks and volumes --------------------------------------------------------------
 
+    def _find(self, kind: str, name: str) -> Any | None:
+        """The volume or network ``name`` (its owner checked), or None when it is missing."""
+        try:
+            found = getattr(self.client, f"{kind}s").get(name)
+        except docker.errors.NotFound:
+            return None
+        self._require_owner(kind, name, found.attrs.get("Labels"))
+        return found
+
+    def _remove(self, kind: str, name: str) -> bool:
+        """Remove the volume or network ``name`` (its owner checked). Missing = False."""
+        with self._call(f"remove {kind}", name):
+            found = self._find(kind, name)
+            if found is None:
+                return False
+            try:
+                found.remove()
+            except docker.errors.NotFound:
+                return False
+            return True
+
     def ensure_network(self, name: str, labels: dict[str, str], internal: bool = False) -> bool:
         """Create the bridge network when missing. True if it was created."""
         with self._call("create network", name):
-            try:
-                found = self.client.networks.get(name)
-                self._require_owner("network", name, found.attrs.get("Labels"))
+            if self._find("network", name) is not None:
                 return False
-            except docker.errors.NotFound:
-                pass
             self.client.networks.create(
                 name,
                 driver="bridge",
@@ -396,12 +413,8 @@ class DockerEngine:
     def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
         """Create the named volume when missing. True if it was created."""
         with self._call("create volume", name):
-            try:
-                found = self.client.volumes.get(name)
-                self._require_owner("volume", name, found.attrs.get("Labels"))
+            if self._find("volume", name) is not None:
                 return False
-            except docker.errors.NotFound:
-                pass
             self.client.volumes.create(
                 name=name, labels={LABEL_MANAGED: "true", **self._owned_labels(labels)}
             )
@@ -700,24 +713,10 @@ class DockerEngine:
             return True
 
     def remove_volume(self, name: str) -> bool:
-        with self._call("remove volume", name):
-            try:
-                found = self.client.volumes.get(name)
-                self._require_owner("volume", name, found.attrs.get("Labels"))
-                found.remove()
-            except docker.errors.NotFound:
-                return False
-            return True
+        return self._remove("volume", name)
 
     def remove_network(self, name: str) -> bool:
-        with self._call("remove network", name):
-            try:
-                found = self.client.networks.get(name)
-                self._require_owner("network", name, found.attrs.get("Labels"))
-                found.remove()
-            except docker.errors.NotFound:
-                return False
-            return True
+        return self._remove("network", name)
 
     @staticmethod
     def _label_filter(labels: dict[str, str]) -> list[str]:

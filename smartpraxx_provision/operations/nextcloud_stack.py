@@ -52,7 +52,15 @@ from ..render.bundle import (
     slot_names,
     slot_secret_refs,
 )
-from ..render.stack import AbsentContainer, ContainerPlan, HealthCheck, StackPlan, slot_stack
+from ..render.stack import (
+    HEALTH_RETRIES,
+    HEALTH_TIMEOUT,
+    AbsentContainer,
+    ContainerPlan,
+    HealthCheck,
+    StackPlan,
+    slot_stack,
+)
 from ..secrets import SecretStore
 from ..secrets.filestore import atomic_write
 
@@ -96,17 +104,17 @@ def _slot_error(
     slot: Slot,
     container: str,
     message: str,
-    hint: str,
-    extra: dict[str, Any] | None = None,
+    hint: str | None = None,
 ) -> ExternalServiceError:
+    """A failure of a slot's container, its last log lines attached (hint: docker logs)."""
     logs = engine.logs(container, tail=_LOG_TAIL)
     last = "\n".join(logs.strip().splitlines()[-10:])
     return ExternalServiceError(
         f"slot {slot.id}: {message}"
         + (f"\n--- last log lines of {container} ---\n{last}" if last else ""),
         obj=container,
-        hint=hint,
-        details={"slot": slot.id, "container": container, "logs": logs, **(extra or {})},
+        hint=hint or f"docker logs {container}",
+        details={"slot": slot.id, "container": container, "logs": logs},
     )
 
 
@@ -134,11 +142,7 @@ def _wait(
             break
         time.sleep(_POLL)
     raise _slot_error(
-        engine,
-        slot,
-        container,
-        f"{container} is not ready within {timeout:g}s ({last})",
-        f"docker logs {container}",
+        engine, slot, container, f"{container} is not ready within {timeout:g}s ({last})"
     )
 
 
@@ -193,13 +197,8 @@ def _wait_installed(
         if time.monotonic() >= deadline:
             break
         time.sleep(_POLL)
-    raise _slot_error(
-        engine,
-        slot,
-        nc.container,
-        f"Nextcloud in {nc.container} is not installed and ready within {timeout:g}s ({last})",
-        f"docker logs {nc.container}",
-    )
+    message = f"Nextcloud in {nc.container} is not installed and ready within {timeout:g}s"
+    raise _slot_error(engine, slot, nc.container, f"{message} ({last})")
 
 
 def _secret_files(
@@ -221,8 +220,8 @@ def _docker_healthcheck(check: HealthCheck | None) -> dict[str, Any] | None:
     return healthcheck(
         list(check.test),
         interval=check.interval,
-        timeout=check.timeout,
-        retries=check.retries,
+        timeout=HEALTH_TIMEOUT,
+        retries=HEALTH_RETRIES,
         start_period=check.start_period,
     )
 

@@ -156,9 +156,6 @@ def hardening(role: str, settings: Settings) -> dict[str, Any]:
     }
 
 
-SECRET_REF_RE = re.compile(r"<secret:([a-z0-9][a-z0-9._/-]*)>")
-
-
 @dataclass(frozen=True)
 class SlotNames:
     """Docker object names of one slot (all derived from the slot id)."""
@@ -318,6 +315,9 @@ def oidc_provider_options(issuer: str, client_id: str) -> dict[str, str]:
 # --- env files and secret references -----------------------------------------------------
 
 
+SECRET_REF_RE = re.compile(r"<secret:([a-z0-9][a-z0-9._/-]*)>")
+
+
 def parse_env(text: str) -> dict[str, str]:
     """``KEY=VALUE`` lines of an env file (comments and blank lines skipped)."""
     env: dict[str, str] = {}
@@ -375,7 +375,7 @@ def render_slot_bundle(
     spec: PracticeSpec, slot: Slot, settings: Settings, secret_refs: Mapping[str, str]
 ) -> dict[str, bytes]:
     """Render the slot's bundle ``{relative path: bytes}`` (sorted by path)."""
-    from .stack import slot_stack  # the plan module imports this one
+    from .stack import HEALTH_RETRIES, HEALTH_TIMEOUT, slot_stack  # stack.py imports bundle.py
 
     refs = _check_refs(secret_refs)
     ctx = _context(spec, slot, settings)
@@ -384,6 +384,8 @@ def render_slot_bundle(
         refs=refs,
         stack=stack,
         services=[_compose_service(c) for c in stack.containers],
+        health_timeout=HEALTH_TIMEOUT,
+        health_retries=HEALTH_RETRIES,
         secret_file_names=sorted(
             {SECRET_NAMES[k] for c in stack.containers for k in c.secrets}
         ),

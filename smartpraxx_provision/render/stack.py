@@ -45,6 +45,9 @@ from .bundle import (
 # Docker's healthchecks of a slot's db and redis run this often (seconds): 50 slots on one
 # host at a 2 s interval would be 50 client processes a second.
 HEALTH_INTERVAL = 30.0
+# Every check of a slot: one probe may take this long, this many failures mark it unhealthy.
+HEALTH_TIMEOUT = 5.0
+HEALTH_RETRIES = 30
 IDP_GATEWAY_SOCKET = "/run/smartpraxx-idp/idp.sock"
 IDP_GATEWAY_MEM_LIMIT = "32m"
 # Every container a slot can have, in launch order.
@@ -53,13 +56,12 @@ ROLES = ("db", "redis", "idp", "app", "cron")
 
 @dataclass(frozen=True)
 class HealthCheck:
-    """A container health check; ``test`` ``("NONE",)`` switches the image's check off."""
+    """A container health check (timeout ``HEALTH_TIMEOUT``, ``HEALTH_RETRIES`` retries);
+    ``test`` ``("NONE",)`` switches the image's check off."""
 
     test: tuple[str, ...]
     interval: float = HEALTH_INTERVAL
-    timeout: float = 5.0
-    retries: int = 30
-    start_period: float = 60.0
+    start_period: float = 60.0  # failures in the first minute do not count
 
     @property
     def disabled(self) -> bool:
@@ -69,27 +71,31 @@ class HealthCheck:
 DISABLED_HEALTHCHECK = HealthCheck(("NONE",))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ContainerPlan:
     """One container of a slot, as launched (secrets named by key, never by value)."""
 
+    # what it is
     role: str
     name: str
     image: str
-    env: dict[str, str]
     labels: dict[str, str]
+    # where it is reached: the slot's network, host ports on 127.0.0.1 (0 = any free one)
     network: str
-    env_file: str | None = None  # the bundle file ``env`` was read from
     aliases: tuple[str, ...] = ()
-    volumes: dict[str, str] = field(default_factory=dict)
     ports: dict[int, int] = field(default_factory=dict)
-    mem_limit: str | None = None
+    # what it runs with
+    env: dict[str, str]
+    env_file: str | None = None  # the bundle file ``env`` was read from
+    volumes: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     command: tuple[str, ...] | None = None
-    healthcheck: HealthCheck | None = None  # None: the image's own
-    hardening: dict[str, Any] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()  # logical secret keys (bundle.SECRET_NAMES)
     secret_owner: str | None = None  # the image's user that reads the secret files
+    # how it is confined, checked and kept up
+    mem_limit: str | None = None
+    hardening: dict[str, Any] = field(default_factory=dict)
+    healthcheck: HealthCheck | None = None  # None: the image's own
     depends_on: tuple[str, ...] = ()  # roles that must be ready before this one starts
     restart_policy: str = RESTART_POLICY
 
