@@ -1,7 +1,7 @@
 """The one door to the Docker API (docker SDK 7.x).
 
 Everything the tool does with a Docker engine goes through :class:`DockerEngine`: networks,
-volumes, containers (labelled with the slot they belong to), bounded health waits, ``exec``
+volumes, containers (labelled with the slot they belong to), ``exec``
 with exit code and separated output, logs, removal, image build/import/copy and archive
 export/import. The same code path serves the local socket (``base_url=None``: ``DOCKER_HOST``
 or the default socket), ``tcp://host:port`` (optionally TLS via ``tls_cert_dir`` or the
@@ -642,37 +642,6 @@ class DockerEngine:
             c.stop(timeout=timeout)
             return True
 
-    def wait_healthy(self, name: str, timeout: float, interval: float = 1.0) -> ContainerInfo:
-        """Wait until the container is healthy (or running, without a healthcheck).
-
-        Bounded by ``timeout`` seconds and ``timeout/interval + 1`` polls. Raises
-        ExternalServiceError naming the container, with its last 40 log lines in ``details``,
-        as soon as it exited or when time runs out.
-        """
-        deadline = time.monotonic() + timeout
-        attempts = int(timeout / max(interval, 0.05)) + 1
-        last: ContainerInfo | None = None
-        for _ in range(attempts + 1):
-            last = self.inspect_container(name)
-            if last is None:
-                raise ExternalServiceError(
-                    f"container {name} does not exist", obj=name, hint=LOCAL_HINT
-                )
-            if last.status == "running" and last.health in (None, "healthy"):
-                return last
-            if last.status in ("exited", "dead"):
-                break
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-        state = "missing" if last is None else f"{last.status}/{last.health or 'no healthcheck'}"
-        raise ExternalServiceError(
-            f"container {name} did not become healthy within {timeout:g}s (state {state})",
-            obj=name,
-            hint=f"docker logs {name}",
-            details={"container": name, "state": state, "logs": self.logs(name, tail=40)},
-        )
-
     def logs(self, name: str, tail: int = 40) -> str:
         """The last ``tail`` lines of stdout+stderr ('' when the container is missing)."""
         with self._call("read logs of", name):
@@ -889,14 +858,6 @@ class DockerEngine:
                 str(tarball), repository=repository, tag=version, changes=changes
             )
             return self._image_id(tag)
-
-    def remove_image(self, tag: str) -> bool:
-        with self._call("remove image", tag):
-            try:
-                self.client.images.remove(tag)
-            except docker.errors.ImageNotFound:
-                return False
-            return True
 
     # -- archives --------------------------------------------------------------------------
 
