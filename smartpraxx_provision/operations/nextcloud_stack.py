@@ -4,10 +4,13 @@ Steps are idempotent: each re-reads live state and changes only what differs, re
 "changed"/"up to date" lines through the Reporter. Every Docker object carries the slot's
 labels and a slot-scoped name (``slot_names``), so nothing here can touch another slot.
 
-* ``launch_stack`` — network, volumes, MariaDB, Redis, Nextcloud (+ optional cron) through
-  the Docker API (not compose), with secrets drawn from the secret store (generated once) and
-  bounded health waits. A DB password that the database refuses stops the launch with an
-  error naming the slot and the container, its logs attached.
+* ``launch_stack`` — the slot's container plan (render/stack.py ``slot_stack``: network,
+  volumes, MariaDB, Redis, the idp gateway in the local TLS mode, Nextcloud, optional cron)
+  applied in its order through the Docker API (not compose), with secrets drawn from the
+  secret store (generated once) and bounded readiness waits for what a container depends on.
+  The secret-free bundle rendered from the same plan (compose.yaml, env/, nextcloud/) is
+  written to ``<state_dir>/slots/<slot id>/`` first. A DB password that the database refuses
+  stops the launch with an error naming the slot and the container, its logs attached.
 * ``configure_nextcloud`` — read state (``config:list``, ``app:list``,
   ``user_oidc:providers``: 3 occ runs), diff against the desired state, write the
   differences (apps in one call each, config in one ``config:import``, the login provider in
