@@ -15,6 +15,7 @@ without the local TLS proxy, cron with ``nextcloud_cron`` off). It is the single
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ..config import Settings
@@ -191,34 +192,34 @@ def idp_gateway(settings: Settings, slot: Slot) -> ContainerPlan:
 def slot_stack(spec: PracticeSpec, slot: Slot, settings: Settings) -> StackPlan:
     """Everything Docker runs for the slot (see the module doc)."""
     names = slot_names(slot)
+    service = partial(_service, spec, slot, settings)
     built: dict[str, ContainerPlan] = {
-        "db": _service(
-            spec, slot, settings, "db",
+        "db": service(
+            "db",
             image=settings.mariadb_image,
             volumes={names.db_volume: DB_MOUNT},
             mem_limit=settings.db_mem_limit,
             user=DB_RUN_USER,
             healthcheck=HealthCheck(tuple(DB_HEALTH)),
         ),
-        "redis": _service(
-            spec, slot, settings, "redis",
+        "redis": service(
+            "redis",
             image=settings.redis_image,
             mem_limit=settings.redis_mem_limit,
             command=tuple(REDIS_COMMAND),
             user=REDIS_USER,
             healthcheck=HealthCheck(tuple(REDIS_HEALTH)),
         ),
-        "idp": idp_gateway(settings, slot),
-        "app": _service(
-            spec, slot, settings, "app",
+        "app": service(
+            "app",
             image=settings.nextcloud_image,
             volumes={names.data_volume: DATA_MOUNT},
             ports={APP_PORT: 0},
             mem_limit=settings.app_mem_limit,
             depends_on=("db", "redis"),
         ),
-        "cron": _service(
-            spec, slot, settings, "cron",
+        "cron": service(
+            "cron",
             image=settings.nextcloud_image,
             volumes={names.data_volume: DATA_MOUNT},
             mem_limit=CRON_MEM_LIMIT,
@@ -232,6 +233,8 @@ def slot_stack(spec: PracticeSpec, slot: Slot, settings: Settings) -> StackPlan:
         "cron": "setting nextcloud_cron is off",
     }
     running = container_roles(settings)
+    if "idp" in running:  # only then: it reads the local proxy's (devstack) settings
+        built["idp"] = idp_gateway(settings, slot)
     return StackPlan(
         network=names.network,
         network_labels=slot_labels(slot, "network"),
