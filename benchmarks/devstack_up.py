@@ -21,10 +21,13 @@ Measured on the dev machine (2 shared cores, Debian docker.io 20.10, deb.debian.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
 from pathlib import Path
+
+import docker.errors
 
 from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.config import load_settings, replace
@@ -51,7 +54,8 @@ def main() -> None:
                     cold, Reporter(), engine, rebuild=True
                 )
             finally:
-                engine.remove_image(images.BASE_TAG)
+                with contextlib.suppress(docker.errors.ImageNotFound):
+                    engine.client.images.remove(images.BASE_TAG)
                 images.BASE_TAG = saved
 
     start = time.monotonic()

@@ -32,6 +32,10 @@ from typing import Any
 from smartpraxx_provision.adapters.docker_engine import ContainerSpec, DockerEngine
 from smartpraxx_provision.devstack.images import BASE_TAG, MARIADB_TAG, REDIS_TAG
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' wait helper
+
+from tests.fixtures.docker_wait import wait_healthy
+
 CONTEXT = (
     Path(__file__).resolve().parents[1]
     / "smartpraxx_provision" / "devstack" / "images" / "nextcloud-standin"
@@ -65,8 +69,8 @@ def main() -> None:
         engine.ensure_container(ContainerSpec(
             name=names[1], image=REDIS_TAG, aliases=("redis",),
             env={"REDIS_PASSWORD": pw_redis}, **common))
-        engine.wait_healthy(names[0], 120)
-        engine.wait_healthy(names[1], 120)
+        wait_healthy(engine, names[0], 120)
+        wait_healthy(engine, names[1], 120)
         start = time.monotonic()
         engine.ensure_container(ContainerSpec(
             name=names[2], image=tag, volumes={volumes[1]: "/var/www/html"},
@@ -74,7 +78,7 @@ def main() -> None:
                  "MYSQL_HOST": "db", "MYSQL_DATABASE": "nextcloud", "MYSQL_USER": "nextcloud",
                  "MYSQL_PASSWORD": pw_db, "REDIS_HOST": "redis",
                  "REDIS_HOST_PASSWORD": pw_redis}, **common))
-        engine.wait_healthy(names[2], 180, interval=0.2)
+        wait_healthy(engine, names[2], 180, interval=0.2)
         print(f"start to healthy (install into MariaDB): {time.monotonic() - start:.1f}s")
         for args in (["status"], ["config:list", "--private", "--output=json"]):
             times = []

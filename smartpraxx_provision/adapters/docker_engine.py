@@ -1,7 +1,7 @@
 """The one door to the Docker API (docker SDK 7.x).
 
 Everything the tool does with a Docker engine goes through :class:`DockerEngine`: networks,
-volumes, containers (labelled with the slot they belong to), bounded health waits, ``exec``
+volumes, containers (labelled with the slot they belong to), ``exec``
 with exit code and separated output, logs, removal, image build/import/copy and archive
 export/import. The same code path serves the local socket (``base_url=None``: ``DOCKER_HOST``
 or the default socket), ``tcp://host:port`` (optionally TLS via ``tls_cert_dir`` or the
@@ -375,15 +375,32 @@ class DockerEngine:
 
     # -- networks and volumes --------------------------------------------------------------
 
+    def _find(self, kind: str, name: str) -> Any | None:
+        """The volume or network ``name`` (its owner checked), or None when it is missing."""
+        try:
+            found = getattr(self.client, f"{kind}s").get(name)
+        except docker.errors.NotFound:
+            return None
+        self._require_owner(kind, name, found.attrs.get("Labels"))
+        return found
+
+    def _remove(self, kind: str, name: str) -> bool:
+        """Remove the volume or network ``name`` (its owner checked). Missing = False."""
+        with self._call(f"remove {kind}", name):
+            found = self._find(kind, name)
+            if found is None:
+                return False
+            try:
+                found.remove()
+            except docker.errors.NotFound:
+                return False
+            return True
+
     def ensure_network(self, name: str, labels: dict[str, str], internal: bool = False) -> bool:
         """Create the bridge network when missing. True if it was created."""
         with self._call("create network", name):
-            try:
-                found = self.client.networks.get(name)
-                self._require_owner("network", name, found.attrs.get("Labels"))
+            if self._find("network", name) is not None:
                 return False
-            except docker.errors.NotFound:
-                pass
             self.client.networks.create(
                 name,
                 driver="bridge",
@@ -396,12 +413,8 @@ class DockerEngine:
     def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
         """Create the named volume when missing. True if it was created."""
         with self._call("create volume", name):
-            try:
-                found = self.client.volumes.get(name)
-                self._require_owner("volume", name, found.attrs.get("Labels"))
+            if self._find("volume", name) is not None:
                 return False
-            except docker.errors.NotFound:
-                pass
             self.client.volumes.create(
                 name=name, labels={LABEL_MANAGED: "true", **self._owned_labels(labels)}
             )
@@ -629,37 +642,6 @@ class DockerEngine:
             c.stop(timeout=timeout)
             return True
 
-    def wait_healthy(self, name: str, timeout: float, interval: float = 1.0) -> ContainerInfo:
-        """Wait until the container is healthy (or running, without a healthcheck).
-
-        Bounded by ``timeout`` seconds and ``timeout/interval + 1`` polls. Raises
-        ExternalServiceError naming the container, with its last 40 log lines in ``details``,
-        as soon as it exited or when time runs out.
-        """
-        deadline = time.monotonic() + timeout
-        attempts = int(timeout / max(interval, 0.05)) + 1
-        last: ContainerInfo | None = None
-        for _ in range(attempts + 1):
-            last = self.inspect_container(name)
-            if last is None:
-                raise ExternalServiceError(
-                    f"container {name} does not exist", obj=name, hint=LOCAL_HINT
-                )
-            if last.status == "running" and last.health in (None, "healthy"):
-                return last
-            if last.status in ("exited", "dead"):
-                break
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-        state = "missing" if last is None else f"{last.status}/{last.health or 'no healthcheck'}"
-        raise ExternalServiceError(
-            f"container {name} did not become healthy within {timeout:g}s (state {state})",
-            obj=name,
-            hint=f"docker logs {name}",
-            details={"container": name, "state": state, "logs": self.logs(name, tail=40)},
-        )
-
     def logs(self, name: str, tail: int = 40) -> str:
         """The last ``tail`` lines of stdout+stderr ('' when the container is missing)."""
         with self._call("read logs of", name):
@@ -700,24 +682,10 @@ class DockerEngine:
             return True
 
     def remove_volume(self, name: str) -> bool:
-        with self._call("remove volume", name):
-            try:
-                found = self.client.volumes.get(name)
-                self._require_owner("volume", name, found.attrs.get("Labels"))
-                found.remove()
-            except docker.errors.NotFound:
-                return False
-            return True
+        return self._remove("volume", name)
 
     def remove_network(self, name: str) -> bool:
-        with self._call("remove network", name):
-            try:
-                found = self.client.networks.get(name)
-                self._require_owner("network", name, found.attrs.get("Labels"))
-                found.remove()
-            except docker.errors.NotFound:
-                return False
-            return True
+        return self._remove("network", name)
 
     @staticmethod
     def _label_filter(labels: dict[str, str]) -> list[str]:
@@ -890,14 +858,6 @@ class DockerEngine:
                 str(tarball), repository=repository, tag=version, changes=changes
             )
             return self._image_id(tag)
-
-    def remove_image(self, tag: str) -> bool:
-        with self._call("remove image", tag):
-            try:
-                self.client.images.remove(tag)
-            except docker.errors.ImageNotFound:
-                return False
-            return True
 
     # -- archives --------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ Each occ run costs ~0.5 s of PHP start-up on a real server, so the adapter count
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,32 +219,35 @@ class NextcloudAdapter:
         """``http://127.0.0.1:<port>`` of the app's published port 80."""
         return f"http://127.0.0.1:{self.engine.published_port(self.container, APP_PORT)}"
 
-    def status_http(self, base_url: str | None = None, host: str | None = None) -> dict[str, Any]:
-        """``GET /status.php`` (default: through the published 127.0.0.1 port)."""
-        url = f"{(base_url or self.local_base_url()).rstrip('/')}/status.php"
-        headers = {"Host": host} if host else {}
+    def _failure(self, message: str) -> ExternalServiceError:
+        return ExternalServiceError(
+            message, obj=self.container, hint=f"docker logs {self.container}"
+        )
+
+    def _fetch(self, url: str, send: Callable[[], requests.Response]) -> requests.Response:
+        """``send()`` the request for ``url``; no answer is ServiceUnavailableError."""
         try:
-            response = requests.get(url, headers=headers, timeout=10)
+            return send()
         except requests.RequestException as exc:
             raise ServiceUnavailableError(
                 f"Nextcloud in {self.container} does not answer at {url} ({type(exc).__name__})",
                 obj=self.container,
                 hint=f"docker logs {self.container}",
             ) from exc
+
+    def status_http(self, base_url: str | None = None, host: str | None = None) -> dict[str, Any]:
+        """``GET /status.php`` (default: through the published 127.0.0.1 port)."""
+        url = f"{(base_url or self.local_base_url()).rstrip('/')}/status.php"
+        headers = {"Host": host} if host else {}
+        response = self._fetch(url, lambda: requests.get(url, headers=headers, timeout=10))
         if response.status_code != 200:
-            raise ExternalServiceError(
-                f"Nextcloud in {self.container} answered {response.status_code} at {url}",
-                obj=self.container,
-                hint=f"docker logs {self.container}",
+            raise self._failure(
+                f"Nextcloud in {self.container} answered {response.status_code} at {url}"
             )
         try:
             doc: dict[str, Any] = response.json()
         except ValueError:
-            raise ExternalServiceError(
-                f"Nextcloud in {self.container} answered no JSON at {url}",
-                obj=self.container,
-                hint=f"docker logs {self.container}",
-            ) from None
+            raise self._failure(f"Nextcloud in {self.container} answered no JSON at {url}") from None
         return doc
 
     def ocs_current_user(
@@ -252,33 +256,25 @@ class NextcloudAdapter:
         """``GET /ocs/v2.php/cloud/user`` with a logged-in (browser-style) session: the OCS
         data of the user the session belongs to (id, email, groups, ...)."""
         url = f"{base_url.rstrip('/')}/ocs/v2.php/cloud/user"
-        try:
-            response = session.get(
+        response = self._fetch(
+            url,
+            lambda: session.get(
                 url,
                 params={"format": "json"},
                 headers={"OCS-APIRequest": "true", "Accept": "application/json"},
                 timeout=10,
                 verify=verify,
-            )
-        except requests.RequestException as exc:
-            raise ServiceUnavailableError(
-                f"Nextcloud in {self.container} does not answer at {url} ({type(exc).__name__})",
-                obj=self.container,
-                hint=f"docker logs {self.container}",
-            ) from exc
+            ),
+        )
         if response.status_code != 200:
-            raise ExternalServiceError(
-                f"OCS cloud/user answered HTTP {response.status_code} after the login",
-                obj=self.container,
-                hint=f"docker logs {self.container}",
+            raise self._failure(
+                f"OCS cloud/user answered HTTP {response.status_code} after the login"
             )
         try:
             data = (response.json().get("ocs") or {}).get("data") or {}
         except (ValueError, AttributeError):
-            raise ExternalServiceError(
-                f"Nextcloud in {self.container} answered no OCS JSON at {url}",
-                obj=self.container,
-                hint=f"docker logs {self.container}",
+            raise self._failure(
+                f"Nextcloud in {self.container} answered no OCS JSON at {url}"
             ) from None
         return dict(data) if isinstance(data, dict) else {}
 

@@ -4,10 +4,13 @@ Steps are idempotent: each re-reads live state and changes only what differs, re
 "changed"/"up to date" lines through the Reporter. Every Docker object carries the slot's
 labels and a slot-scoped name (``slot_names``), so nothing here can touch another slot.
 
-* ``launch_stack`` — network, volumes, MariaDB, Redis, Nextcloud (+ optional cron) through
-  the Docker API (not compose), with secrets drawn from the secret store (generated once) and
-  bounded health waits. A DB password that the database refuses stops the launch with an
-  error naming the slot and the container, its logs attached.
+* ``launch_stack`` — the slot's container plan (render/stack.py ``slot_stack``: network,
+  volumes, MariaDB, Redis, the idp gateway in the local TLS mode, Nextcloud, optional cron)
+  applied in its order through the Docker API (not compose), with secrets drawn from the
+  secret store (generated once) and bounded readiness waits for what a container depends on.
+  The secret-free bundle rendered from the same plan (compose.yaml, env/, nextcloud/) is
+  written to ``<state_dir>/slots/<slot id>/`` first. A DB password that the database refuses
+  stops the launch with an error naming the slot and the container, its logs attached.
 * ``configure_nextcloud`` — read state (``config:list``, ``app:list``,
   ``user_oidc:providers``: 3 occ runs), diff against the desired state, write the
   differences (apps in one call each, config in one ``config:import``, the login provider in
@@ -40,35 +43,26 @@ from ..errors import ExternalServiceError, OperationFailed, SmartpraxxError
 from ..output import Reporter
 from ..render.bundle import (
     APP_PORT,
-    CONTAINER_SECRETS,
-    CRON_COMMAND,
-    CRON_MEM_LIMIT,
-    DATA_MOUNT,
-    DB_HEALTH,
-    DB_MOUNT,
     DB_NAME,
-    DB_RUN_USER,
     DB_USER,
     OIDC_PROVIDER_ID,
-    REDIS_COMMAND,
-    REDIS_HEALTH,
-    REDIS_USER,
-    RESTART_POLICY,
-    SECRET_NAMES,
-    SECRET_OWNERS,
     SlotNames,
     desired_apps,
     desired_config,
-    hardening,
     oidc_provider_options,
-    parse_env,
     render_slot_bundle,
-    resolve_secret_refs,
     secret_file,
-    secret_refs_in,
-    slot_labels,
     slot_names,
     slot_secret_refs,
+)
+from ..render.stack import (
+    HEALTH_RETRIES,
+    HEALTH_TIMEOUT,
+    AbsentContainer,
+    ContainerPlan,
+    HealthCheck,
+    StackPlan,
+    slot_stack,
 )
 from ..secrets import SecretStore
 from ..secrets.filestore import atomic_write
@@ -77,7 +71,9 @@ __all__ = [
     "OIDC_FINGERPRINT_KEY",
     "ConvergeResult",
     "SlotNames",
+    "bundle_dir",
     "configure_nextcloud",
+    "container_spec",
     "launch_stack",
     "remove_stack",
     "slot_names",
@@ -90,9 +86,6 @@ __all__ = [
 OIDC_FINGERPRINT_KEY = "smartpraxx.oidc_client_secret_sha256"
 
 _LOG_TAIL = 40
-# Docker's healthchecks of a slot's db and redis run this often (seconds): 50 slots on one
-# host at a 2 s interval would be 50 client processes a second.
-HEALTH_INTERVAL = 30.0
 # What the official image's entrypoint (and the stand-in) logs when `occ maintenance:install`
 # failed; it does not retry, so waiting longer is pointless.
 INSTALL_FAILED_MARK = "Installing of nextcloud failed!"
@@ -114,17 +107,17 @@ def _slot_error(
     slot: Slot,
     container: str,
     message: str,
-    hint: str,
-    extra: dict[str, Any] | None = None,
+    hint: str | None = None,
 ) -> ExternalServiceError:
+    """A failure of a slot's container, its last log lines attached (hint: docker logs)."""
     logs = engine.logs(container, tail=_LOG_TAIL)
     last = "\n".join(logs.strip().splitlines()[-10:])
     return ExternalServiceError(
         f"slot {slot.id}: {message}"
         + (f"\n--- last log lines of {container} ---\n{last}" if last else ""),
         obj=container,
-        hint=hint,
-        details={"slot": slot.id, "container": container, "logs": logs, **(extra or {})},
+        hint=hint or f"docker logs {container}",
+        details={"slot": slot.id, "container": container, "logs": logs},
     )
 
 
@@ -133,7 +126,7 @@ def _wait(
 ) -> None:
     """Readiness during a launch: run the container's health command itself until it passes
     (bounded in count and time). Docker's own healthcheck only runs every
-    ``HEALTH_INTERVAL`` seconds, which is right for monitoring many slots on one host but
+    ``render.stack.HEALTH_INTERVAL`` seconds, which is right for monitoring many slots on one host but
     would make every launch wait for it."""
     cmd = list(probe[1:]) if probe[0] == "CMD" else ["sh", "-c", probe[1]]
     deadline = time.monotonic() + timeout
@@ -152,11 +145,7 @@ def _wait(
             break
         time.sleep(_POLL)
     raise _slot_error(
-        engine,
-        slot,
-        container,
-        f"{container} is not ready within {timeout:g}s ({last})",
-        f"docker logs {container}",
+        engine, slot, container, f"{container} is not ready within {timeout:g}s ({last})"
     )
 
 
@@ -211,71 +200,80 @@ def _wait_installed(
         if time.monotonic() >= deadline:
             break
         time.sleep(_POLL)
-    raise _slot_error(
-        engine,
-        slot,
-        nc.container,
-        f"Nextcloud in {nc.container} is not installed and ready within {timeout:g}s ({last})",
-        f"docker logs {nc.container}",
-    )
-
-
-def _env(bundle: dict[str, bytes], path: str) -> dict[str, str]:
-    """A container's environment from the bundle; it must not reference any secret."""
-    text = bundle[path].decode()
-    if secret_refs_in(text):
-        raise SmartpraxxError(
-            f"{path} of the slot bundle references a secret; secrets go into files",
-            obj=path,
-            hint="render secrets as secrets/<name> and *_FILE variables",
-        )
-    return parse_env(text)
+    message = f"Nextcloud in {nc.container} is not installed and ready within {timeout:g}s"
+    raise _slot_error(engine, slot, nc.container, f"{message} ({last})")
 
 
 def _secret_files(
-    bundle: dict[str, bytes], role: str, secrets: SecretStore
+    plan: ContainerPlan, refs: dict[str, str], secrets: SecretStore
 ) -> tuple[SecretFile, ...]:
     """The secret files one container gets (only its own), resolved from the store."""
     return tuple(
-        SecretFile(
-            path=secret_file(key),
-            owner=SECRET_OWNERS[role],
-            content=resolve_secret_refs(
-                bundle[f"secrets/{SECRET_NAMES[key]}"].decode(), secrets.ensure
-            ).strip(),
-        )
-        for key in CONTAINER_SECRETS[role]
+        SecretFile(path=secret_file(key), owner=plan.secret_owner or "",
+                   content=secrets.ensure(refs[key]).strip())
+        for key in plan.secrets
     )
 
 
-def idp_gateway_spec(settings: Settings, slot: Slot) -> ContainerSpec:
-    """The slot's way to the identity provider behind the local TLS proxy (embedded only).
+def _docker_healthcheck(check: HealthCheck | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    if check.disabled:
+        return {"test": ["NONE"]}
+    return healthcheck(
+        list(check.test),
+        interval=check.interval,
+        timeout=HEALTH_TIMEOUT,
+        retries=HEALTH_RETRIES,
+        start_period=check.start_period,
+    )
 
-    ``<slot>-idp`` (image ``idp-gateway``) sits on the slot's network alone, under the alias
-    ``idp-internal``, and forwards to the host Caddy's Unix socket (directory bind-mounted),
-    which proxies to the local Keycloak only: no IP route to the host, no shared network.
-    """
-    from ..config import INTERNAL_IDP_HOST, INTERNAL_IDP_PORT
-    from ..devstack.images import IDP_GATEWAY_TAG
-    from ..devstack.proxy import run_dir
 
-    image = IDP_GATEWAY_TAG.rsplit(":", 1)[0] + f":{settings.local_image_tag}"
+def container_spec(
+    plan: ContainerPlan, refs: dict[str, str], secrets: SecretStore
+) -> ContainerSpec:
+    """The Docker door's spec of one planned container (secret values resolved now)."""
     return ContainerSpec(
-        name=slot_names(slot).idp,
-        image=image,
-        env={"IDP_PORT": str(INTERNAL_IDP_PORT), "IDP_SOCKET": IDP_GATEWAY_SOCKET},
-        labels=slot_labels(slot, "idp"),
-        network=slot_names(slot).network,
-        aliases=(INTERNAL_IDP_HOST,),
-        volumes={str(run_dir(settings)): IDP_GATEWAY_SOCKET.rsplit("/", 1)[0]},
-        mem_limit=IDP_GATEWAY_MEM_LIMIT,
-        restart_policy=RESTART_POLICY,
-        extra={"cap_drop": ["ALL"]},
+        name=plan.name,
+        image=plan.image,
+        env=dict(plan.env),
+        labels=dict(plan.labels),
+        network=plan.network,
+        aliases=plan.aliases,
+        volumes=dict(plan.volumes),
+        ports=dict(plan.ports),
+        mem_limit=plan.mem_limit,
+        restart_policy=plan.restart_policy,
+        command=None if plan.command is None else list(plan.command),
+        healthcheck=_docker_healthcheck(plan.healthcheck),
+        user=plan.user,
+        secret_files=_secret_files(plan, refs, secrets),
+        extra=dict(plan.hardening),
     )
 
 
-IDP_GATEWAY_SOCKET = "/run/smartpraxx-idp/idp.sock"
-IDP_GATEWAY_MEM_LIMIT = "32m"
+def _ensure_network_and_volumes(engine: DockerEngine, stack: StackPlan, reporter: Reporter) -> None:
+    if engine.ensure_network(stack.network, stack.network_labels):
+        reporter.change(f"network {stack.network} created")
+    else:
+        reporter.skip(f"network {stack.network} exists")
+    for volume in stack.volumes:
+        if engine.ensure_volume(volume, stack.volume_labels):
+            reporter.change(f"volume {volume} created")
+        else:
+            reporter.skip(f"volume {volume} exists")
+
+
+def _make_ready(
+    engine: DockerEngine, slot: Slot, dependencies: list[ContainerPlan], timeout: float
+) -> None:
+    """Wait for the containers another one depends on, by their health checks; with the db
+    among them, then check the app's DB login too."""
+    for dependency in dependencies:
+        assert dependency.healthcheck is not None, f"{dependency.name} has no readiness check"
+        _wait(engine, slot, dependency.name, list(dependency.healthcheck.test), timeout)
+    if any(d.role == "db" for d in dependencies):
+        _check_db_login(engine, slot, slot_names(slot), slot_secret_refs(slot)["db_password"])
 
 
 def launch_stack(
@@ -286,119 +284,36 @@ def launch_stack(
     secrets: SecretStore,
     reporter: Reporter,
 ) -> dict[str, Any]:
-    """Converge the slot's network, volumes and containers; wait until Nextcloud is ready."""
+    """Converge the slot's network, volumes and containers (``slot_stack``, in its order);
+    wait until Nextcloud is ready. The secret-free bundle is written to ``bundle_dir``."""
     start = time.monotonic()
-    names = slot_names(slot)
+    stack = slot_stack(spec, slot, settings)
     refs = slot_secret_refs(slot)
-    bundle = render_slot_bundle(spec, slot, settings, refs)
-    db_env = _env(bundle, "env/db.env")
-    redis_env = _env(bundle, "env/redis.env")
-    app_env = _env(bundle, "env/app.env")
-    cron_env = _env(bundle, "env/cron.env")
-    timeout = settings.health_timeout
+    write_bundle(render_slot_bundle(spec, slot, settings, refs), bundle_dir(settings, slot))
     result: dict[str, Any] = {"slot": slot.id, "containers": {}}
-
-    if engine.ensure_network(names.network, slot_labels(slot, "network")):
-        reporter.change(f"network {names.network} created")
-    else:
-        reporter.skip(f"network {names.network} exists")
-    for volume in (names.db_volume, names.data_volume):
-        if engine.ensure_volume(volume, slot_labels(slot, "volume")):
-            reporter.change(f"volume {volume} created")
-        else:
-            reporter.skip(f"volume {volume} exists")
-
-    def ensure(spec_: ContainerSpec, role: str) -> None:
-        outcome = engine.ensure_container(spec_)
-        result["containers"][role] = outcome
+    _ensure_network_and_volumes(engine, stack, reporter)
+    ready: set[str] = set()
+    status: dict[str, Any] = {}
+    for step in stack.steps:
+        if isinstance(step, AbsentContainer):
+            if engine.remove_container(step.name):
+                reporter.change(f"container {step.name} removed ({step.reason})")
+            continue
+        waiting = [stack.container(role) for role in step.depends_on if role not in ready]
+        _make_ready(engine, slot, waiting, settings.health_timeout)
+        ready.update(step.depends_on)
+        outcome = engine.ensure_container(container_spec(step, refs, secrets))
+        result["containers"][step.role] = outcome
         if outcome == "running":
-            reporter.skip(f"container {spec_.name} running, up to date")
+            reporter.skip(f"container {step.name} running, up to date")
         else:
-            reporter.change(f"container {spec_.name} {outcome}")
-
-    net, restart = names.network, RESTART_POLICY
-    ensure(
-        ContainerSpec(
-            name=names.db,
-            image=settings.mariadb_image,
-            env=db_env,
-            labels=slot_labels(slot, "db"),
-            volumes={names.db_volume: DB_MOUNT},
-            mem_limit=settings.db_mem_limit,
-            user=DB_RUN_USER,
-            secret_files=_secret_files(bundle, "db", secrets),
-            extra=hardening("db", settings),
-            healthcheck=healthcheck(DB_HEALTH, interval=HEALTH_INTERVAL, start_period=60),
-            network=net,
-            restart_policy=restart,
-        ),
-        "db",
-    )
-    ensure(
-        ContainerSpec(
-            name=names.redis,
-            image=settings.redis_image,
-            env=redis_env,
-            labels=slot_labels(slot, "redis"),
-            mem_limit=settings.redis_mem_limit,
-            command=REDIS_COMMAND,
-            user=REDIS_USER,
-            secret_files=_secret_files(bundle, "redis", secrets),
-            extra=hardening("redis", settings),
-            healthcheck=healthcheck(REDIS_HEALTH, interval=HEALTH_INTERVAL, start_period=60),
-            network=net,
-            restart_policy=restart,
-        ),
-        "redis",
-    )
-    if settings.local_tls_proxy:
-        ensure(idp_gateway_spec(settings, slot), "idp")
-    elif engine.remove_container(names.idp):
-        reporter.change(f"container {names.idp} removed (no local TLS proxy)")
-    _wait(engine, slot, names.db, DB_HEALTH, timeout)
-    _wait(engine, slot, names.redis, REDIS_HEALTH, timeout)
-    _check_db_login(engine, slot, names, refs["db_password"])
-
-    ensure(
-        ContainerSpec(
-            name=names.app,
-            image=settings.nextcloud_image,
-            env=app_env,
-            labels=slot_labels(slot, "app"),
-            volumes={names.data_volume: DATA_MOUNT},
-            ports={APP_PORT: 0},
-            mem_limit=settings.app_mem_limit,
-            secret_files=_secret_files(bundle, "app", secrets),
-            extra=hardening("app", settings),
-            network=net,
-            restart_policy=restart,
-        ),
-        "app",
-    )
-    nc = NextcloudAdapter(engine, names.app)
-    status = _wait_installed(engine, slot, nc, timeout)
-    if settings.nextcloud_cron:
-        ensure(
-            ContainerSpec(
-                name=names.cron,
-                image=settings.nextcloud_image,
-                env=cron_env,
-                labels=slot_labels(slot, "cron"),
-                volumes={names.data_volume: DATA_MOUNT},
-                mem_limit=CRON_MEM_LIMIT,
-                secret_files=_secret_files(bundle, "cron", secrets),
-                extra=hardening("cron", settings),
-                command=CRON_COMMAND,
-                healthcheck={"test": ["NONE"]},  # the image's web check does not apply
-                network=net,
-                restart_policy=restart,
-            ),
-            "cron",
-        )
-    elif engine.remove_container(names.cron):
-        reporter.change(f"container {names.cron} removed (setting nextcloud_cron is off)")
-
-    result["app_port"] = engine.published_port(names.app, APP_PORT)
+            reporter.change(f"container {step.name} {outcome}")
+        if step.role == "app":
+            nc = NextcloudAdapter(engine, step.name)
+            status = _wait_installed(engine, slot, nc, settings.health_timeout)
+            ready.add("app")
+    app = stack.container("app").name
+    result["app_port"] = engine.published_port(app, APP_PORT)
     result["version"] = status.get("versionstring", "")
     result["seconds"] = round(time.monotonic() - start, 2)
     reporter.info(
@@ -442,35 +357,16 @@ def config_diff(
     return out, keys
 
 
-def configure_nextcloud(
+def _converge_apps(
     nc: NextcloudAdapter,
     spec: PracticeSpec,
     slot: Slot,
     settings: Settings,
-    secrets: SecretStore,
+    apps: dict[str, dict[str, str]],
     reporter: Reporter,
-    *,
-    issuer: str,
-    client_id: str = "nextcloud",
-    dry_run: bool = False,
-) -> ConvergeResult:
-    """Converge system/app config, apps and the user_oidc login provider of the slot.
-
-    With ``dry_run`` only the three reads run; ``changes`` lists what a real run would do.
-    """
-    calls0, mutating0 = nc.calls, nc.mutating_calls
-    changes: list[str] = []
-
-    current = nc.config_list()
-    apps = nc.app_list()
-
-    ref = slot_secret_refs(slot)["oidc_client_secret"]
-    secret = secrets.get(ref) if dry_run else secrets.ensure(ref)
-    desired = desired_config(spec, slot, settings)
-    desired["system"][OIDC_FINGERPRINT_KEY] = (
-        hashlib.sha256(secret.encode()).hexdigest() if secret is not None else "(new secret)"
-    )
-
+    dry_run: bool,
+) -> list[str]:
+    """Enable the ordered + required apps, disable the others (one call each way)."""
     plan = desired_apps(spec)
     to_enable = [a for a in plan.enable if a not in apps["enabled"]]
     to_disable = [a for a in plan.disable if a in apps["enabled"]]
@@ -488,6 +384,7 @@ def configure_nextcloud(
             details={"slot": slot.id, "missing_apps": missing,
                      "image": settings.nextcloud_image},
         )
+    changes: list[str] = []
     if to_enable:
         if not dry_run:
             nc.enable_apps(to_enable)
@@ -496,33 +393,73 @@ def configure_nextcloud(
         if not dry_run:
             nc.disable_apps(to_disable)
         changes += [f"app {a} disabled" for a in to_disable]
-    if not to_enable and not to_disable:
+    if not changes:
         reporter.skip(f"apps of {slot.id} up to date ({', '.join(plan.enable)})")
+    return changes
 
+
+def _converge_provider(
+    nc: NextcloudAdapter,
+    slot: Slot,
+    options: dict[str, str],
+    secret: str | None,
+    secret_stale: bool,
+    reporter: Reporter,
+    dry_run: bool,
+) -> list[str]:
+    """Create the user_oidc login provider, or update what differs (the secret if stale)."""
     providers = nc.oidc_providers()
     provider = next((p for p in providers if p.get("identifier") == OIDC_PROVIDER_ID), None)
-    options = oidc_provider_options(issuer, client_id)
+    if provider is None:
+        if not dry_run:
+            nc.set_oidc_provider(OIDC_PROVIDER_ID, options, secret)
+        return [f"login provider {OIDC_PROVIDER_ID} created"]
+    differing = provider_differences(provider, options)
+    if not differing and not secret_stale:
+        reporter.skip(f"login provider {OIDC_PROVIDER_ID} of {slot.id} up to date")
+        return []
+    if not dry_run:
+        nc.set_oidc_provider(
+            OIDC_PROVIDER_ID,
+            {name: options[name] for name in differing},
+            secret if secret_stale else None,
+        )
+    what = [*differing, *(["client secret"] if secret_stale else [])]
+    return [f"login provider {OIDC_PROVIDER_ID} updated ({', '.join(what)})"]
+
+
+def configure_nextcloud(
+    nc: NextcloudAdapter,
+    spec: PracticeSpec,
+    slot: Slot,
+    settings: Settings,
+    secrets: SecretStore,
+    reporter: Reporter,
+    *,
+    issuer: str,
+    client_id: str = "nextcloud",
+    dry_run: bool = False,
+) -> ConvergeResult:
+    """Converge system/app config, apps and the user_oidc login provider of the slot.
+
+    With ``dry_run`` only the three reads run; ``changes`` lists what a real run would do.
+    """
+    calls0, mutating0 = nc.calls, nc.mutating_calls
+    current = nc.config_list()
+    apps = nc.app_list()
+    ref = slot_secret_refs(slot)["oidc_client_secret"]
+    secret = secrets.get(ref) if dry_run else secrets.ensure(ref)
+    desired = desired_config(spec, slot, settings)
+    desired["system"][OIDC_FINGERPRINT_KEY] = (
+        hashlib.sha256(secret.encode()).hexdigest() if secret is not None else "(new secret)"
+    )
+    changes = _converge_apps(nc, spec, slot, settings, apps, reporter, dry_run)
     secret_stale = not _same(
         (current.get("system") or {}).get(OIDC_FINGERPRINT_KEY),
         desired["system"][OIDC_FINGERPRINT_KEY],
     )
-    if provider is None:
-        if not dry_run:
-            nc.set_oidc_provider(OIDC_PROVIDER_ID, options, secret)
-        changes.append(f"login provider {OIDC_PROVIDER_ID} created")
-    else:
-        differing = provider_differences(provider, options)
-        if (differing or secret_stale) and not dry_run:
-            nc.set_oidc_provider(
-                OIDC_PROVIDER_ID,
-                {name: options[name] for name in differing},
-                secret if secret_stale else None,
-            )
-        if differing or secret_stale:
-            what = [*differing, *(["client secret"] if secret_stale else [])]
-            changes.append(f"login provider {OIDC_PROVIDER_ID} updated ({', '.join(what)})")
-        else:
-            reporter.skip(f"login provider {OIDC_PROVIDER_ID} of {slot.id} up to date")
+    options = oidc_provider_options(issuer, client_id)
+    changes += _converge_provider(nc, slot, options, secret, secret_stale, reporter, dry_run)
 
     # Config last: the secret fingerprint is recorded only after the provider holds the secret.
     diff, keys = config_diff(current, desired)
@@ -533,11 +470,11 @@ def configure_nextcloud(
     else:
         reporter.skip(f"Nextcloud config of {slot.id} up to date")
 
+    result = ConvergeResult(changes, nc.calls - calls0, nc.mutating_calls - mutating0)
     if dry_run:
-        return ConvergeResult(changes, nc.calls - calls0, nc.mutating_calls - mutating0)
+        return result
     for line in changes:
         reporter.change(line)
-    result = ConvergeResult(changes, nc.calls - calls0, nc.mutating_calls - mutating0)
     reporter.info(f"occ runs for {slot.id}: {result.occ_calls} ({result.mutating_calls} changing)")
     return result
 
@@ -545,21 +482,17 @@ def configure_nextcloud(
 # --- bundle on disk, status, removal -------------------------------------------------------
 
 
-def write_bundle(
-    bundle: dict[str, bytes], directory: Path, secrets: SecretStore | None = None
-) -> list[Path]:
-    """Write a rendered bundle. ``env/*`` and ``secrets/*`` files are always 0600; with
-    ``secrets`` their references are resolved (the only place secret values reach a file)."""
+def bundle_dir(settings: Settings, slot: Slot) -> Path:
+    """Where the slot's secret-free bundle is written for operators to inspect."""
+    return settings.state_dir / "slots" / slot.id
+
+
+def write_bundle(bundle: dict[str, bytes], directory: Path) -> list[Path]:
+    """Write a rendered (secret-free) bundle; ``env/*`` and ``secrets/*`` files are 0600."""
     written: list[Path] = []
     for rel, data in bundle.items():
         target = directory / rel
-        if rel.startswith(("env/", "secrets/")):
-            if secrets is not None:
-                data = resolve_secret_refs(data.decode(), secrets.ensure).encode()
-            atomic_write(target, data, 0o600)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(target, data, 0o644)
+        atomic_write(target, data, 0o600 if rel.startswith(("env/", "secrets/")) else 0o644)
         written.append(target)
     os.chmod(directory, 0o700)
     return written

@@ -23,6 +23,7 @@ from ..errors import ConflictError, SmartpraxxError
 from ..inventory.models import PracticeRecord
 from ..output import Reporter
 from ..render.bundle import backchannel_issuer_url
+from ..render.stack import container_roles
 from ..secrets import practice_prefix
 from .context import OpContext, OperationResult
 from .packages import require_package_unchanged
@@ -124,7 +125,7 @@ def plan(ctx: OpContext, spec: PracticeSpec, host: str | None = None) -> dict[st
         "realm": slot_id,
         "persons_by_role": dict(sorted(roles.items())),
         "billable_seats": billable_seats(spec.persons),
-        "containers": [f"{slot_id}-{c}" for c in ("db", "redis", "app", "cron")],
+        "containers": [f"{slot_id}-{role}" for role in container_roles(ctx.settings)],
         "apps": ["user_oidc", *spec.apps.app_ids()],
         "third_party_clients": [a.client_id for a in spec.third_party_apps],
         "occ_changes": occ_changes or "none",

@@ -5,7 +5,6 @@ from .bundle import (
     desired_apps,
     desired_config,
     render_slot_bundle,
-    resolve_secret_refs,
     slot_names,
     slot_secret_refs,
 )
@@ -15,7 +14,6 @@ __all__ = [
     "desired_apps",
     "desired_config",
     "render_slot_bundle",
-    "resolve_secret_refs",
     "slot_names",
     "slot_secret_refs",
 ]

@@ -1,41 +1,45 @@
 """The slot bundle: everything one practice's Nextcloud stack is made of, rendered purely.
 
-``render_slot_bundle(spec, slot, settings, secret_refs)`` returns ``{relative path: bytes}``:
+``render_slot_bundle(spec, slot, settings, secret_refs)`` returns ``{relative path: bytes}``,
+the secret-free plan an operator can inspect: ``launch_stack`` (operations/nextcloud_stack.py)
+writes it to ``<state_dir>/slots/<slot id>/`` before it converges the stack.
 
-* ``compose.yaml`` — the stack as a Compose file ops can run by hand (the provision command
-  launches the same stack through the Docker API, see operations/nextcloud_stack.py);
+* ``compose.yaml`` — rendered from the slot's container plan (render/stack.py ``slot_stack``),
+  the very plan ``launch_stack`` applies through the Docker API: the same containers, images,
+  env files, mounts, limits, hardening, health checks and secrets;
 * ``env/db.env``, ``env/redis.env``, ``env/app.env``, ``env/cron.env`` — the containers'
-  environment, without any secret: secrets are named by the images' ``*_FILE`` variables;
+  environment (the plan reads it from these files), without any secret: secrets are named by
+  the images' ``*_FILE`` variables;
 * ``secrets/<name>`` — one file per container secret holding only a *reference*
-  ``<secret:PATH>``; ``resolve_secret_refs`` turns it into the value at apply time (launch:
-  written into the container as a 0400 file owned by the reading user; or a 0600 copy on
-  disk), never here;
+  ``<secret:PATH>``; launch resolves it from the secret store and writes the value into the
+  container as a 0400 file owned by the reading user, never here;
 * ``nextcloud/config.json`` — the desired system + app config (``occ config:import`` format),
-  ``nextcloud/apps.json`` and ``nextcloud/oidc-provider.json`` — the app and login plan;
-* ``proxy/<fqdn>.caddy`` and ``proxy/start-page.caddy`` — from render/proxy.py;
+  ``nextcloud/apps.json`` and ``nextcloud/oidc-provider.json`` — the app and login plan that
+  ``configure_nextcloud`` converges (the same ``desired_*`` helpers);
 * ``README.txt`` for ops.
 
-Pure and deterministic: no I/O besides reading the packaged templates, no timestamps, JSON
-with sorted keys. The desired-state helpers (``slot_names``, ``desired_config``,
-``desired_apps``, ``oidc_provider_options``) are shared with the apply steps so the bundle
-and the live stack cannot drift apart.
+The proxy routes are not part of the bundle: render/proxy.py renders the live ones
+(operations/routes.py). Pure and deterministic: no I/O besides reading the packaged templates,
+no timestamps, JSON with sorted keys.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..domain.model import PracticeSpec, Slot
 from ..domain.ownership import LABEL_MANAGED, LABEL_ROLE, LABEL_SLOT
 from ..domain.packages import package_config
 from ..errors import UsageError
-from .proxy import render_slot_site, render_start_page_routes
 from .templates import render
+
+if TYPE_CHECKING:
+    from .stack import ContainerPlan
 
 # Label keys; the same strings as adapters/docker_engine.py LABEL_* (checked by a unit test).
 
@@ -58,7 +62,6 @@ REDIS_HEALTH = [
     "CMD-SHELL",
     f'REDISCLI_AUTH="$(cat {REDIS_SECRET_FILE})" redis-cli ping | grep -q PONG',
 ]
-APP_HEALTH = ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://localhost/status.php"]
 # The password reaches redis-server on stdin (config from "-"), read from its secret file by
 # the shell; never in an argument list or the environment. Works with the official image too
 # (its entrypoint execs a command that is not redis-server as given).
@@ -153,9 +156,6 @@ def hardening(role: str, settings: Settings) -> dict[str, Any]:
     }
 
 
-SECRET_REF_RE = re.compile(r"<secret:([a-z0-9][a-z0-9._/-]*)>")
-
-
 @dataclass(frozen=True)
 class SlotNames:
     """Docker object names of one slot (all derived from the slot id)."""
@@ -214,6 +214,11 @@ def realm_issuer(settings: Settings, slot: Slot) -> str:
 
 def _render(template: str, context: Mapping[str, Any]) -> str:
     return render(template, **context)
+
+
+def env_file_text(spec: PracticeSpec, slot: Slot, settings: Settings, role: str) -> str:
+    """The env file ``env/<role>.env`` of a slot's container (no secret, only *_FILE names)."""
+    return _render(f"stack/{role}.env.j2", _context(spec, slot, settings))
 
 
 def _json_bytes(document: Any) -> bytes:
@@ -310,6 +315,9 @@ def oidc_provider_options(issuer: str, client_id: str) -> dict[str, str]:
 # --- env files and secret references -----------------------------------------------------
 
 
+SECRET_REF_RE = re.compile(r"<secret:([a-z0-9][a-z0-9._/-]*)>")
+
+
 def parse_env(text: str) -> dict[str, str]:
     """``KEY=VALUE`` lines of an env file (comments and blank lines skipped)."""
     env: dict[str, str] = {}
@@ -327,11 +335,6 @@ def parse_env(text: str) -> dict[str, str]:
 def secret_refs_in(text: str) -> list[str]:
     """The secret store paths referenced in ``text`` (sorted, unique)."""
     return sorted(set(SECRET_REF_RE.findall(text)))
-
-
-def resolve_secret_refs(text: str, lookup: Callable[[str], str]) -> str:
-    """Replace every ``<secret:PATH>`` with ``lookup(PATH)`` (apply time only)."""
-    return SECRET_REF_RE.sub(lambda m: lookup(m.group(1)), text)
 
 
 # --- the bundle ---------------------------------------------------------------------------
@@ -355,49 +358,37 @@ def _check_refs(secret_refs: Mapping[str, str]) -> dict[str, str]:
     return dict(secret_refs)
 
 
+def _compose_service(c: ContainerPlan) -> dict[str, Any]:
+    """One container of the plan as a Compose service (values for the template)."""
+    h = c.hardening
+    return {
+        "role": c.role,
+        "plan": c,
+        "cpus": h["nano_cpus"] / 1e9 if "nano_cpus" in h else None,
+        "secrets": [SECRET_NAMES[k] for k in c.secrets],
+        "volumes": [f"{src}:{dst}" for src, dst in c.volumes.items()],
+        "ports": [f"127.0.0.1:{host or ''}:{port}" for port, host in c.ports.items()],
+    }
+
+
 def render_slot_bundle(
     spec: PracticeSpec, slot: Slot, settings: Settings, secret_refs: Mapping[str, str]
 ) -> dict[str, bytes]:
     """Render the slot's bundle ``{relative path: bytes}`` (sorted by path)."""
+    from .stack import HEALTH_RETRIES, HEALTH_TIMEOUT, slot_stack  # stack.py imports bundle.py
+
     refs = _check_refs(secret_refs)
     ctx = _context(spec, slot, settings)
-    names = slot_names(slot)
-    fqdn = ctx["fqdn"]
+    stack = slot_stack(spec, slot, settings)
     ctx.update(
         refs=refs,
-        images={
-            "db": settings.mariadb_image,
-            "redis": settings.redis_image,
-            "app": settings.nextcloud_image,
-        },
-        mem={
-            "db": settings.db_mem_limit,
-            "redis": settings.redis_mem_limit,
-            "app": settings.app_mem_limit,
-            "cron": CRON_MEM_LIMIT,
-        },
-        mounts={"db": DB_MOUNT, "app": DATA_MOUNT},
-        restart=RESTART_POLICY,
-        commands={
-            "db_health": DB_HEALTH,
-            "redis_health": REDIS_HEALTH,
-            "app_health": APP_HEALTH,
-            "redis": REDIS_COMMAND,
-            "redis_user": REDIS_USER,
-            "db_user": DB_RUN_USER,
-            "cron": CRON_COMMAND,
-        },
-        container_secrets={role: [SECRET_NAMES[k] for k in keys]
-                           for role, keys in CONTAINER_SECRETS.items()},
-        hardening={role: hardening(role, settings) for role in CAP_ADD},
+        stack=stack,
+        services=[_compose_service(c) for c in stack.containers],
+        health_timeout=HEALTH_TIMEOUT,
+        health_retries=HEALTH_RETRIES,
         secret_file_names=sorted(
-            {SECRET_NAMES[k] for keys in CONTAINER_SECRETS.values() for k in keys}
+            {SECRET_NAMES[k] for c in stack.containers for k in c.secrets}
         ),
-        cpus=settings.slot_cpus,
-        labels={
-            role: slot_labels(slot, role)
-            for role in ("db", "redis", "app", "cron", "network", "volume")
-        },
     )
     plan = desired_apps(spec)
     apps_doc = {
@@ -413,19 +404,13 @@ def render_slot_bundle(
     }
     files: dict[str, bytes] = {
         "compose.yaml": _render("stack/compose.yaml.j2", ctx).encode(),
-        "env/db.env": _render("stack/db.env.j2", ctx).encode(),
-        "env/redis.env": _render("stack/redis.env.j2", ctx).encode(),
-        "env/app.env": _render("stack/app.env.j2", ctx).encode(),
-        "env/cron.env": _render("stack/cron.env.j2", ctx).encode(),
         "nextcloud/config.json": _json_bytes(desired_config(spec, slot, settings)),
         "nextcloud/apps.json": _json_bytes(apps_doc),
         "nextcloud/oidc-provider.json": _json_bytes(oidc_doc),
-        f"proxy/{fqdn}.caddy": render_slot_site(settings, slot, f"{names.app}:{APP_PORT}").encode(),
-        "proxy/start-page.caddy": render_start_page_routes(
-            settings, [(spec.praxisname, slot.realm, ())]
-        ).encode(),
         "README.txt": _render("stack/README.txt.j2", ctx).encode(),
     }
+    for role in CONTAINER_SECRETS:
+        files[f"env/{role}.env"] = _render(f"stack/{role}.env.j2", ctx).encode()
     for key in sorted({k for keys in CONTAINER_SECRETS.values() for k in keys}):
         files[f"secrets/{SECRET_NAMES[key]}"] = f"<secret:{refs[key]}>\n".encode()
     return dict(sorted(files.items()))

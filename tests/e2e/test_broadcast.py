@@ -36,6 +36,7 @@ from smartpraxx_provision.domain.model import PracticeSpec, Slot
 from smartpraxx_provision.operations import identity
 from smartpraxx_provision.secrets import FileSecretStore
 from smartpraxx_provision.starter import load_practice_spec
+from tests.fixtures.docker_wait import wait_healthy
 
 from .conftest import SAMPLES, Cli
 
@@ -195,7 +196,7 @@ def test_send_reaches_exactly_the_matching_users_and_retry_the_stopped_platform(
                         logins["praxis-mueller"]) == 2
 
     dental.start()
-    docker_engine.wait_healthy(dental.name, timeout=240)
+    wait_healthy(docker_engine, dental.name, timeout=240)
     retry = e2e("broadcast", "retry", sent["broadcast"])  # plain: with its progress line
     assert retry.returncode == 0, retry.stderr[-2000:]
     assert "[1/1] delivered to zahnarzt-sonnenschein: delivered (0 recipient(s))" in (

@@ -24,6 +24,7 @@ from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.domain.ownership import LABEL_MANAGED
 from smartpraxx_provision.operations.nextcloud_stack import slot_names
 from smartpraxx_provision.starter import load_practice_spec
+from tests.fixtures.docker_wait import remove_image
 
 from .conftest import GP_SAMPLE, Cli
 
@@ -43,7 +44,7 @@ def image_without_passwords(docker_engine: DockerEngine) -> Iterator[str]:
         labels={LABEL_MANAGED: "true"},
     )
     yield tag
-    docker_engine.remove_image(tag)
+    remove_image(docker_engine, tag)
 
 
 def test_ordered_app_missing_in_the_image_exits_1_naming_it(

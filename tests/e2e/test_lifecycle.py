@@ -26,6 +26,7 @@ from smartpraxx_provision.domain.ownership import LABEL_SLOT
 from smartpraxx_provision.inventory import open_inventory
 from smartpraxx_provision.operations.identity import SMOKE_PREFIX
 from smartpraxx_provision.secrets import FileSecretStore
+from tests.fixtures.docker_wait import wait_healthy
 
 from .conftest import GP_SAMPLE, Cli, slot_objects
 
@@ -224,7 +225,7 @@ def test_failed_smoke_is_recorded_and_status_says_down(
         assert human.returncode == 4 and "DOWN: db container exited" in human.stdout
     finally:
         docker_engine.start_container(f"{slot}-db")
-    docker_engine.wait_healthy(f"{slot}-db", timeout=120)
+    wait_healthy(docker_engine, f"{slot}-db", timeout=120)
     code, smoke = e2e.json("smoke", NAME)
     assert code == 0 and smoke["ok"], smoke
     code, doc = e2e.json("status", NAME)

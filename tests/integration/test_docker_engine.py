@@ -25,6 +25,7 @@ from smartpraxx_provision.adapters.docker_engine import (
 )
 from smartpraxx_provision.domain.ownership import LABEL_SPEC_HASH
 from smartpraxx_provision.errors import ExternalServiceError, ServiceUnavailableError
+from tests.fixtures.docker_wait import wait_healthy
 from tests.fixtures.stack import DockerScratch
 
 pytestmark = pytest.mark.integration
@@ -176,7 +177,7 @@ def test_wait_healthy_timeout_names_container_with_logs(
     )
     eng.ensure_container(spec)
     with pytest.raises(ExternalServiceError) as exc:
-        eng.wait_healthy(spec.name, timeout=3.0, interval=0.5)
+        wait_healthy(eng, spec.name, timeout=3.0, interval=0.5)
     err = exc.value
     assert err.obj == spec.name and spec.name in err.message
     assert "marker-before-health" in err.details["logs"]
@@ -196,7 +197,7 @@ def test_wait_healthy_fails_fast_on_exit_and_passes_when_healthy(
     eng.ensure_container(dead)
     started = time.monotonic()
     with pytest.raises(ExternalServiceError) as exc:
-        eng.wait_healthy(dead.name, timeout=60.0, interval=0.2)
+        wait_healthy(eng, dead.name, timeout=60.0, interval=0.2)
     assert time.monotonic() - started < 20  # did not wait for the timeout
     assert "exited" in exc.value.message and "bye-bye" in exc.value.details["logs"]
 
@@ -207,7 +208,7 @@ def test_wait_healthy_fails_fast_on_exit_and_passes_when_healthy(
         healthcheck=healthcheck(["CMD", "true"], interval=0.5),
     )
     eng.ensure_container(fine)
-    assert eng.wait_healthy(fine.name, timeout=30.0, interval=0.25).health == "healthy"
+    assert wait_healthy(eng, fine.name, timeout=30.0, interval=0.25).health == "healthy"
 
 
 def test_networks_isolate_by_name(

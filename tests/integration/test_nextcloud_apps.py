@@ -32,6 +32,7 @@ from smartpraxx_provision.operations.nextcloud_stack import (
 from smartpraxx_provision.output import Reporter
 from smartpraxx_provision.render.bundle import desired_apps, realm_issuer
 from smartpraxx_provision.secrets import FileSecretStore
+from tests.fixtures.docker_wait import remove_image
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +84,7 @@ def image(engine: DockerEngine) -> Iterator[str]:
     try:
         yield tag
     finally:
-        engine.remove_image(tag)
+        remove_image(engine, tag)
 
 
 @pytest.fixture(scope="module")

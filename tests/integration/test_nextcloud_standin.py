@@ -24,6 +24,7 @@ import pytest
 
 from smartpraxx_provision.adapters.docker_engine import ContainerSpec, DockerEngine, ExecResult
 from smartpraxx_provision.errors import ExternalServiceError
+from tests.fixtures.docker_wait import wait_healthy
 from tests.fixtures.stack import DockerScratch, new_scratch
 
 pytestmark = pytest.mark.integration
@@ -130,10 +131,10 @@ def stack(docker_engine: DockerEngine, local_images: dict[str, str]) -> Iterator
         docker_engine.ensure_container(ContainerSpec(
             name=s.redis, image=local_images["redis"], aliases=("redis",),
             env={"REDIS_PASSWORD": s.redis_password}, **common))
-        docker_engine.wait_healthy(s.db, HEALTH_TIMEOUT)
-        docker_engine.wait_healthy(s.redis, HEALTH_TIMEOUT)
+        wait_healthy(docker_engine, s.db, HEALTH_TIMEOUT)
+        wait_healthy(docker_engine, s.redis, HEALTH_TIMEOUT)
         s.start_app(s.app, s.data, s.app_env())
-        docker_engine.wait_healthy(s.app, HEALTH_TIMEOUT)
+        wait_healthy(docker_engine, s.app, HEALTH_TIMEOUT)
         yield s
     finally:
         scratch.cleanup()
@@ -206,7 +207,7 @@ def test_refuses_to_install_with_a_wrong_password(stack: Stack, broken: str) -> 
                         NEXTCLOUD_STANDIN_INSTALL_DELAY="0.5", **wrong)
     stack.start_app(name, stack.scratch.name(f"bad-{broken}-data"), env)
     with pytest.raises(ExternalServiceError) as err:
-        stack.engine.wait_healthy(name, HEALTH_TIMEOUT)
+        wait_healthy(stack.engine, name, HEALTH_TIMEOUT)
     assert "Installing of nextcloud failed!" in err.value.details["logs"]
     assert _exit_code(stack.engine, name) == 1
     logs = stack.engine.logs(name, tail=40)
@@ -326,7 +327,7 @@ def test_state_survives_recreating_the_container(stack: Stack) -> None:
     before = json.loads(stack.occ("config:list", "--private", "--output=json").stdout)
     stack.engine.remove_container(stack.app)
     stack.start_app(stack.app, stack.data, stack.app_env())
-    stack.engine.wait_healthy(stack.app, HEALTH_TIMEOUT)
+    wait_healthy(stack.engine, stack.app, HEALTH_TIMEOUT)
     logs = stack.engine.logs(stack.app, tail=40)
     assert "New nextcloud instance" not in logs and "NEXTCLOUD STAND-IN" in logs
     after = json.loads(stack.occ("config:list", "--private", "--output=json").stdout)

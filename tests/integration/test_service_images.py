@@ -19,6 +19,7 @@ import pytest
 
 from smartpraxx_provision.adapters.docker_engine import ContainerSpec, DockerEngine, ExecResult
 from smartpraxx_provision.errors import ExternalServiceError
+from tests.fixtures.docker_wait import wait_healthy
 from tests.fixtures.stack import DockerScratch, new_scratch
 
 pytestmark = pytest.mark.integration
@@ -115,8 +116,8 @@ def slot(docker_engine: DockerEngine, local_images: dict[str, str]) -> Iterator[
                     **common,
                 )
             )
-        docker_engine.wait_healthy(s.db, HEALTH_TIMEOUT)
-        docker_engine.wait_healthy(s.redis, HEALTH_TIMEOUT)
+        wait_healthy(docker_engine, s.db, HEALTH_TIMEOUT)
+        wait_healthy(docker_engine, s.redis, HEALTH_TIMEOUT)
         yield s
     finally:
         scratch.cleanup()
@@ -184,7 +185,7 @@ def test_mariadb_without_root_password_refuses_to_initialise(
         )
         docker_engine.ensure_container(spec)
         with pytest.raises(ExternalServiceError) as exc:
-            docker_engine.wait_healthy(spec.name, 60.0, interval=0.5)
+            wait_healthy(docker_engine, spec.name, 60.0, interval=0.5)
         assert exc.value.obj == spec.name
         assert "password option is not specified" in exc.value.details["logs"]
     finally:
@@ -263,7 +264,7 @@ def test_redis_requirepass_command_like_the_official_image(
             restart_policy="no",
         )
         docker_engine.ensure_container(spec)
-        docker_engine.wait_healthy(spec.name, HEALTH_TIMEOUT, interval=0.5)
+        wait_healthy(docker_engine, spec.name, HEALTH_TIMEOUT, interval=0.5)
         port = docker_engine.published_port(spec.name, 6379)
         assert _resp(port, ["AUTH", "official-style"], ["PING"]) == [b"+OK", b"+PONG"]
         assert _resp(port, ["PING"])[0].startswith(b"-NOAUTH")
