@@ -15,6 +15,9 @@ For each count of existing realms (filler realms with minimal representations, c
 * keycloak: the same representation (``identity_payloads.realm_representation``) POSTed to
   ``/admin/realms`` and nothing else; median of ``--repeat``; runs interleaved with the tool's;
 * fine: the old call-by-call first converge (``one_call=False``), median of ``--fine-repeat``;
+* ``--trace``: one more first converge with every admin HTTP call timed (method, path with
+  the realm and ids generalised, seconds), then the same read-back once more: which call
+  grows with the realm count, and whether it is the first touch of a new realm;
 * probes (median of ``--probe-repeat``): master admin token grant (and the token's size),
   ``GET /admin/realms`` (full and brief listing), ``POST /admin/realms`` of a minimal realm
   and its ``DELETE``, a fixed set of per-realm reads with the master admin token, and the
@@ -27,9 +30,11 @@ Measured, not asserted (except that no-op converges change nothing).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -37,12 +42,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import requests
+from keycloak.connection import ConnectionManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -243,11 +249,125 @@ def make_scoped_admin(kc: KeycloakAdapter, realm: str) -> str:
 # --- one count -------------------------------------------------------------------------------
 
 
+_TRACE_METHODS = ("raw_get", "raw_post", "raw_put", "raw_delete")
+_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@contextlib.contextmanager
+def traced_calls(realm: str) -> Iterator[list[tuple[str, str, float]]]:
+    """Every python-keycloak HTTP call (the door's and python-keycloak's own) timed."""
+    calls: list[tuple[str, str, float]] = []
+    originals = {name: getattr(ConnectionManager, name) for name in _TRACE_METHODS}
+
+    def wrap(name: str) -> Callable[..., Any]:
+        original = originals[name]
+
+        def timed_call(self: ConnectionManager, path: str, *a: Any, **kw: Any) -> Any:
+            t = time.monotonic()
+            try:
+                return original(self, path, *a, **kw)
+            finally:
+                shape = _ID_RE.sub("{id}", path.replace(realm, "{realm}"))
+                calls.append((name[4:].upper(), shape, time.monotonic() - t))
+
+        return timed_call
+
+    for name in _TRACE_METHODS:
+        setattr(ConnectionManager, name, wrap(name))
+    try:
+        yield calls
+    finally:
+        for name, original in originals.items():
+            setattr(ConnectionManager, name, original)
+
+
+def trace_first_converge(kc: KeycloakAdapter, settings: Settings, store: FileSecretStore,
+                         spec: PracticeSpec) -> dict[str, Any]:
+    slot = Slot(host="cloud996", number=1)
+    if kc.get_realm(slot.realm) is not None:
+        kc.delete_realm(slot.realm)
+    try:
+        with traced_calls(slot.realm) as first:
+            identity.converge_realm(kc, spec, slot, settings, store, QUIET)
+        parts = identity.realm_parts(spec, slot, settings, store)
+        with traced_calls(slot.realm) as again:
+            identity.read_back(kc, parts)
+    finally:
+        kc.delete_realm(slot.realm)
+
+    def summary(calls: list[tuple[str, str, float]]) -> dict[str, Any]:
+        return {"calls": len(calls), "seconds": sum(s for _, _, s in calls),
+                "slowest": [[m, p, round(s, 3)] for m, p, s in
+                            sorted(calls, key=lambda c: -c[2])[:8]],
+                "in_order": [[m, p, round(s, 3)] for m, p, s in calls]}
+
+    return {"first": summary(first), "read_back_again": summary(again)}
+
+
+def with_scoped_admin(rep: dict[str, Any], secret: str) -> dict[str, Any]:
+    """``rep`` plus a confidential client whose service account holds realm-management's
+    realm-admin, in the same import (Keycloak's export format)."""
+    out = dict(rep)
+    out["clients"] = [*rep.get("clients", []), {
+        "clientId": SCOPED_CLIENT, "enabled": True, "publicClient": False,
+        "serviceAccountsEnabled": True, "standardFlowEnabled": False,
+        "directAccessGrantsEnabled": False, "secret": secret}]
+    out["users"] = [*rep.get("users", []), {
+        "username": f"service-account-{SCOPED_CLIENT}", "enabled": True,
+        "serviceAccountClientId": SCOPED_CLIENT,
+        "clientRoles": {"realm-management": ["realm-admin"]}}]
+    return out
+
+
+def probe_first_touch(kc: KeycloakAdapter, settings: Settings, store: FileSecretStore,
+                      spec: PracticeSpec) -> dict[str, Any]:
+    """Who pays after a realm import: (a) Keycloak's own import, then the first admin reads
+    through the master admin; (b) the same import carrying a realm-scoped admin, then the
+    whole read-back through that admin, then one master read."""
+    out: dict[str, Any] = {}
+    a = Slot(host="cloud995", number=1)
+    b = Slot(host="cloud995", number=2)
+    for s in (a, b):
+        if kc.get_realm(s.realm) is not None:
+            kc.delete_realm(s.realm)
+    try:
+        rep = realm_representation(identity.realm_parts(spec, a, settings, store))
+        out["a_post"] = timed(lambda: kc.create_realm(rep))
+        out["a_master_reads"] = [timed(lambda: kc.find_client(a.realm, "nextcloud"))
+                                 for _ in range(3)]
+        secret = "bench-" + os.urandom(12).hex()
+        parts = identity.realm_parts(spec, b, settings, store)
+        rep_b = with_scoped_admin(realm_representation(parts), secret)
+        out["b_post"] = timed(lambda: kc.create_realm(rep_b))
+        out["b_scoped_token"] = scoped_token(settings, b.realm, secret)[0]
+        scoped = KeycloakAdapter.service_account(settings.keycloak_url, b.realm,
+                                                 SCOPED_CLIENT, secret)
+        with traced_calls(b.realm) as calls:
+            identity.read_back(scoped, parts)
+        out["b_scoped_read_back"] = sum(s for _, _, s in calls)
+        out["b_scoped_slowest"] = [[m, p, round(s, 3)] for m, p, s in
+                                   sorted(calls, key=lambda c: -c[2])[:3]]
+        out["b_then_master_reads"] = [timed(lambda: kc.find_client(b.realm, "nextcloud"))
+                                      for _ in range(3)]
+    finally:
+        for s in (a, b):
+            if kc.get_realm(s.realm) is not None:
+                kc.delete_realm(s.realm)
+    return out
+
+
 def measure(
     kc: KeycloakAdapter, settings: Settings, store: FileSecretStore, spec: PracticeSpec,
     args: argparse.Namespace, admin_password: str,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"load_before": os.getloadavg()[0]}
+    if args.trace:
+        out["trace"] = trace_first_converge(kc, settings, store, spec)
+        out["first_touch"] = probe_first_touch(kc, settings, store, spec)
+        print(json.dumps({"first_touch": out["first_touch"]}), flush=True)
+        print(json.dumps({"trace": {k: {"calls": v["calls"], "seconds": round(v["seconds"], 2),
+                                        "slowest": v["slowest"]}
+                                    for k, v in out["trace"].items()}}), flush=True)
     tool, noop, imp, fine = [], [], [], []
     tool_changes: list[int] = []
     for run in range(args.repeat):
@@ -336,6 +456,8 @@ def main() -> int:
     parser.add_argument("--heap-max", default="3g")
     parser.add_argument("--fill-workers", type=int, default=2)
     parser.add_argument("--stop-at", help="UTC HH:MM: stop filling then, measure what was reached")
+    parser.add_argument("--trace", action="store_true",
+                        help="time every admin call of one more first converge")
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--request-timeout", type=float, default=180.0,
                         help="seconds per admin request of the measured tool")

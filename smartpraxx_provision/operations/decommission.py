@@ -415,6 +415,7 @@ def decommission(ctx: OpContext, praxisname: str, export_to: Path) -> dict[str, 
             record, verified = _verify_step(ctx, praxisname, record, target, fresh, op.op_id)
         with op.step("stack", "remove containers, volumes, network"):
             nextcloud_stack.remove_stack(ctx.practice_engine(record), slot, ctx.reporter)
+            nextcloud_stack.remove_bundle(ctx.settings, slot, ctx.reporter)
         with op.step("realm", "delete the realm"):
             identity.delete_realm(ctx.practice_keycloak(record), slot, ctx.reporter)
         with op.step("secrets", "delete the practice's secrets"):

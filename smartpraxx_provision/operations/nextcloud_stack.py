@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -496,6 +497,16 @@ def write_bundle(bundle: dict[str, bytes], directory: Path) -> list[Path]:
         written.append(target)
     os.chmod(directory, 0o700)
     return written
+
+
+def remove_bundle(settings: Settings, slot: Slot, reporter: Reporter) -> bool:
+    """Remove the slot's bundle folder (our own render: no data, no secret values)."""
+    directory = bundle_dir(settings, slot)
+    if not directory.is_dir():
+        return False
+    shutil.rmtree(directory)
+    reporter.change(f"bundle folder {directory} removed")
+    return True
 
 
 def slot_status(engine: DockerEngine, slot: Slot) -> dict[str, Any]:

@@ -472,6 +472,8 @@ def test_decommission_exports_then_deletes_and_tombstones(
         "decommission", "praxis-mueller-neu", "--export-to", str(tmp_path), "--dry-run"
     )
     assert code == 0 and f"container {slot}-db" in dry["plan"]["then delete"]
+    bundle = e2e.state_dir / "slots" / slot
+    assert (bundle / "compose.yaml").is_file(), "provision left the slot's bundle to inspect"
     # the dry run touched neither the stack, nor the realm (its users), nor the secret store
     _assert_unchanged(before, _live_state(e2e, docker_engine, kc, slot))
     assert (
@@ -497,6 +499,7 @@ def test_decommission_exports_then_deletes_and_tombstones(
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
         assert set(manifest["files"]) == {"db.sql", "data.tar", "realm.json"}
     assert slot_objects(docker_engine, slot) == {"containers": [], "volumes": [], "networks": []}
+    assert not bundle.exists(), "the slot's bundle folder went with its stack"
     assert kc.get_realm(slot) is None
     assert FileSecretStore(e2e.state_dir / "secrets").list(f"practices/{slot}") == []
     code, listing = e2e.json("practices", "list", "--all")
