@@ -16,7 +16,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from ..domain.catalog import REGIONS, SPECIALTIES
-from ..domain.model import ROLE_LABELS, WORK_AREA_LABELS, PracticeType
+from ..domain.model import PracticeType, Role, WorkArea
 from .schema import (
     APPS_FIELDS,
     FORM_VERSION,
@@ -40,8 +40,8 @@ _WRAP = Alignment(wrap_text=True, vertical="top")
 LISTS: dict[str, list[str]] = {
     "KV": [r.short for r in REGIONS],
     "Praxisart": [t.label for t in PracticeType],
-    "Rolle": list(ROLE_LABELS.values()),
-    "Arbeitsbereiche": list(WORK_AREA_LABELS.values()),
+    "Rolle": [r.label for r in Role],
+    "Arbeitsbereiche": [a.label for a in WorkArea],
     "Fachrichtungen": [s.label for s in SPECIALTIES],
     "ja/nein": ["ja", "nein"],
     "Paket": ["Basis", "Premium"],

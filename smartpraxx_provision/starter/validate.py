@@ -23,8 +23,6 @@ from ..domain.catalog import (
 )
 from ..domain.lanr import bsnr_problem, lanr_person_key, lanr_problem
 from ..domain.model import (
-    ROLE_LABELS,
-    WORK_AREA_LABELS,
     AppChoice,
     Package,
     Person,
@@ -68,7 +66,7 @@ _PRACTICE_TYPES: dict[str, PracticeType] = {
     match_key("Psychotherapeutische Praxis"): PracticeType.PSYCHOTHERAPIEPRAXIS,
 }
 _ROLES: dict[str, Role] = {
-    **{match_key(label): role for role, label in ROLE_LABELS.items()},
+    **{match_key(role.label): role for role in Role},
     **{match_key(role.value): role for role in Role},
     **{match_key(alias): role for alias, role in (
         ("Praxisinhaber", Role.PRAXISINHABER), ("Inhaber:in", Role.PRAXISINHABER),
@@ -80,7 +78,7 @@ _ROLES: dict[str, Role] = {
     )},
 }
 _WORK_AREAS: dict[str, WorkArea] = {
-    **{match_key(label): area for area, label in WORK_AREA_LABELS.items()},
+    **{match_key(area.label): area for area in WorkArea},
     **{match_key(area.value): area for area in WorkArea},
     match_key("Datenschutz"): WorkArea.DATENSCHUTZ_IT,
     match_key("IT"): WorkArea.DATENSCHUTZ_IT,
@@ -94,8 +92,8 @@ _EMAIL_RE = re.compile(r"^[^@\s\"<>(),;:\[\]]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\
 _THIRD_PARTY_RE = re.compile(r"^drittsystem(\d*)(name|url|redirecturi|rollen)$")
 _SCIENTIFIC_RE = re.compile(r"^\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 
-ROLE_HINT = ", ".join(ROLE_LABELS.values())
-WORK_AREA_HINT = ", ".join(WORK_AREA_LABELS.values())
+ROLE_HINT = ", ".join(role.label for role in Role)
+WORK_AREA_HINT = ", ".join(area.label for area in WorkArea)
 KV_HINT = (
     "one of the 17 KV or 17 KZV names in long or short form, e.g. "
     "'Kassenärztliche Vereinigung Rheinland-Pfalz', 'KV Rheinland-Pfalz', 'KVRLP', 'KZV Bayern'"
