@@ -197,13 +197,14 @@ class Slot:
         """The slot's own part of every name: ``nc07`` (two digits at least)."""
         return f"nc{self.number:02d}"
 
+    def fqdn(self, domain: str) -> str:
+        """The public host name: ``nc07.cloud023.<domain>``."""
+        return f"{self.nc}.{self.host}.{domain}"
+
     @property
     def id(self) -> str:
         """``nc07-cloud023``: unique across the fleet, used where a dot is not allowed."""
         return f"{self.nc}-{self.host}"
-
-    def fqdn(self, domain: str) -> str:
-        return f"{self.nc}.{self.host}.{domain}"
 
     @classmethod
     def parse(cls, text: str) -> Slot:
