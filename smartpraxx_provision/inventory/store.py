@@ -115,6 +115,14 @@ def _pid_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _host_not_found(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"host {name} is not in the inventory",
+        obj=name,
+        hint=f"smartpraxx-provision hosts add {name} --endpoint ...",
+    )
+
+
 def validate_endpoint(endpoint: str, tls: dict[str, str] | None) -> None:
     """A Docker engine endpoint: unix://PATH, ssh://[user@]host[:port] or tcp://host:port."""
     if not endpoint.startswith(_ENDPOINT_SCHEMES) or len(endpoint) <= len("tcp://"):
@@ -294,7 +302,7 @@ class Inventory:
         validate_endpoint(endpoint, tls)
         tls = tls or {}
         with self._tx(write=True) as tx:
-            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))
+            rows = self._host_rows(tx, name)
             if rows:
                 existing = self._host(rows[0])
                 if (existing.endpoint, existing.capacity, existing.tls or {}) != (
@@ -335,11 +343,21 @@ class Inventory:
                     obj=name,
                     hint="smartpraxx-provision hosts list",
                 ) from exc
-            return self._host(tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))[0])
+            return self._host(self._known_host_row(tx, name))
+
+    def _host_rows(self, tx: Tx, name: str) -> list[dict[str, Any]]:
+        return tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))
+
+    def _known_host_row(self, tx: Tx, name: str) -> dict[str, Any]:
+        """The row of host ``name``; NotFoundError if it is not registered."""
+        rows = self._host_rows(tx, name)
+        if not rows:
+            raise _host_not_found(name)
+        return rows[0]
 
     def get_host(self, name: str) -> HostRecord | None:
         with self._tx(write=False) as tx:
-            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))
+            rows = self._host_rows(tx, name)
         return self._host(rows[0]) if rows else None
 
     def list_hosts(self) -> list[HostRecord]:
@@ -359,14 +377,7 @@ class Inventory:
         """Change a host's endpoint, TLS files (``None`` = no TLS, ``False`` = unchanged),
         capacity or probed engine facts. The slot numbering stays."""
         with self._tx(write=True) as tx:
-            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))
-            if not rows:
-                raise NotFoundError(
-                    f"host {name} is not in the inventory",
-                    obj=name,
-                    hint=f"smartpraxx-provision hosts add {name} --endpoint ...",
-                )
-            current = self._host(rows[0])
+            current = self._host(self._known_host_row(tx, name))
             new_tls = current.tls if tls is False else tls
             assert not isinstance(new_tls, bool)
             new_endpoint = endpoint if endpoint is not None else current.endpoint
@@ -389,7 +400,7 @@ class Inventory:
                     name,
                 ),
             )
-            return self._host(tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))[0])
+            return self._host(self._known_host_row(tx, name))
 
     def set_host_state(self, name: str, state: str) -> HostRecord:
         if state not in HOST_STATES:
@@ -400,12 +411,8 @@ class Inventory:
                 (state, self._now(), name),
             )
             if not changed:
-                raise NotFoundError(
-                    f"host {name} is not in the inventory",
-                    obj=name,
-                    hint=f"smartpraxx-provision hosts add {name} --endpoint ...",
-                )
-            return self._host(tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))[0])
+                raise _host_not_found(name)
+            return self._host(self._known_host_row(tx, name))
 
     # --- practices -------------------------------------------------------------------
     @staticmethod
@@ -531,31 +538,58 @@ class Inventory:
                 " WHERE name = ? AND next_number = ?",
                 (number + 1, now, slot.host, high_water),
             )
-            tx.execute(
-                "INSERT INTO practices (slot_id, host, slot_number, praxisname, realm, order_id,"
-                " display_name, kv, specialties, billable_seats, apps, state, created_at,"
-                " updated_at, practice_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'allocated', ?, ?, ?)",
-                (
-                    slot.id,
-                    slot.host,
-                    slot.number,
-                    praxisname,
-                    slot.realm,
-                    order_id,
-                    display_name,
-                    kv,
-                    json.dumps(list(specialties)),
-                    billable_seats,
-                    json.dumps(list(apps)),
-                    now,
-                    now,
-                    str(uuid.uuid4()),
-                ),
+            self._insert_practice(
+                tx, slot, praxisname, state="allocated", practice_id=str(uuid.uuid4()), now=now,
+                order_id=order_id, display_name=display_name, kv=kv, specialties=specialties,
+                billable_seats=billable_seats, apps=apps,
             )
             record = self._live(tx, praxisname)
             assert record is not None
             return record
+
+    @staticmethod
+    def _insert_practice(
+        tx: Tx,
+        slot: Slot,
+        praxisname: str,
+        *,
+        state: str,
+        practice_id: str,
+        now: str,
+        order_id: str,
+        display_name: str,
+        kv: str = "",
+        specialties: Sequence[str] = (),
+        billable_seats: int = 0,
+        apps: Sequence[str] = (),
+        owner_installation: str | None = None,
+    ) -> None:
+        """The practices row of ``praxisname`` on ``slot`` (the host's numbering is the
+        caller's)."""
+        tx.execute(
+            "INSERT INTO practices (slot_id, host, slot_number, praxisname, realm, order_id,"
+            " display_name, kv, specialties, billable_seats, apps, state, created_at,"
+            " updated_at, practice_id, owner_installation)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                slot.id,
+                slot.host,
+                slot.number,
+                praxisname,
+                slot.realm,
+                order_id,
+                display_name,
+                kv,
+                json.dumps(list(specialties)),
+                billable_seats,
+                json.dumps(list(apps)),
+                state,
+                now,
+                now,
+                practice_id,
+                owner_installation,
+            ),
+        )
 
     def _pick_host(
         self, tx: Tx, pinned: str | None, skip: Sequence[str] = ()
@@ -563,14 +597,7 @@ class Inventory:
         """The pinned host, or the least loaded active host with room (not in ``skip``:
         hosts whose engine did not answer just now)."""
         if pinned is not None:
-            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (pinned,))
-            if not rows:
-                raise NotFoundError(
-                    f"host {pinned} is not in the inventory",
-                    obj=pinned,
-                    hint=f"smartpraxx-provision hosts add {pinned} --endpoint ...",
-                )
-            row = rows[0]
+            row = self._known_host_row(tx, pinned)
             if row["state"] != "active":
                 raise ConflictError(
                     f"host {pinned} is {row['state']}, it takes no new practices",
@@ -677,30 +704,12 @@ class Inventory:
                         hint="smartpraxx-provision practices list --all",
                     )
                 if not tx.query("SELECT name FROM hosts WHERE name = ?", (slot.host,)):
-                    raise NotFoundError(
-                        f"host {slot.host} is not in the inventory",
-                        obj=slot.host,
-                        hint=f"smartpraxx-provision hosts add {slot.host} --endpoint ...",
-                    )
+                    raise _host_not_found(slot.host)
                 try:
-                    tx.execute(
-                        "INSERT INTO practices (slot_id, host, slot_number, praxisname, realm,"
-                        " order_id, display_name, kv, specialties, billable_seats, apps, state,"
-                        " created_at, updated_at, practice_id, owner_installation)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, '', '[]', 0, '[]', 'active', ?, ?, ?, ?)",
-                        (
-                            slot.id,
-                            slot.host,
-                            slot.number,
-                            praxisname,
-                            slot.realm,
-                            order_id,
-                            display_name or praxisname,
-                            now,
-                            now,
-                            practice_id,
-                            owner_installation,
-                        ),
+                    self._insert_practice(
+                        tx, slot, praxisname, state="active", practice_id=practice_id, now=now,
+                        order_id=order_id, display_name=display_name or praxisname,
+                        owner_installation=owner_installation,
                     )
                 except IntegrityViolation as exc:
                     raise ConflictError(
