@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import NotFoundError
+from .models import record_dict
 from .store import Inventory, _dt, _req_dt, _ts
 
 DELIVERY_STATES = ("pending", "delivered", "failed", "retracted")
@@ -26,15 +27,7 @@ class Delivery:
     updated_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "practice_id": self.practice_id,
-            "state": self.state,
-            "recipients": self.recipients,
-            "announcement_id": self.announcement_id,
-            "error": self.error,
-            "attempts": self.attempts,
-            "updated_at": self.updated_at.isoformat(),
-        }
+        return record_dict(self)
 
 
 @dataclass(frozen=True)
@@ -50,17 +43,7 @@ class Broadcast:
     deliveries: tuple[Delivery, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "subject": self.subject,
-            "message": self.message,
-            "link": self.link,
-            "valid_until": self.valid_until.isoformat(),
-            "target": self.target,
-            "created_at": self.created_at.isoformat(),
-            "retracted_at": self.retracted_at.isoformat() if self.retracted_at else None,
-            "deliveries": [d.to_dict() for d in self.deliveries],
-        }
+        return record_dict(self)
 
 
 def _delivery(row: dict[str, Any]) -> Delivery:

@@ -23,6 +23,7 @@ from typing import Any
 from ..domain.shop import Delivery
 from ..errors import NotFoundError
 from .backend import IntegrityViolation
+from .models import record_dict
 from .store import Inventory, _dt, _pid_alive, _req_dt, _ts
 
 LEASE = timedelta(minutes=10)
@@ -43,17 +44,7 @@ class QueuedDelivery:
     processed_at: datetime | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "event": self.event,
-            "action": self.action,
-            "order_id": self.order_id,
-            "state": self.state,
-            "attempts": self.attempts,
-            "result": self.result,
-            "received_at": self.received_at.isoformat(),
-            "processed_at": self.processed_at.isoformat() if self.processed_at else None,
-        }
+        return record_dict(self, omit=("fields",))
 
 
 @dataclass(frozen=True)
@@ -71,20 +62,7 @@ class Order:
     updated_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "product_id": self.product_id,
-            "package": self.package,
-            "contact_email": self.contact_email,
-            "state": self.state,
-            "attention": self.attention,
-            "praxisname": self.praxisname,
-            "suspended": self.suspended,
-            "template_sent_at": self.template_sent_at.isoformat()
-            if self.template_sent_at else None,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
+        return record_dict(self)
 
 
 @dataclass(frozen=True)
@@ -100,17 +78,7 @@ class OutboxEntry:
     last_error: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "idempotency_key": self.idempotency_key,
-            "kind": self.kind,
-            "praxisname": self.praxisname,
-            "payload": self.payload,
-            "state": self.state,
-            "attempts": self.attempts,
-            "next_attempt_at": self.next_attempt_at.isoformat(),
-            "last_error": self.last_error,
-        }
+        return record_dict(self)
 
 
 def _delivery(row: dict[str, Any]) -> QueuedDelivery:
