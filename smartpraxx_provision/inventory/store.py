@@ -887,13 +887,8 @@ class Inventory:
             return renamed
 
     def transition_practice(
-        self,
-        praxisname: str,
-        target: str,
-        *,
-        payload: dict[str, Any] | None = None,
-        fields: dict[str, Any] | None = None,
-        change_event: tuple[str, str] | None = None,
+        self, praxisname: str, target: str, *, payload: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None, change_event: tuple[str, str] | None = None,
     ) -> tuple[PracticeRecord, list[Event]]:
         """Move the live practice ``praxisname`` to state ``target`` (domain/lifecycle.py's
         table decides, a change it does not allow is refused), set ``fields`` and record the
@@ -950,16 +945,8 @@ class Inventory:
             events: list[Event] = []
             if kind is not None:
                 text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
-                tx.execute(
-                    "INSERT INTO events (kind, praxisname, payload, created_at, transition_key)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (kind, praxisname, text, now, key),
-                )
-                ids = tx.query(
-                    "SELECT MAX(id) AS id FROM events WHERE kind = ? AND praxisname = ?",
-                    (kind, praxisname),
-                )
-                events.append(Event(int(ids[0]["id"]), kind, praxisname, payload, _req_dt(now)))
+                event_id = self._insert_event(tx, kind, praxisname, text, now, key)
+                events.append(Event(event_id, kind, praxisname, payload, _req_dt(now)))
             updated = self._one(tx, "slot_id = ?", (record.slot.id,))
             assert updated is not None
             return updated, events
@@ -1163,15 +1150,24 @@ class Inventory:
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         now = self._now()
         with self._tx(write=True) as tx:
-            tx.execute(
-                "INSERT INTO events (kind, praxisname, payload, created_at) VALUES (?, ?, ?, ?)",
-                (kind, praxisname, text, now),
-            )
-            rows = tx.query(
-                "SELECT MAX(id) AS id FROM events WHERE kind = ? AND praxisname = ?",
-                (kind, praxisname),
-            )
-        return Event(int(rows[0]["id"]), kind, praxisname, json.loads(text), _req_dt(now))
+            event_id = self._insert_event(tx, kind, praxisname, text, now, None)
+        return Event(event_id, kind, praxisname, json.loads(text), _req_dt(now))
+
+    @staticmethod
+    def _insert_event(
+        tx: Tx, kind: str, praxisname: str, payload_json: str, now: str, key: str | None
+    ) -> int:
+        """Insert an event row (``key``: its once-per-slot transition key) and return its id."""
+        tx.execute(
+            "INSERT INTO events (kind, praxisname, payload, created_at, transition_key)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (kind, praxisname, payload_json, now, key),
+        )
+        rows = tx.query(
+            "SELECT MAX(id) AS id FROM events WHERE kind = ? AND praxisname = ?",
+            (kind, praxisname),
+        )
+        return int(rows[0]["id"])
 
     @staticmethod
     def _check_payload(kind: str, payload: dict[str, Any]) -> None:
