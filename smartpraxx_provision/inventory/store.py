@@ -123,6 +123,24 @@ def _host_not_found(name: str) -> NotFoundError:
     )
 
 
+def _check_resumable(live: PracticeRecord, order_id: str, host: str | None) -> None:
+    """An allocation re-run for ``live`` resumes it: same order, no other host."""
+    if live.order_id != order_id:
+        raise ConflictError(
+            f"praxisname {live.praxisname} is taken by slot {live.slot.id} "
+            f"(order {live.order_id})",
+            obj=live.praxisname,
+            hint="choose another praxisname ('smartpraxx-provision practices list')",
+        )
+    if host is not None and host != live.slot.host:
+        raise ConflictError(
+            f"practice {live.praxisname} already has slot {live.slot.id}; "
+            f"a slot never moves to {host}",
+            obj=live.praxisname,
+            hint=f"re-run without --host (or with --host {live.slot.host})",
+        )
+
+
 def validate_endpoint(endpoint: str, tls: dict[str, str] | None) -> None:
     """A Docker engine endpoint: unix://PATH, ssh://[user@]host[:port] or tcp://host:port."""
     if not endpoint.startswith(_ENDPOINT_SCHEMES) or len(endpoint) <= len("tcp://"):
@@ -496,35 +514,9 @@ class Inventory:
         with self._tx(write=True) as tx:
             live = self._live(tx, praxisname)
             if live is not None:
-                if live.order_id != order_id:
-                    raise ConflictError(
-                        f"praxisname {praxisname} is taken by slot {live.slot.id} "
-                        f"(order {live.order_id})",
-                        obj=praxisname,
-                        hint="choose another praxisname ('smartpraxx-provision practices list')",
-                    )
-                if host is not None and host != live.slot.host:
-                    raise ConflictError(
-                        f"practice {praxisname} already has slot {live.slot.id}; "
-                        f"a slot never moves to {host}",
-                        obj=praxisname,
-                        hint=f"re-run without --host (or with --host {live.slot.host})",
-                    )
+                _check_resumable(live, order_id, host)
                 return live
-            if not reuse_name and self._last_tombstoned(tx, praxisname) is not None:
-                raise ConflictError(
-                    f"praxisname {praxisname} belonged to a decommissioned practice",
-                    obj=praxisname,
-                    hint="choose another praxisname, or pass --reuse-name to hand it out again",
-                )
-            reserved_by = self._reserved_former(tx, praxisname)
-            if reserved_by is not None:
-                raise ConflictError(
-                    f"praxisname {praxisname} is a former name of slot {reserved_by} "
-                    "and still redirects there (rename grace period)",
-                    obj=praxisname,
-                    hint="choose another praxisname",
-                )
+            self._check_name_free(tx, praxisname, reuse_name)
             target = self._pick_host(tx, host, skip_hosts)
             high_water = int(target["next_number"])
             busy = set((live_numbers or {}).get(target["name"], ()))
@@ -546,6 +538,24 @@ class Inventory:
             record = self._live(tx, praxisname)
             assert record is not None
             return record
+
+    def _check_name_free(self, tx: Tx, praxisname: str, reuse_name: bool) -> None:
+        """Refuse a praxisname no live practice has that is still spoken for: a
+        decommissioned practice's (unless ``reuse_name``) or a redirecting former name."""
+        if not reuse_name and self._last_tombstoned(tx, praxisname) is not None:
+            raise ConflictError(
+                f"praxisname {praxisname} belonged to a decommissioned practice",
+                obj=praxisname,
+                hint="choose another praxisname, or pass --reuse-name to hand it out again",
+            )
+        reserved_by = self._reserved_former(tx, praxisname)
+        if reserved_by is not None:
+            raise ConflictError(
+                f"praxisname {praxisname} is a former name of slot {reserved_by} "
+                "and still redirects there (rename grace period)",
+                obj=praxisname,
+                hint="choose another praxisname",
+            )
 
     @staticmethod
     def _insert_practice(
@@ -690,41 +700,52 @@ class Inventory:
                     (practice_id, owner_installation, now, slot.id),
                 )
             else:
-                if not order_id:
-                    raise UsageError(
-                        f"practice {praxisname} is not in this inventory: registering it "
-                        "needs its order id",
-                        obj=praxisname,
-                        hint="pass --order-id (the Bestellnummer of the practice)",
-                    )
-                if self._one(tx, "slot_id = ?", (slot.id,)) is not None:
-                    raise ConflictError(
-                        f"slot {slot.id} belongs to another practice in this inventory",
-                        obj=slot.id,
-                        hint="smartpraxx-provision practices list --all",
-                    )
-                if not tx.query("SELECT name FROM hosts WHERE name = ?", (slot.host,)):
-                    raise _host_not_found(slot.host)
-                try:
-                    self._insert_practice(
-                        tx, slot, praxisname, state="active", practice_id=practice_id, now=now,
-                        order_id=order_id, display_name=display_name or praxisname,
-                        owner_installation=owner_installation,
-                    )
-                except IntegrityViolation as exc:
-                    raise ConflictError(
-                        f"praxisname {praxisname} is taken in this inventory",
-                        obj=praxisname,
-                        hint="smartpraxx-provision practices list --all",
-                    ) from exc
-                tx.execute(
-                    "UPDATE hosts SET next_number = ?, updated_at = ?"
-                    " WHERE name = ? AND next_number <= ?",
-                    (slot.number + 1, now, slot.host, slot.number),
+                self._register_adopted(
+                    tx, praxisname, slot, practice_id=practice_id, order_id=order_id,
+                    display_name=display_name, owner_installation=owner_installation, now=now,
                 )
             adopted = self._one(tx, "slot_id = ?", (slot.id,))
             assert adopted is not None
             return adopted
+
+    def _register_adopted(
+        self, tx: Tx, praxisname: str, slot: Slot, *, practice_id: str, order_id: str,
+        display_name: str, owner_installation: str | None, now: str,
+    ) -> None:
+        """Register a practice this inventory does not know on ``slot`` as ``active`` and move
+        the host's high-water mark past the slot number."""
+        if not order_id:
+            raise UsageError(
+                f"practice {praxisname} is not in this inventory: registering it "
+                "needs its order id",
+                obj=praxisname,
+                hint="pass --order-id (the Bestellnummer of the practice)",
+            )
+        if self._one(tx, "slot_id = ?", (slot.id,)) is not None:
+            raise ConflictError(
+                f"slot {slot.id} belongs to another practice in this inventory",
+                obj=slot.id,
+                hint="smartpraxx-provision practices list --all",
+            )
+        if not tx.query("SELECT name FROM hosts WHERE name = ?", (slot.host,)):
+            raise _host_not_found(slot.host)
+        try:
+            self._insert_practice(
+                tx, slot, praxisname, state="active", practice_id=practice_id, now=now,
+                order_id=order_id, display_name=display_name or praxisname,
+                owner_installation=owner_installation,
+            )
+        except IntegrityViolation as exc:
+            raise ConflictError(
+                f"praxisname {praxisname} is taken in this inventory",
+                obj=praxisname,
+                hint="smartpraxx-provision practices list --all",
+            ) from exc
+        tx.execute(
+            "UPDATE hosts SET next_number = ?, updated_at = ?"
+            " WHERE name = ? AND next_number <= ?",
+            (slot.number + 1, now, slot.host, slot.number),
+        )
 
     def accept_unlabelled(self, slot_id: str, objects: Sequence[tuple[str, str]]) -> int:
         """Record Docker objects without owner marks as adopted by the practice of
