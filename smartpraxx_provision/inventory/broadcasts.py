@@ -10,14 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import NotFoundError
-from .models import record_dict
+from .models import JsonRecord
 from .store import Inventory, _dt, _req_dt, _ts
 
 DELIVERY_STATES = ("pending", "delivered", "failed", "retracted")
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Delivery(JsonRecord):
     practice_id: str
     state: str
     recipients: int | None
@@ -26,12 +26,9 @@ class Delivery:
     attempts: int
     updated_at: datetime
 
-    def to_dict(self) -> dict[str, Any]:
-        return record_dict(self)
-
 
 @dataclass(frozen=True)
-class Broadcast:
+class Broadcast(JsonRecord):
     id: str
     subject: str
     message: str
@@ -41,9 +38,6 @@ class Broadcast:
     created_at: datetime
     retracted_at: datetime | None
     deliveries: tuple[Delivery, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return record_dict(self)
 
 
 def _delivery(row: dict[str, Any]) -> Delivery:

@@ -6,9 +6,9 @@ practice-level facts and counts only (praxisname, slot, KV, specialties, billabl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import Field, dataclass, field, fields, is_dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..domain.model import Slot
 
@@ -33,6 +33,17 @@ def record_dict(record: DataclassInstance, *, omit: tuple[str, ...] = ()) -> dic
     a tuple as a list (of the same dicts, for records). ``omit``: fields left out."""
     return {f.name: _json_value(getattr(record, f.name)) for f in fields(record)
             if f.name not in omit}
+
+
+class JsonRecord:
+    """Base of the record dataclasses: ``to_dict()`` is their :func:`record_dict`
+    (``json_omit``: fields it leaves out)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    json_omit: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return record_dict(self, omit=self.json_omit)
 
 
 def _json_value(value: object) -> object:
@@ -175,7 +186,7 @@ class JournalEntry:
 
 
 @dataclass(frozen=True)
-class Event:
+class Event(JsonRecord):
     """A business event (billing hook): provisioned with seats, renamed, decommissioned."""
 
     id: int
@@ -183,6 +194,3 @@ class Event:
     praxisname: str
     payload: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return record_dict(self)

@@ -23,7 +23,7 @@ from typing import Any
 from ..domain.shop import Delivery
 from ..errors import NotFoundError
 from .backend import IntegrityViolation
-from .models import record_dict
+from .models import JsonRecord
 from .store import Inventory, _dt, _pid_alive, _req_dt, _ts
 
 LEASE = timedelta(minutes=10)
@@ -31,7 +31,9 @@ MAX_BILLING_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
-class QueuedDelivery:
+class QueuedDelivery(JsonRecord):
+    json_omit = ("fields",)  # to_dict() lists the delivery without the delivered form fields
+
     key: str
     event: str
     action: str
@@ -43,12 +45,9 @@ class QueuedDelivery:
     received_at: datetime
     processed_at: datetime | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return record_dict(self, omit=("fields",))
-
 
 @dataclass(frozen=True)
-class Order:
+class Order(JsonRecord):
     order_id: str
     product_id: str
     package: str
@@ -61,12 +60,9 @@ class Order:
     created_at: datetime
     updated_at: datetime
 
-    def to_dict(self) -> dict[str, Any]:
-        return record_dict(self)
-
 
 @dataclass(frozen=True)
-class OutboxEntry:
+class OutboxEntry(JsonRecord):
     event_id: int
     idempotency_key: str
     kind: str
@@ -76,9 +72,6 @@ class OutboxEntry:
     attempts: int
     next_attempt_at: datetime
     last_error: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return record_dict(self)
 
 
 def _delivery(row: dict[str, Any]) -> QueuedDelivery:
