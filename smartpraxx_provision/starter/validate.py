@@ -8,6 +8,7 @@ personal; messages and hints never contain them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -250,38 +251,15 @@ class _Validator:
             return {"sheet": name, "cell": cell_ref(kv[key][1], 2) if key in kv else None,
                     "label": f.label}
 
-        raw = self.required(name, kv, fields["form_version"])
-        if raw is not None:
-            if as_text(raw) != str(FORM_VERSION):
-                self.error("unsupported Formularversion", value=raw, **at("form_version"),
-                           hint=f"{FORM_VERSION} (this tool reads format version "
-                           f"{FORM_VERSION}; `starter template` writes a current form)")
-            else:
-                out["form_version"] = FORM_VERSION
-
-        raw = self.required(name, kv, fields["praxisname"])
-        if raw is not None:
-            text = as_text(raw)
-            problem = praxisname_problem(text)
-            if problem:
-                suggestion = suggest_praxisname(text)
-                hint = "3–40 characters a-z, 0-9 and '-', starting with a letter, no '--', " \
-                    "not reserved; the name is binding and never changed silently"
-                if suggestion and suggestion != text:
-                    hint = f"e.g. {suggestion!r} ({hint})"
-                self.error(f"invalid praxisname: {problem}", value=raw, hint=hint,
-                           **at("praxisname"))
-            else:
-                out["praxisname"] = text
-
-        raw = self.required(name, kv, fields["display_name"])
-        if raw is not None:
-            text = as_text(raw)
-            if not 1 <= len(text) <= 120:
-                self.error("Anzeigename must have 1–120 characters", value=raw,
-                           hint="a shorter display name", **at("display_name"))
-            else:
-                out["display_name"] = text
+        checks: tuple[tuple[str, Callable[[Any, dict[str, Any]], object]], ...] = (
+            ("form_version", self.form_version),
+            ("praxisname", self.praxisname),
+            ("display_name", self.display_name),
+        )
+        for key, check in checks:  # each value is kept when it is valid
+            raw = self.required(name, kv, fields[key])
+            if raw is not None and (value := check(raw, at(key))) is not None:
+                out[key] = value
 
         practice_type: PracticeType | None = None
         raw = self.required(name, kv, fields["practice_type"])
@@ -295,36 +273,15 @@ class _Validator:
         region: Region | None = None
         raw = self.required(name, kv, fields["kv"])
         if raw is not None:
-            region = find_region(as_text(raw))
-            if region is None:
-                self.error("unknown KV/KZV", value=raw, hint=KV_HINT, **at("kv"))
-            elif practice_type is PracticeType.ZAHNARZTPRAXIS and not region.dental:
-                self.error("a Zahnarztpraxis belongs to a KZV, not a KV", value=raw,
-                           hint=f"'KZV {region.land}'", **at("kv"))
-                region = None
-            elif practice_type in (PracticeType.ARZTPRAXIS, PracticeType.PSYCHOTHERAPIEPRAXIS) \
-                    and region.dental:
-                self.error(f"a {practice_type.label} belongs to a KV, not a KZV", value=raw,
-                           hint=f"'KV {region.land}'", **at("kv"))
-                region = None
-            else:
+            region = self.region(raw, practice_type, at("kv"))
+            if region is not None:
                 out["kv"] = region.short
 
         self.bsnr(kv, practice_type, region, out, at("bsnr"))
 
         raw = self.required(name, kv, fields["specialties"])
         if raw is not None:
-            slugs: list[str] = []
-            for part in split_list(as_text(raw)):
-                spec = find_specialty(part)
-                if spec is None:
-                    self.error(f"unknown Fachrichtung {part!r}", value=raw, hint=SPECIALTY_HINT,
-                               **at("specialties"))
-                elif spec.slug not in slugs:
-                    slugs.append(spec.slug)
-            if not slugs and not split_list(as_text(raw)):
-                self.error("Fachrichtungen is empty", hint=SPECIALTY_HINT, **at("specialties"))
-            out["specialties"] = tuple(slugs)
+            out["specialties"] = self.specialties(raw, at("specialties"))
 
         raw = self.required(name, kv, fields["order_id"])
         if raw is not None:
@@ -342,16 +299,80 @@ class _Validator:
                            **at("contact_email"))
             out["contact_email"] = as_text(raw)
 
-        raw = kv.get("package", (None, 0, ""))[0]
-        out["package"] = Package.BASIS
-        if raw is not None:
-            package = _PACKAGES.get(match_key(as_text(raw)))
-            if package is None:
-                self.error("unknown Paket", value=raw, hint="'Basis' or 'Premium' (empty = Basis)",
-                           **at("package"))
-            else:
-                out["package"] = package
+        out["package"] = self.package(kv.get("package", (None, 0, ""))[0], at("package"))
         return out
+
+    def form_version(self, raw: Any, where: dict[str, Any]) -> int | None:
+        if as_text(raw) != str(FORM_VERSION):
+            self.error("unsupported Formularversion", value=raw, **where,
+                       hint=f"{FORM_VERSION} (this tool reads format version "
+                       f"{FORM_VERSION}; `starter template` writes a current form)")
+            return None
+        return FORM_VERSION
+
+    def display_name(self, raw: Any, where: dict[str, Any]) -> str | None:
+        text = as_text(raw)
+        if not 1 <= len(text) <= 120:
+            self.error("Anzeigename must have 1–120 characters", value=raw,
+                       hint="a shorter display name", **where)
+            return None
+        return text
+
+    def package(self, raw: Any, where: dict[str, Any]) -> Package:
+        """The ordered package; empty (or unknown, after an error) = Basis."""
+        if raw is None:
+            return Package.BASIS
+        package = _PACKAGES.get(match_key(as_text(raw)))
+        if package is None:
+            self.error("unknown Paket", value=raw, hint="'Basis' or 'Premium' (empty = Basis)",
+                       **where)
+            return Package.BASIS
+        return package
+
+    def praxisname(self, raw: Any, where: dict[str, Any]) -> str | None:
+        """The praxisname, or None after an error (with a suggestion when there is one)."""
+        text = as_text(raw)
+        problem = praxisname_problem(text)
+        if not problem:
+            return text
+        suggestion = suggest_praxisname(text)
+        hint = "3–40 characters a-z, 0-9 and '-', starting with a letter, no '--', " \
+            "not reserved; the name is binding and never changed silently"
+        if suggestion and suggestion != text:
+            hint = f"e.g. {suggestion!r} ({hint})"
+        self.error(f"invalid praxisname: {problem}", value=raw, hint=hint, **where)
+        return None
+
+    def region(self, raw: Any, practice_type: PracticeType | None,
+               where: dict[str, Any]) -> Region | None:
+        """The KV/KZV, or None after an error (unknown, or not the practice type's kind)."""
+        region = find_region(as_text(raw))
+        if region is None:
+            self.error("unknown KV/KZV", value=raw, hint=KV_HINT, **where)
+        elif practice_type is PracticeType.ZAHNARZTPRAXIS and not region.dental:
+            self.error("a Zahnarztpraxis belongs to a KZV, not a KV", value=raw,
+                       hint=f"'KZV {region.land}'", **where)
+            return None
+        elif practice_type in (PracticeType.ARZTPRAXIS, PracticeType.PSYCHOTHERAPIEPRAXIS) \
+                and region.dental:
+            self.error(f"a {practice_type.label} belongs to a KV, not a KZV", value=raw,
+                       hint=f"'KV {region.land}'", **where)
+            return None
+        return region
+
+    def specialties(self, raw: Any, where: dict[str, Any]) -> tuple[str, ...]:
+        """The known specialties' slugs (each once); an error for each unknown one."""
+        slugs: list[str] = []
+        for part in split_list(as_text(raw)):
+            spec = find_specialty(part)
+            if spec is None:
+                self.error(f"unknown Fachrichtung {part!r}", value=raw, hint=SPECIALTY_HINT,
+                           **where)
+            elif spec.slug not in slugs:
+                slugs.append(spec.slug)
+        if not slugs and not split_list(as_text(raw)):
+            self.error("Fachrichtungen is empty", hint=SPECIALTY_HINT, **where)
+        return tuple(slugs)
 
     def bsnr(self, kv: dict[str, tuple[Any, int, str]], practice_type: PracticeType | None,
              region: Region | None, out: dict[str, Any], where: dict[str, Any]) -> None:
