@@ -491,31 +491,12 @@ class _Validator:
                            hint=ROLE_HINT, **at("role"))
         out["role"] = role
 
-        areas: list[WorkArea] = []
-        raw = values.get("work_areas")
-        if raw is not None:
-            for part in split_list(as_text(raw)):
-                area = _WORK_AREAS.get(match_key(part))
-                if area is None:
-                    self.error(f"unknown Arbeitsbereich {part!r}", value=raw,
-                               hint=WORK_AREA_HINT, **at("work_areas"))
-                elif area not in areas:
-                    areas.append(area)
-        out["work_areas"] = tuple(areas)
+        out["work_areas"] = self.work_areas(values.get("work_areas"), at("work_areas"))
 
         out["lanrs"] = self.lanrs(values.get("lanr"), role, praxis, at("lanr"))
 
-        raw = values.get("specialty")
-        out["specialty"] = None
-        if raw is not None:
-            spec = find_specialty(as_text(raw))
-            if spec is None:
-                self.error("unknown Fachrichtung", value=raw, hint=SPECIALTY_HINT,
-                           **at("specialty"))
-            else:
-                out["specialty"] = spec.slug
-        elif role is not None and role.is_doctor and praxis.get("specialties"):
-            out["specialty"] = praxis["specialties"][0]
+        out["specialty"] = self.person_specialty(values.get("specialty"), role, praxis,
+                                                 at("specialty"))
 
         raw = values.get("admin")
         admin = parse_yes_no(raw)
@@ -525,30 +506,62 @@ class _Validator:
             admin = True
         out["admin"] = bool(admin)
 
-        raw = values.get("username")
-        out["username"] = None
-        if raw is not None:
-            text = as_text(raw)
-            problem = username_problem(text)
-            if problem:
-                self.error(f"invalid Benutzername: {problem}", value=raw, personal=True,
-                           hint="e.g. anna.mueller, or leave empty for vorname.nachname",
-                           **at("username"))
-            out["username"] = text
+        out["username"] = self.username(values.get("username"), at("username"))
         out["username_at"] = at("username")
         out["email_at"] = at("email")
         out["lanr_at"] = at("lanr")
 
         practice_type: PracticeType | None = praxis.get("practice_type")
         if role is not None and practice_type is not None:
-            if role in _DENTAL_ROLES and practice_type in (
-                    PracticeType.ARZTPRAXIS, PracticeType.PSYCHOTHERAPIEPRAXIS):
-                self.warn(f"role {role.label} is unusual in a {practice_type.label}",
-                          hint="check Rolle and Praxisart", **at("role"))
-            if role in _MEDICAL_ROLES and practice_type is PracticeType.ZAHNARZTPRAXIS:
-                self.warn(f"role {role.label} is unusual in a Zahnarztpraxis",
-                          hint="Zahnärzt:in, ZFA, ZMF, ZMP, ZMV or DH", **at("role"))
+            self.role_fit(role, practice_type, at("role"))
         return out if len(self.result.errors) == errors_before else {**out, "invalid": True}
+
+    def work_areas(self, raw: Any, where: dict[str, Any]) -> tuple[WorkArea, ...]:
+        """The known work areas (each once); an error for each unknown one."""
+        areas: list[WorkArea] = []
+        if raw is not None:
+            for part in split_list(as_text(raw)):
+                area = _WORK_AREAS.get(match_key(part))
+                if area is None:
+                    self.error(f"unknown Arbeitsbereich {part!r}", value=raw,
+                               hint=WORK_AREA_HINT, **where)
+                elif area not in areas:
+                    areas.append(area)
+        return tuple(areas)
+
+    def person_specialty(self, raw: Any, role: Role | None, praxis: dict[str, Any],
+                         where: dict[str, Any]) -> str | None:
+        """The person's specialty slug; empty: a doctor gets the practice's first one."""
+        if raw is not None:
+            spec = find_specialty(as_text(raw))
+            if spec is None:
+                self.error("unknown Fachrichtung", value=raw, hint=SPECIALTY_HINT, **where)
+                return None
+            return spec.slug
+        if role is not None and role.is_doctor and praxis.get("specialties"):
+            return str(praxis["specialties"][0])
+        return None
+
+    def username(self, raw: Any, where: dict[str, Any]) -> str | None:
+        """The username as given (None: derive one); an error when it is not a valid one."""
+        if raw is None:
+            return None
+        text = as_text(raw)
+        problem = username_problem(text)
+        if problem:
+            self.error(f"invalid Benutzername: {problem}", value=raw, personal=True,
+                       hint="e.g. anna.mueller, or leave empty for vorname.nachname", **where)
+        return text
+
+    def role_fit(self, role: Role, practice_type: PracticeType, where: dict[str, Any]) -> None:
+        """Warn about a dental role in a medical practice and the other way round."""
+        if role in _DENTAL_ROLES and practice_type in (
+                PracticeType.ARZTPRAXIS, PracticeType.PSYCHOTHERAPIEPRAXIS):
+            self.warn(f"role {role.label} is unusual in a {practice_type.label}",
+                      hint="check Rolle and Praxisart", **where)
+        if role in _MEDICAL_ROLES and practice_type is PracticeType.ZAHNARZTPRAXIS:
+            self.warn(f"role {role.label} is unusual in a Zahnarztpraxis",
+                      hint="Zahnärzt:in, ZFA, ZMF, ZMP, ZMV or DH", **where)
 
     def lanrs(self, raw: Any, role: Role | None, praxis: dict[str, Any],
               where: dict[str, Any]) -> tuple[str, ...]:
