@@ -279,28 +279,31 @@ class _Validator:
 
         self.bsnr(kv, practice_type, region, out, at("bsnr"))
 
-        raw = self.required(name, kv, fields["specialties"])
-        if raw is not None:
-            out["specialties"] = self.specialties(raw, at("specialties"))
-
-        raw = self.required(name, kv, fields["order_id"])
-        if raw is not None:
-            text = as_text(raw)
-            if len(text) > 100:
-                self.error("Bestellnummer is longer than 100 characters", value=raw,
-                           hint="the order id from the shop", **at("order_id"))
-            out["order_id"] = text
-
-        raw = self.required(name, kv, fields["contact_email"])
-        if raw is not None:
-            problem = email_problem(as_text(raw))
-            if problem:
-                self.error(problem, value=raw, hint="an address like name@praxis.de",
-                           **at("contact_email"))
-            out["contact_email"] = as_text(raw)
+        kept: tuple[tuple[str, Callable[[Any, dict[str, Any]], object]], ...] = (
+            ("specialties", self.specialties),
+            ("order_id", self.order_id),
+            ("contact_email", self.contact_email),
+        )
+        for key, check in kept:  # each value is kept, also after an error
+            raw = self.required(name, kv, fields[key])
+            if raw is not None:
+                out[key] = check(raw, at(key))
 
         out["package"] = self.package(kv.get("package", (None, 0, ""))[0], at("package"))
         return out
+
+    def order_id(self, raw: Any, where: dict[str, Any]) -> str:
+        text = as_text(raw)
+        if len(text) > 100:
+            self.error("Bestellnummer is longer than 100 characters", value=raw,
+                       hint="the order id from the shop", **where)
+        return text
+
+    def contact_email(self, raw: Any, where: dict[str, Any]) -> str:
+        problem = email_problem(as_text(raw))
+        if problem:
+            self.error(problem, value=raw, hint="an address like name@praxis.de", **where)
+        return as_text(raw)
 
     def form_version(self, raw: Any, where: dict[str, Any]) -> int | None:
         if as_text(raw) != str(FORM_VERSION):
