@@ -711,56 +711,64 @@ class _Validator:
             if not group:
                 continue
             prefix = "Drittsystem" if number == 1 else f"Drittsystem {number}"
-            missing = [label for part, label in THIRD_PARTY_PARTS if part not in group]
-            if missing:
-                anchor = next(iter(group.values()))
-                self.error(f"{prefix}: name, URL and Redirect-URI go together; missing: "
-                           + ", ".join(f"'{prefix} {m}'" for m in missing), sheet=sheet.title,
-                           cell=cell_ref(anchor[1], 2), label=prefix,
-                           hint="fill in all three rows or none")
+            app = self.third_party_app(sheet.title, prefix, group)
+            if app is None:
                 continue
-            name_text = as_text(group["name"][0])
-            valid = True
-            if not 1 <= len(name_text) <= 60:
-                self.error(f"{prefix} Name must have 1–60 characters", sheet=sheet.title,
-                           cell=cell_ref(group["name"][1], 2), value=group["name"][0],
-                           hint="a short name, e.g. Dienstplanung")
-                valid = False
-            for part in ("url", "redirect_uri"):
-                value, row, label = group[part]
-                url = as_text(value)
-                split = urlsplit(url)
-                if split.scheme not in ("https", "http") or not split.hostname:
-                    self.error(f"{label} is not an absolute https:// address", value=value,
-                               sheet=sheet.title, cell=cell_ref(row, 2), label=label,
-                               hint="e.g. https://dienstplan.example.de")
-                    valid = False
-                elif split.scheme == "http":
-                    self.warn(f"{label} uses unencrypted http://", value=value,
-                              sheet=sheet.title, cell=cell_ref(row, 2), label=label,
-                              hint="use https:// in production")
-            roles: list[str] = []
-            if "roles" in group:
-                value, row, label = group["roles"]
-                for word in re.split(r"[,;]", as_text(value)):
-                    role = _ROLES.get(match_key(word)) if word.strip() else None
-                    if word.strip() and role is None:
-                        self.error(f"{label}: unknown role {word.strip()!r}", value=value,
-                                   sheet=sheet.title, cell=cell_ref(row, 2), label=label,
-                                   hint=f"roles separated by commas, from: {ROLE_HINT}")
-                        valid = False
-                    elif role is not None and role.value not in roles:
-                        roles.append(role.value)
-            if valid:
-                app = ThirdPartyApp(name_text, as_text(group["url"][0]),
-                                    as_text(group["redirect_uri"][0]), tuple(sorted(roles)))
-                if any(a.client_id == app.client_id for a in third):
-                    self.error(f"{prefix}: another Drittsystem has the same name",
-                               sheet=sheet.title, cell=cell_ref(group["name"][1], 2),
-                               value=name_text, hint="distinct names")
-                else:
-                    third.append(app)
+            if any(a.client_id == app.client_id for a in third):
+                self.error(f"{prefix}: another Drittsystem has the same name",
+                           sheet=sheet.title, cell=cell_ref(group["name"][1], 2),
+                           value=app.name, hint="distinct names")
+            else:
+                third.append(app)
         return AppChoice(**choice), tuple(third)
+
+    def third_party_app(self, title: str, prefix: str,
+                        group: dict[str, tuple[Any, int, str]]) -> ThirdPartyApp | None:
+        """One Drittsystem's rows (name, URL, Redirect-URI, optional roles) as an app, or None
+        after an error."""
+        missing = [label for part, label in THIRD_PARTY_PARTS if part not in group]
+        if missing:
+            anchor = next(iter(group.values()))
+            self.error(f"{prefix}: name, URL and Redirect-URI go together; missing: "
+                       + ", ".join(f"'{prefix} {m}'" for m in missing), sheet=title,
+                       cell=cell_ref(anchor[1], 2), label=prefix,
+                       hint="fill in all three rows or none")
+            return None
+        name_text = as_text(group["name"][0])
+        valid = True
+        if not 1 <= len(name_text) <= 60:
+            self.error(f"{prefix} Name must have 1–60 characters", sheet=title,
+                       cell=cell_ref(group["name"][1], 2), value=group["name"][0],
+                       hint="a short name, e.g. Dienstplanung")
+            valid = False
+        for part in ("url", "redirect_uri"):
+            value, row, label = group[part]
+            split = urlsplit(as_text(value))
+            if split.scheme not in ("https", "http") or not split.hostname:
+                self.error(f"{label} is not an absolute https:// address", value=value,
+                           sheet=title, cell=cell_ref(row, 2), label=label,
+                           hint="e.g. https://dienstplan.example.de")
+                valid = False
+            elif split.scheme == "http":
+                self.warn(f"{label} uses unencrypted http://", value=value,
+                          sheet=title, cell=cell_ref(row, 2), label=label,
+                          hint="use https:// in production")
+        roles: list[str] = []
+        if "roles" in group:
+            value, row, label = group["roles"]
+            for word in re.split(r"[,;]", as_text(value)):
+                role = _ROLES.get(match_key(word)) if word.strip() else None
+                if word.strip() and role is None:
+                    self.error(f"{label}: unknown role {word.strip()!r}", value=value,
+                               sheet=title, cell=cell_ref(row, 2), label=label,
+                               hint=f"roles separated by commas, from: {ROLE_HINT}")
+                    valid = False
+                elif role is not None and role.value not in roles:
+                    roles.append(role.value)
+        if not valid:
+            return None
+        return ThirdPartyApp(name_text, as_text(group["url"][0]),
+                             as_text(group["redirect_uri"][0]), tuple(sorted(roles)))
 
     # --- all ------------------------------------------------------------------------
     def run(self) -> StarterResult:
