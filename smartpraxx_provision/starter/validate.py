@@ -612,6 +612,42 @@ class _Validator:
 
     def people_checks(self, title: str, persons: list[dict[str, Any]], columns: dict[str, int],
                       praxis: dict[str, Any]) -> list[Person] | None:
+        seen_user = self.unique_checks(persons)
+
+        bases: list[str] = []
+        for p in persons:
+            if p["username"] is None:
+                base = username_base(p["first_name"], p["last_name"])
+                if not base and p["first_name"] and p["last_name"]:
+                    self.error("no username can be derived from the name (no Latin letters)",
+                               hint="enter a Benutzername (a-z, 0-9, '.', '_', '-')",
+                               **p["username_at"])
+                    p["invalid"] = True
+                bases.append(base)
+        derived = iter(unique_usernames(bases, taken=seen_user))
+
+        if persons and not any(p["admin"] for p in persons):
+            self.error("no administrator: at least one person needs Admin = ja",
+                       sheet=title, label="Admin",
+                       hint="set Admin to 'ja' for at least one person (every "
+                       "Praxisinhaber:in is admin unless marked 'nein')")
+
+        out: list[Person] = []
+        for p in persons:
+            username = p["username"] if p["username"] is not None else next(derived)
+            if p.get("invalid") or p["role"] is None:
+                continue
+            out.append(Person(
+                first_name=p["first_name"], last_name=p["last_name"], email=p["email"],
+                username=username, role=p["role"], work_areas=p["work_areas"],
+                lanr=p["lanrs"][0] if p["lanrs"] else None, lanrs=p["lanrs"],
+                specialty=p["specialty"], admin=p["admin"],
+            ))
+        return out
+
+    def unique_checks(self, persons: list[dict[str, Any]]) -> dict[str, int]:
+        """E-mail addresses, usernames and LANRs must be unique across rows; the row of each
+        given username is returned."""
         seen_email: dict[str, int] = {}
         seen_user: dict[str, int] = {}
         seen_lanr: dict[str, int] = {}
@@ -646,37 +682,7 @@ class _Validator:
                                **p["lanr_at"])
                     p["invalid"] = True
                 seen_lanr.setdefault(key, p["row"])
-
-        bases: list[str] = []
-        for p in persons:
-            if p["username"] is None:
-                base = username_base(p["first_name"], p["last_name"])
-                if not base and p["first_name"] and p["last_name"]:
-                    self.error("no username can be derived from the name (no Latin letters)",
-                               hint="enter a Benutzername (a-z, 0-9, '.', '_', '-')",
-                               **p["username_at"])
-                    p["invalid"] = True
-                bases.append(base)
-        derived = iter(unique_usernames(bases, taken=seen_user))
-
-        if persons and not any(p["admin"] for p in persons):
-            self.error("no administrator: at least one person needs Admin = ja",
-                       sheet=title, label="Admin",
-                       hint="set Admin to 'ja' for at least one person (every "
-                       "Praxisinhaber:in is admin unless marked 'nein')")
-
-        out: list[Person] = []
-        for p in persons:
-            username = p["username"] if p["username"] is not None else next(derived)
-            if p.get("invalid") or p["role"] is None:
-                continue
-            out.append(Person(
-                first_name=p["first_name"], last_name=p["last_name"], email=p["email"],
-                username=username, role=p["role"], work_areas=p["work_areas"],
-                lanr=p["lanrs"][0] if p["lanrs"] else None, lanrs=p["lanrs"],
-                specialty=p["specialty"], admin=p["admin"],
-            ))
-        return out
+        return seen_user
 
     # --- Apps -----------------------------------------------------------------------
     def apps(self) -> tuple[AppChoice, tuple[ThirdPartyApp, ...]]:
