@@ -495,9 +495,7 @@ class _Validator:
         out["role"] = role
 
         out["work_areas"] = self.work_areas(values.get("work_areas"), at("work_areas"))
-
         out["lanrs"] = self.lanrs(values.get("lanr"), role, praxis, at("lanr"))
-
         out["specialty"] = self.person_specialty(values.get("specialty"), role, praxis,
                                                  at("specialty"))
 
