@@ -922,7 +922,7 @@ class Inventory:
         ``fields[field]`` differs from the stored value and no transition event is recorded.
         ``decommissioning`` -> ``tombstoned`` on a re-run returns the tombstone.
         """
-        from ..domain.lifecycle import ONCE_PER_SLOT, transition
+        from ..domain.lifecycle import transition
 
         fields = dict(fields or {})
         payload = dict(payload or {})
@@ -953,16 +953,9 @@ class Inventory:
                 " updated_at = ? WHERE slot_id = ?",
                 [assignments[n] for n in names] + [now, record.slot.id],
             )
-            kind: str | None = None
-            key: str | None = None
-            if step is not None and step.event in ONCE_PER_SLOT:
-                key = f"{record.slot.id}:{step.event}"
-                if not self._slot_had_event(tx, record, step.event, key):
-                    kind = step.event
-            if kind is None and change_event is not None:
-                event, field_name = change_event
-                if field_name in stored and row[field_name] != stored[field_name]:
-                    kind, key = event, None
+            kind, key = self._transition_event(
+                tx, record, step.event if step is not None else None, change_event, row, stored
+            )
             events: list[Event] = []
             if kind is not None:
                 text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
@@ -971,6 +964,24 @@ class Inventory:
             updated = self._one(tx, "slot_id = ?", (record.slot.id,))
             assert updated is not None
             return updated, events
+
+    def _transition_event(
+        self, tx: Tx, record: PracticeRecord, step_event: str | None,
+        change_event: tuple[str, str] | None, row: dict[str, Any], stored: dict[str, Any],
+    ) -> tuple[str | None, str | None]:
+        """The event a transition records, if any, and its once-per-slot key: the step's
+        event the first time in the slot's life, else ``change_event`` when its field changed."""
+        from ..domain.lifecycle import ONCE_PER_SLOT
+
+        if step_event is not None and step_event in ONCE_PER_SLOT:
+            key = f"{record.slot.id}:{step_event}"
+            if not self._slot_had_event(tx, record, step_event, key):
+                return step_event, key
+        if change_event is not None:
+            event, field_name = change_event
+            if field_name in stored and row[field_name] != stored[field_name]:
+                return event, None
+        return None, None
 
     @staticmethod
     def _slot_had_event(tx: Tx, record: PracticeRecord, kind: str, key: str) -> bool:
