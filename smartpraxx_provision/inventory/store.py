@@ -323,11 +323,7 @@ class Inventory:
             rows = self._host_rows(tx, name)
             if rows:
                 existing = self._host(rows[0])
-                if (existing.endpoint, existing.capacity, existing.tls or {}) != (
-                    endpoint,
-                    capacity,
-                    tls,
-                ):
+                if (existing.endpoint, existing.capacity, existing.tls or {}) != (endpoint, capacity, tls):
                     raise ConflictError(
                         f"host {name} exists with other settings",
                         obj=name,
@@ -340,20 +336,9 @@ class Inventory:
                     "INSERT INTO hosts (name, number, endpoint, capacity, state, tls_ca, tls_cert,"
                     " tls_key, next_number, created_at, updated_at, engine_id, engine_version)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-                    (
-                        name,
-                        int(m.group("number")),
-                        endpoint,
-                        capacity,
-                        state,
-                        tls.get("ca"),
-                        tls.get("cert"),
-                        tls.get("key"),
-                        now,
-                        now,
-                        (engine or {}).get("id"),
-                        (engine or {}).get("version"),
-                    ),
+                    (name, int(m.group("number")), endpoint, capacity, state, tls.get("ca"),
+                     tls.get("cert"), tls.get("key"), now, now, (engine or {}).get("id"),
+                     (engine or {}).get("version")),
                 )
             except IntegrityViolation as exc:
                 raise ConflictError(
