@@ -25,6 +25,17 @@ class SmartpraxxError(Exception):
     exit_code: int = EXIT_FAILED
     kind: str = "failed"
 
+    def __init_subclass__(
+        cls, *, kind: str | None = None, exit_code: int | None = None, **kw: Any
+    ) -> None:
+        """``class X(SmartpraxxError, kind="x", exit_code=EXIT_USAGE)``: a subclass names its
+        ``kind`` (``--json``: ``error.kind``) and exit code in its header; unset: the parent's."""
+        super().__init_subclass__(**kw)
+        if kind is not None:
+            cls.kind = kind
+        if exit_code is not None:
+            cls.exit_code = exit_code
+
     def __init__(
         self,
         message: str,
@@ -56,75 +67,56 @@ class SmartpraxxError(Exception):
 # --- usage and input (exit 2) -------------------------------------------------------
 
 
-class UsageError(SmartpraxxError):
+class UsageError(SmartpraxxError, kind="usage", exit_code=EXIT_USAGE):
     """The operator's call or input is wrong; nothing was changed."""
 
-    exit_code = EXIT_USAGE
-    kind = "usage"
 
-
-class ConfigError(UsageError):
+class ConfigError(UsageError, kind="config"):
     """A setting (smartpraxx.yaml, SMARTPRAXX_* variable or flag) is invalid."""
 
-    kind = "config"
 
-
-class StarterExcelError(UsageError):
+class StarterExcelError(UsageError, kind="starter-excel"):
     """The Starter Excel cannot be read or does not validate.
 
     ``report`` is the full validation report (all problems at once) when there is one.
     """
-
-    kind = "starter-excel"
 
     def __init__(self, message: str, *, report: Any = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.report = report
 
 
-class NotFoundError(UsageError):
+class NotFoundError(UsageError, kind="not-found"):
     """A named object (practice, host, slot, realm) does not exist."""
-
-    kind = "not-found"
 
 
 # --- operation failures (exit 1) ----------------------------------------------------
 
 
-class ConflictError(SmartpraxxError):
+class ConflictError(SmartpraxxError, kind="conflict"):
     """The requested change collides with existing state: a name taken, a slot in use,
     another operation running on the same practice."""
 
-    kind = "conflict"
 
-
-class ServiceUnavailableError(SmartpraxxError):
+class ServiceUnavailableError(SmartpraxxError, kind="service-unavailable"):
     """An external system (Docker engine, Keycloak, Vault, database) cannot be reached."""
 
-    kind = "service-unavailable"
 
-
-class ExternalServiceError(SmartpraxxError):
+class ExternalServiceError(SmartpraxxError, kind="service-error"):
     """An external system answered, but refused or failed the request."""
 
-    kind = "service-error"
+
+class SecretStoreError(SmartpraxxError, kind="secret-store"):
+    """The secret store refused or failed (a bad path, a missing secret, a lost write)."""
 
 
-class SecretStoreError(SmartpraxxError):
-    kind = "secret-store"
+class InventoryError(SmartpraxxError, kind="inventory"):
+    """The inventory database failed, or refused a change it does not allow."""
 
 
-class InventoryError(SmartpraxxError):
-    kind = "inventory"
-
-
-class OperationFailed(SmartpraxxError):
+class OperationFailed(SmartpraxxError, kind="operation-failed"):
     """A step of an operation failed; the journal says which, a re-run resumes."""
 
-    kind = "operation-failed"
 
-
-class SafetyRefusal(SmartpraxxError):
+class SafetyRefusal(SmartpraxxError, kind="refused"):
     """A guarded destructive step refused to run (e.g. export not verified)."""
-
-    kind = "refused"

@@ -29,43 +29,20 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .catalog import REGIONS, SPECIALTIES_BY_SLUG, find_region, find_specialty, match_key
-from .model import ROLE_LABELS, WORK_AREA_LABELS, Person, PracticeSpec, Role, WorkArea
-from .names import transliterate
+from .catalog import (
+    LAND_CODES,
+    REGIONS,
+    SPECIALTIES_BY_SLUG,
+    find_region,
+    find_specialty,
+    match_key,
+)
+from .model import LabelledEnum, Person, PracticeSpec, Role, WorkArea
+from .names import slugify
 
 DIMENSIONS = ("kv", "fach", "rolle", "bereich")
 PREFIXES = ("kv-", "kzv-", "fach-", "rolle-", "bereich-")
 GROUP_RE = re.compile(r"^(?:kv|kzv|fach|rolle|bereich)-[a-z0-9]+(?:-[a-z0-9]+)*$")
-
-# One code per Land, as the KVs abbreviate themselves (KVRLP, KVWL, KVNO, ...). Nordrhein
-# and Westfalen-Lippe are two KVs of one Land.
-LAND_CODES: dict[str, str] = {
-    "Schleswig-Holstein": "sh",
-    "Hamburg": "hh",
-    "Bremen": "hb",
-    "Niedersachsen": "ni",
-    "Westfalen-Lippe": "wl",
-    "Nordrhein": "no",
-    "Hessen": "he",
-    "Rheinland-Pfalz": "rlp",
-    "Baden-Württemberg": "bw",
-    "Bayern": "by",
-    "Berlin": "be",
-    "Saarland": "sl",
-    "Mecklenburg-Vorpommern": "mv",
-    "Brandenburg": "bb",
-    "Sachsen-Anhalt": "st",
-    "Thüringen": "th",
-    "Sachsen": "sn",
-}
-
-_NOT_SLUG = re.compile(r"[^a-z0-9]+")
-
-
-def slugify(text: str) -> str:
-    """ASCII slug: transliterated (``ä→ae``, ``ß→ss``), lower case, runs of others → ``-``."""
-    return _NOT_SLUG.sub("-", transliterate(text).lower()).strip("-")
-
 
 def kv_group(kv: str) -> str:
     """``KV Rheinland-Pfalz`` → ``kv-rlp``, ``KZV Bayern`` → ``kzv-by`` (any accepted form)."""
@@ -150,20 +127,22 @@ class Target:
         )
 
 
-def _role_by_text(text: str) -> Role | None:
-    key = match_key(text)
-    for role, label in ROLE_LABELS.items():
-        if key in (match_key(role.value), match_key(label)):
-            return role
-    return None
+# dimension → the enum its values name (by slug or label), and its noun in messages
+_LABELLED_DIMENSIONS: dict[str, tuple[type[LabelledEnum], str]] = {
+    "rolle": (Role, "Rolle"),
+    "bereich": (WorkArea, "Arbeitsbereich"),
+}
 
 
-def _area_by_text(text: str) -> WorkArea | None:
-    key = match_key(text)
-    for area, label in WORK_AREA_LABELS.items():
-        if key in (match_key(area.value), match_key(label)):
-            return area
-    return None
+def _labelled_group(dimension: str, value: str) -> str:
+    members, noun = _LABELLED_DIMENSIONS[dimension]
+    key = match_key(value)
+    for member in members:
+        if key in (match_key(member.value), match_key(member.label)):
+            return f"{dimension}-{slugify(member.value)}"
+    raise ValueError(
+        f"unknown {noun} {value!r} (one of {', '.join(m.label for m in members)})"
+    )
 
 
 def group_for(dimension: str, value: str) -> str:
@@ -188,20 +167,8 @@ def group_for(dimension: str, value: str) -> str:
         return kv_group(region.short)
     if dimension == "fach":
         return fach_group(value)
-    if dimension == "rolle":
-        role = _role_by_text(value)
-        if role is None:
-            raise ValueError(
-                f"unknown Rolle {value!r} (one of {', '.join(ROLE_LABELS.values())})"
-            )
-        return rolle_group(role)
-    if dimension == "bereich":
-        area = _area_by_text(value)
-        if area is None:
-            raise ValueError(
-                f"unknown Arbeitsbereich {value!r} (one of {', '.join(WORK_AREA_LABELS.values())})"
-            )
-        return bereich_group(area)
+    if dimension in _LABELLED_DIMENSIONS:
+        return _labelled_group(dimension, value)
     raise ValueError(f"unknown dimension {dimension!r} (one of {', '.join(DIMENSIONS)})")
 
 

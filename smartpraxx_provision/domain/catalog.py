@@ -55,57 +55,55 @@ class Region:
         return (self.short, self.long, *self.abbreviations, *self.aliases)
 
 
-_KV_LANDS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    # land, abbreviations, extra aliases. Ambiguous abbreviations (KVH = Hamburg and Hessen,
-    # KVS = Saarland and Sachsen) are deliberately not accepted.
-    ("Schleswig-Holstein", ("KVSH",), ()),
-    ("Hamburg", ("KVHH",), ()),
-    ("Bremen", ("KVHB",), ()),
-    ("Niedersachsen", ("KVN",), ()),
-    ("Westfalen-Lippe", ("KVWL",), ()),
-    ("Nordrhein", ("KVNO",), ()),
-    ("Hessen", ("KVHE",), ()),
-    ("Rheinland-Pfalz", ("KVRLP", "KV RLP"), ()),
-    ("Baden-Württemberg", ("KVBW",), ()),
-    ("Bayern", ("KVB",), ("Kassenärztliche Vereinigung Bayerns", "KV Bayerns")),
-    ("Berlin", ("KVBerlin",), ()),
-    ("Saarland", ("KVSaar",), ()),
-    ("Mecklenburg-Vorpommern", ("KVMV",), ()),
-    ("Brandenburg", ("KVBB",), ("Kassenärztliche Vereinigung Land Brandenburg",)),
-    ("Sachsen-Anhalt", ("KVSA",), ()),
-    ("Thüringen", ("KVT",), ()),
-    ("Sachsen", ("KVSachsen",), ()),
+# The 17 KV/KZV regions: land, its code in audience group names (as the KVs abbreviate
+# themselves: KVRLP, KVWL, KVNO, ...; Nordrhein and Westfalen-Lippe are two KVs of one Land),
+# the KV's and the KZV's abbreviation (Evidence.UNVERIFIED, see reference). Ambiguous
+# abbreviations (KVH = Hamburg and Hessen, KVS = Saarland and Sachsen) are deliberately not
+# accepted; spellings with spaces ("KV RLP") match anyway (match_key ignores whitespace).
+# KVs are listed in this order, KZVs alphabetically by land.
+_LANDS: tuple[tuple[str, str, str, str], ...] = (
+    ("Schleswig-Holstein", "sh", "KVSH", "KZVSH"),
+    ("Hamburg", "hh", "KVHH", "KZVHH"),
+    ("Bremen", "hb", "KVHB", "KZVHB"),
+    ("Niedersachsen", "ni", "KVN", "KZVN"),
+    ("Westfalen-Lippe", "wl", "KVWL", "KZVWL"),
+    ("Nordrhein", "no", "KVNO", "KZVNR"),
+    ("Hessen", "he", "KVHE", "KZVH"),
+    ("Rheinland-Pfalz", "rlp", "KVRLP", "KZVRLP"),
+    ("Baden-Württemberg", "bw", "KVBW", "KZVBW"),
+    ("Bayern", "by", "KVB", "KZVB"),
+    ("Berlin", "be", "KVBerlin", "KZVBerlin"),
+    ("Saarland", "sl", "KVSaar", "KZVS"),
+    ("Mecklenburg-Vorpommern", "mv", "KVMV", "KZVMV"),
+    ("Brandenburg", "bb", "KVBB", "KZVLB"),
+    ("Sachsen-Anhalt", "st", "KVSA", "KZVSA"),
+    ("Thüringen", "th", "KVT", "KZVTh"),
+    ("Sachsen", "sn", "KVSachsen", "KZVSachsen"),
 )
+LAND_CODES: dict[str, str] = {land: code for land, code, _, _ in _LANDS}
 
-_KZV_LANDS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("Baden-Württemberg", ("KZVBW",), ()),
-    ("Bayern", ("KZVB",), ("Kassenzahnärztliche Vereinigung Bayerns", "KZV Bayerns")),
-    ("Berlin", ("KZVBerlin",), ()),
-    ("Brandenburg", ("KZVLB",), ("KZV Land Brandenburg",
-                                 "Kassenzahnärztliche Vereinigung Land Brandenburg")),
-    ("Bremen", ("KZVHB",), ("KZV im Lande Bremen",
-                            "Kassenzahnärztliche Vereinigung im Lande Bremen")),
-    ("Hamburg", ("KZVHH",), ()),
-    ("Hessen", ("KZVH",), ()),
-    ("Mecklenburg-Vorpommern", ("KZVMV",), ()),
-    ("Niedersachsen", ("KZVN",), ()),
-    ("Nordrhein", ("KZVNR",), ()),
-    ("Rheinland-Pfalz", ("KZVRLP", "KZV RLP"), ()),
-    ("Saarland", ("KZVS",), ()),
-    ("Sachsen", ("KZVSachsen",), ()),
-    ("Sachsen-Anhalt", ("KZVSA",), ()),
-    ("Schleswig-Holstein", ("KZVSH",), ()),
-    ("Thüringen", ("KZVTh",), ()),
-    ("Westfalen-Lippe", ("KZVWL",), ()),
-)
+# further spellings of the long form, by short form
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "KV Bayern": ("Kassenärztliche Vereinigung Bayerns", "KV Bayerns"),
+    "KV Brandenburg": ("Kassenärztliche Vereinigung Land Brandenburg",),
+    "KZV Bayern": ("Kassenzahnärztliche Vereinigung Bayerns", "KZV Bayerns"),
+    "KZV Brandenburg": ("KZV Land Brandenburg", "Kassenzahnärztliche Vereinigung Land Brandenburg"),
+    "KZV Bremen": ("KZV im Lande Bremen", "Kassenzahnärztliche Vereinigung im Lande Bremen"),
+}
+
+
+def _make_region(kind: str, long_prefix: str, land: str, abbreviation: str) -> Region:
+    short = f"{kind} {land}"
+    return Region(short, f"{long_prefix} {land}", land, kind == "KZV", (abbreviation,),
+                  _ALIASES.get(short, ()))
+
 
 KV_REGIONS: tuple[Region, ...] = tuple(
-    Region(f"KV {land}", f"Kassenärztliche Vereinigung {land}", land, False, abbr, aliases)
-    for land, abbr, aliases in _KV_LANDS
+    _make_region("KV", "Kassenärztliche Vereinigung", land, kv) for land, _, kv, _ in _LANDS
 )
 KZV_REGIONS: tuple[Region, ...] = tuple(
-    Region(f"KZV {land}", f"Kassenzahnärztliche Vereinigung {land}", land, True, abbr, aliases)
-    for land, abbr, aliases in _KZV_LANDS
+    _make_region("KZV", "Kassenzahnärztliche Vereinigung", land, kzv)
+    for land, _, _, kzv in sorted(_LANDS)
 )
 REGIONS: tuple[Region, ...] = KV_REGIONS + KZV_REGIONS
 REGIONS_BY_SHORT: dict[str, Region] = {r.short: r for r in REGIONS}

@@ -10,121 +10,83 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Self
+
+from .names import slugify
 
 
-class PracticeType(StrEnum):
-    ARZTPRAXIS = "arztpraxis"
-    ZAHNARZTPRAXIS = "zahnarztpraxis"
-    MVZ = "mvz"
-    PSYCHOTHERAPIEPRAXIS = "psychotherapiepraxis"
+class LabelledEnum(StrEnum):
+    """A StrEnum whose members also carry their display label: ``MEMBER = "slug", "Label"``.
 
-    @property
-    def label(self) -> str:
-        return _PRACTICE_TYPE_LABELS[self]
+    The value is the slug (what is stored and compared); ``label`` is the German text of the
+    Starter Excel and the reports.
+    """
+
+    label: str
+
+    def __new__(cls, value: str, label: str, *more: object) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+
+class PracticeType(LabelledEnum):
+    ARZTPRAXIS = "arztpraxis", "Arztpraxis"
+    ZAHNARZTPRAXIS = "zahnarztpraxis", "Zahnarztpraxis"
+    MVZ = "mvz", "MVZ"
+    PSYCHOTHERAPIEPRAXIS = "psychotherapiepraxis", "Psychotherapiepraxis"
 
     @property
     def is_dental(self) -> bool:
         return self is PracticeType.ZAHNARZTPRAXIS
 
 
-_PRACTICE_TYPE_LABELS = {
-    PracticeType.ARZTPRAXIS: "Arztpraxis",
-    PracticeType.ZAHNARZTPRAXIS: "Zahnarztpraxis",
-    PracticeType.MVZ: "MVZ",
-    PracticeType.PSYCHOTHERAPIEPRAXIS: "Psychotherapiepraxis",
-}
+class Role(LabelledEnum):
+    """A person's one role. The value is the slug stored in the realm attribute ``rolle``.
+
+    ``is_doctor``: a licensed practitioner (may hold a LANR). ``is_billable``: sold per doctor —
+    owners, employed doctors/dentists and psychotherapists; trainees are free.
+    """
+
+    is_doctor: bool
+    is_billable: bool
+
+    def __init__(self, value: str, label: str, doctor: bool = False, billable: bool = False) -> None:
+        self.is_doctor = doctor
+        self.is_billable = billable
+
+    # slug, Starter Excel label (German, gender colon), is_doctor, is_billable
+    PRAXISINHABER = "praxisinhaber", "Praxisinhaber:in", True, True
+    ARZT = "arzt", "Ärzt:in", True, True
+    ZAHNARZT = "zahnarzt", "Zahnärzt:in", True, True
+    WEITERBILDUNGSASSISTENT = "weiterbildungsassistent", "Weiterbildungsassistent:in", True, False
+    PSYCHOTHERAPEUT = "psychotherapeut", "Psychotherapeut:in", True, True
+    MFA = "mfa", "MFA", False, False
+    ZFA = "zfa", "ZFA", False, False
+    ZMF = "zmf", "ZMF", False, False
+    ZMP = "zmp", "ZMP", False, False
+    ZMV = "zmv", "ZMV", False, False
+    DH = "dh", "DH", False, False
+    PRAXISMANAGER = "praxismanager", "Praxismanager:in", False, False
+    AZUBI = "azubi", "Auszubildende:r", False, False
+    SONSTIGE = "sonstige", "Sonstige", False, False
 
 
-class Role(StrEnum):
-    """A person's one role. The value is the slug stored in the realm attribute ``rolle``."""
-
-    PRAXISINHABER = "praxisinhaber"
-    ARZT = "arzt"
-    ZAHNARZT = "zahnarzt"
-    WEITERBILDUNGSASSISTENT = "weiterbildungsassistent"
-    PSYCHOTHERAPEUT = "psychotherapeut"
-    MFA = "mfa"
-    ZFA = "zfa"
-    ZMF = "zmf"
-    ZMP = "zmp"
-    ZMV = "zmv"
-    DH = "dh"
-    PRAXISMANAGER = "praxismanager"
-    AZUBI = "azubi"
-    SONSTIGE = "sonstige"
-
-    @property
-    def label(self) -> str:
-        """The Starter Excel label (German, gender colon)."""
-        return ROLE_LABELS[self]
-
-    @property
-    def is_doctor(self) -> bool:
-        """Roles of licensed practitioners (may hold a LANR)."""
-        return self in DOCTOR_ROLES
-
-    @property
-    def is_billable(self) -> bool:
-        return self in BILLABLE_ROLES
-
-
-ROLE_LABELS: dict[Role, str] = {
-    Role.PRAXISINHABER: "Praxisinhaber:in",
-    Role.ARZT: "Ärzt:in",
-    Role.ZAHNARZT: "Zahnärzt:in",
-    Role.WEITERBILDUNGSASSISTENT: "Weiterbildungsassistent:in",
-    Role.PSYCHOTHERAPEUT: "Psychotherapeut:in",
-    Role.MFA: "MFA",
-    Role.ZFA: "ZFA",
-    Role.ZMF: "ZMF",
-    Role.ZMP: "ZMP",
-    Role.ZMV: "ZMV",
-    Role.DH: "DH",
-    Role.PRAXISMANAGER: "Praxismanager:in",
-    Role.AZUBI: "Auszubildende:r",
-    Role.SONSTIGE: "Sonstige",
-}
-
-DOCTOR_ROLES = frozenset(
-    {Role.PRAXISINHABER, Role.ARZT, Role.ZAHNARZT, Role.WEITERBILDUNGSASSISTENT, Role.PSYCHOTHERAPEUT}
-)
-# Sold per doctor: owners, employed doctors/dentists and psychotherapists. Trainees are free.
-BILLABLE_ROLES = frozenset({Role.PRAXISINHABER, Role.ARZT, Role.ZAHNARZT, Role.PSYCHOTHERAPEUT})
-
-
-class WorkArea(StrEnum):
+class WorkArea(LabelledEnum):
     """Work areas (multi-valued attribute ``arbeitsbereiche``); value = slug."""
 
-    EMPFANG = "empfang"
-    ABRECHNUNG = "abrechnung"
-    LABOR = "labor"
-    QM = "qm"
-    HYGIENE = "hygiene"
-    VERWALTUNG = "verwaltung"
-    PROPHYLAXE = "prophylaxe"
-    ASSISTENZ = "assistenz"
-    ROENTGEN = "roentgen"
-    DATENSCHUTZ_IT = "datenschutz-it"
-    AUSBILDUNG = "ausbildung"
-
-    @property
-    def label(self) -> str:
-        return WORK_AREA_LABELS[self]
-
-
-WORK_AREA_LABELS: dict[WorkArea, str] = {
-    WorkArea.EMPFANG: "Empfang",
-    WorkArea.ABRECHNUNG: "Abrechnung",
-    WorkArea.LABOR: "Labor",
-    WorkArea.QM: "QM",
-    WorkArea.HYGIENE: "Hygiene",
-    WorkArea.VERWALTUNG: "Verwaltung",
-    WorkArea.PROPHYLAXE: "Prophylaxe",
-    WorkArea.ASSISTENZ: "Assistenz",
-    WorkArea.ROENTGEN: "Röntgen",
-    WorkArea.DATENSCHUTZ_IT: "Datenschutz/IT",
-    WorkArea.AUSBILDUNG: "Ausbildung",
-}
+    EMPFANG = "empfang", "Empfang"
+    ABRECHNUNG = "abrechnung", "Abrechnung"
+    LABOR = "labor", "Labor"
+    QM = "qm", "QM"
+    HYGIENE = "hygiene", "Hygiene"
+    VERWALTUNG = "verwaltung", "Verwaltung"
+    PROPHYLAXE = "prophylaxe", "Prophylaxe"
+    ASSISTENZ = "assistenz", "Assistenz"
+    ROENTGEN = "roentgen", "Röntgen"
+    DATENSCHUTZ_IT = "datenschutz-it", "Datenschutz/IT"
+    AUSBILDUNG = "ausbildung", "Ausbildung"
 
 
 class Package(StrEnum):
@@ -172,9 +134,6 @@ class AppChoice:
         return tuple(app for app, on in chosen if on)
 
 
-_SLUG_RE = re.compile(r"[^a-z0-9]+")
-
-
 @dataclass(frozen=True)
 class ThirdPartyApp:
     """A third-party SSO application (e.g. a duty roster) shown on the start page."""
@@ -186,9 +145,7 @@ class ThirdPartyApp:
 
     @property
     def slug(self) -> str:
-        from .names import transliterate
-
-        return _SLUG_RE.sub("-", transliterate(self.name).lower()).strip("-") or "app"
+        return slugify(self.name) or "app"
 
     @property
     def client_id(self) -> str:
@@ -237,14 +194,17 @@ class Slot:
 
     @property
     def nc(self) -> str:
+        """The slot's own part of every name: ``nc07`` (two digits at least)."""
         return f"nc{self.number:02d}"
+
+    def fqdn(self, domain: str) -> str:
+        """The public host name: ``nc07.cloud023.<domain>``."""
+        return f"{self.nc}.{self.host}.{domain}"
 
     @property
     def id(self) -> str:
+        """``nc07-cloud023``: unique across the fleet, used where a dot is not allowed."""
         return f"{self.nc}-{self.host}"
-
-    def fqdn(self, domain: str) -> str:
-        return f"{self.nc}.{self.host}.{domain}"
 
     @classmethod
     def parse(cls, text: str) -> Slot:

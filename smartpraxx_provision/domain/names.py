@@ -21,6 +21,14 @@ def transliterate(text: str) -> str:
     ).decode("ascii")
 
 
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str) -> str:
+    """ASCII slug: transliterated (``ä→ae``, ``ß→ss``), lower case, runs of others → ``-``."""
+    return _NOT_SLUG.sub("-", transliterate(text).lower()).strip("-")
+
+
 # --- usernames ----------------------------------------------------------------------
 
 USERNAME_RE = re.compile(r"^[a-z0-9._-]{2,64}$")

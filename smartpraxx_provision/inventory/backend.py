@@ -40,14 +40,13 @@ class Backend(Protocol):
 
 def split_statements(script: str) -> Iterator[str]:
     """Statements of a migration script: ``;`` at a line end ends one; ``--`` comments dropped."""
-    lines: list[str] = []
+    statement: list[str] = []
     for raw in script.splitlines():
         line = raw.split("--", 1)[0].rstrip()
-        if not line:
-            continue
-        lines.append(line)
+        if line:
+            statement.append(line)
         if line.endswith(";"):
-            yield "\n".join(lines)[:-1]
-            lines = []
-    if lines:
-        yield "\n".join(lines)
+            yield "\n".join(statement)[:-1]
+            statement = []
+    if statement:
+        yield "\n".join(statement)

@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import NotFoundError
+from .models import JsonRecord
 from .store import Inventory, _dt, _req_dt, _ts
 
 DELIVERY_STATES = ("pending", "delivered", "failed", "retracted")
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Delivery(JsonRecord):
     practice_id: str
     state: str
     recipients: int | None
@@ -25,20 +26,9 @@ class Delivery:
     attempts: int
     updated_at: datetime
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "practice_id": self.practice_id,
-            "state": self.state,
-            "recipients": self.recipients,
-            "announcement_id": self.announcement_id,
-            "error": self.error,
-            "attempts": self.attempts,
-            "updated_at": self.updated_at.isoformat(),
-        }
-
 
 @dataclass(frozen=True)
-class Broadcast:
+class Broadcast(JsonRecord):
     id: str
     subject: str
     message: str
@@ -48,19 +38,6 @@ class Broadcast:
     created_at: datetime
     retracted_at: datetime | None
     deliveries: tuple[Delivery, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "subject": self.subject,
-            "message": self.message,
-            "link": self.link,
-            "valid_until": self.valid_until.isoformat(),
-            "target": self.target,
-            "created_at": self.created_at.isoformat(),
-            "retracted_at": self.retracted_at.isoformat() if self.retracted_at else None,
-            "deliveries": [d.to_dict() for d in self.deliveries],
-        }
 
 
 def _delivery(row: dict[str, Any]) -> Delivery:

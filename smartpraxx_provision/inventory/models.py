@@ -6,11 +6,14 @@ practice-level facts and counts only (praxisname, slot, KV, specialties, billabl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field, fields, is_dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..domain.model import Slot
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 HOST_STATES = ("active", "draining", "bootstrapping")
 PRACTICE_STATES = (
@@ -23,6 +26,34 @@ PRACTICE_STATES = (
 )
 OPERATION_STATES = ("running", "done", "failed", "abandoned")
 STEP_STATES = ("started", "done", "failed")  # a step that finds nothing to do is "done"
+
+
+def record_dict(record: DataclassInstance, *, omit: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A record's fields by name, in declaration order, for JSON: datetimes as ISO 8601 text,
+    a tuple as a list (of the same dicts, for records). ``omit``: fields left out."""
+    return {f.name: _json_value(getattr(record, f.name)) for f in fields(record)
+            if f.name not in omit}
+
+
+class JsonRecord:
+    """Base of the record dataclasses: ``to_dict()`` is their :func:`record_dict`
+    (``json_omit``: fields it leaves out)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    json_omit: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return record_dict(self, omit=self.json_omit)
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_json_value(item) for item in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return record_dict(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -155,7 +186,7 @@ class JournalEntry:
 
 
 @dataclass(frozen=True)
-class Event:
+class Event(JsonRecord):
     """A business event (billing hook): provisioned with seats, renamed, decommissioned."""
 
     id: int
@@ -163,12 +194,3 @@ class Event:
     praxisname: str
     payload: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "praxisname": self.praxisname,
-            "payload": self.payload,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-        }

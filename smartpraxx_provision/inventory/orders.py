@@ -23,6 +23,7 @@ from typing import Any
 from ..domain.shop import Delivery
 from ..errors import NotFoundError
 from .backend import IntegrityViolation
+from .models import JsonRecord
 from .store import Inventory, _dt, _pid_alive, _req_dt, _ts
 
 LEASE = timedelta(minutes=10)
@@ -30,7 +31,9 @@ MAX_BILLING_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
-class QueuedDelivery:
+class QueuedDelivery(JsonRecord):
+    json_omit = ("fields",)  # to_dict() lists the delivery without the delivered form fields
+
     key: str
     event: str
     action: str
@@ -42,22 +45,9 @@ class QueuedDelivery:
     received_at: datetime
     processed_at: datetime | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "event": self.event,
-            "action": self.action,
-            "order_id": self.order_id,
-            "state": self.state,
-            "attempts": self.attempts,
-            "result": self.result,
-            "received_at": self.received_at.isoformat(),
-            "processed_at": self.processed_at.isoformat() if self.processed_at else None,
-        }
-
 
 @dataclass(frozen=True)
-class Order:
+class Order(JsonRecord):
     order_id: str
     product_id: str
     package: str
@@ -70,25 +60,9 @@ class Order:
     created_at: datetime
     updated_at: datetime
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "product_id": self.product_id,
-            "package": self.package,
-            "contact_email": self.contact_email,
-            "state": self.state,
-            "attention": self.attention,
-            "praxisname": self.praxisname,
-            "suspended": self.suspended,
-            "template_sent_at": self.template_sent_at.isoformat()
-            if self.template_sent_at else None,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
 
 @dataclass(frozen=True)
-class OutboxEntry:
+class OutboxEntry(JsonRecord):
     event_id: int
     idempotency_key: str
     kind: str
@@ -98,19 +72,6 @@ class OutboxEntry:
     attempts: int
     next_attempt_at: datetime
     last_error: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "idempotency_key": self.idempotency_key,
-            "kind": self.kind,
-            "praxisname": self.praxisname,
-            "payload": self.payload,
-            "state": self.state,
-            "attempts": self.attempts,
-            "next_attempt_at": self.next_attempt_at.isoformat(),
-            "last_error": self.last_error,
-        }
 
 
 def _delivery(row: dict[str, Any]) -> QueuedDelivery:

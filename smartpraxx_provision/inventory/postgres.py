@@ -71,14 +71,17 @@ class PostgresBackend:
                 application_name="smartpraxx-provision",
             )
         except psycopg.OperationalError as exc:
-            raise ServiceUnavailableError(
-                f"inventory database {self._where} cannot be reached",
-                obj=self._where,
-                hint="check inventory_url and that PostgreSQL accepts connections",
+            raise self._unavailable(
+                "cannot be reached", hint="check inventory_url and that PostgreSQL accepts connections"
             ) from exc
 
     def describe(self) -> str:
         return self._where
+
+    def _unavailable(self, problem: str, *, hint: str) -> ServiceUnavailableError:
+        return ServiceUnavailableError(
+            f"inventory database {self._where} {problem}", obj=self._where, hint=hint
+        )
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool) -> Iterator[Tx]:
@@ -89,9 +92,8 @@ class PostgresBackend:
                     tx.query("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
                 yield tx
         except psycopg.OperationalError as exc:
-            raise ServiceUnavailableError(
-                f"inventory database {self._where} failed: {exc.sqlstate or 'connection lost'}",
-                obj=self._where,
+            raise self._unavailable(
+                f"failed: {exc.sqlstate or 'connection lost'}",
                 hint="check the PostgreSQL server, then re-run the command",
             ) from exc
         except psycopg.Error as exc:

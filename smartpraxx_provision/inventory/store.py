@@ -115,6 +115,32 @@ def _pid_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _host_not_found(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"host {name} is not in the inventory",
+        obj=name,
+        hint=f"smartpraxx-provision hosts add {name} --endpoint ...",
+    )
+
+
+def _check_resumable(live: PracticeRecord, order_id: str, host: str | None) -> None:
+    """An allocation re-run for ``live`` resumes it: same order, no other host."""
+    if live.order_id != order_id:
+        raise ConflictError(
+            f"praxisname {live.praxisname} is taken by slot {live.slot.id} "
+            f"(order {live.order_id})",
+            obj=live.praxisname,
+            hint="choose another praxisname ('smartpraxx-provision practices list')",
+        )
+    if host is not None and host != live.slot.host:
+        raise ConflictError(
+            f"practice {live.praxisname} already has slot {live.slot.id}; "
+            f"a slot never moves to {host}",
+            obj=live.praxisname,
+            hint=f"re-run without --host (or with --host {live.slot.host})",
+        )
+
+
 def validate_endpoint(endpoint: str, tls: dict[str, str] | None) -> None:
     """A Docker engine endpoint: unix://PATH, ssh://[user@]host[:port] or tcp://host:port."""
     if not endpoint.startswith(_ENDPOINT_SCHEMES) or len(endpoint) <= len("tcp://"):
@@ -294,14 +320,10 @@ class Inventory:
         validate_endpoint(endpoint, tls)
         tls = tls or {}
         with self._tx(write=True) as tx:
-            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))
+            rows = self._host_rows(tx, name)
             if rows:
                 existing = self._host(rows[0])
-                if (existing.endpoint, existing.capacity, existing.tls or {}) != (
-                    endpoint,
-                    capacity,
-                    tls,
-                ):
+                if (existing.endpoint, existing.capacity, existing.tls or {}) != (endpoint, capacity, tls):
                     raise ConflictError(
                         f"host {name} exists with other settings",
                         obj=name,
@@ -314,20 +336,9 @@ class Inventory:
                     "INSERT INTO hosts (name, number, endpoint, capacity, state, tls_ca, tls_cert,"
                     " tls_key, next_number, created_at, updated_at, engine_id, engine_version)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-                    (
-                        name,
-                        int(m.group("number")),
-                        endpoint,
-                        capacity,
-                        state,
-                        tls.get("ca"),
-                        tls.get("cert"),
-                        tls.get("key"),
-                        now,
-                        now,
-                        (engine or {}).get("id"),
-                        (engine or {}).get("version"),
-                    ),
+                    (name, int(m.group("number")), endpoint, capacity, state, tls.get("ca"),
+                     tls.get("cert"), tls.get("key"), now, now, (engine or {}).get("id"),
+                     (engine or {}).get("version")),
                 )
             except IntegrityViolation as exc:
                 raise ConflictError(
@@ -335,11 +346,21 @@ class Inventory:
                     obj=name,
                     hint="smartpraxx-provision hosts list",
                 ) from exc
-            return self._host(tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))[0])
+            return self._host(self._known_host_row(tx, name))
+
+    def _host_rows(self, tx: Tx, name: str) -> list[dict[str, Any]]:
+        return tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))
+
+    def _known_host_row(self, tx: Tx, name: str) -> dict[str, Any]:
+        """The row of host ``name``; NotFoundError if it is not registered."""
+        rows = self._host_rows(tx, name)
+        if not rows:
+            raise _host_not_found(name)
+        return rows[0]
 
     def get_host(self, name: str) -> HostRecord | None:
         with self._tx(write=False) as tx:
-            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))
+            rows = self._host_rows(tx, name)
         return self._host(rows[0]) if rows else None
 
     def list_hosts(self) -> list[HostRecord]:
@@ -359,14 +380,7 @@ class Inventory:
         """Change a host's endpoint, TLS files (``None`` = no TLS, ``False`` = unchanged),
         capacity or probed engine facts. The slot numbering stays."""
         with self._tx(write=True) as tx:
-            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))
-            if not rows:
-                raise NotFoundError(
-                    f"host {name} is not in the inventory",
-                    obj=name,
-                    hint=f"smartpraxx-provision hosts add {name} --endpoint ...",
-                )
-            current = self._host(rows[0])
+            current = self._host(self._known_host_row(tx, name))
             new_tls = current.tls if tls is False else tls
             assert not isinstance(new_tls, bool)
             new_endpoint = endpoint if endpoint is not None else current.endpoint
@@ -389,7 +403,7 @@ class Inventory:
                     name,
                 ),
             )
-            return self._host(tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))[0])
+            return self._host(self._known_host_row(tx, name))
 
     def set_host_state(self, name: str, state: str) -> HostRecord:
         if state not in HOST_STATES:
@@ -400,12 +414,8 @@ class Inventory:
                 (state, self._now(), name),
             )
             if not changed:
-                raise NotFoundError(
-                    f"host {name} is not in the inventory",
-                    obj=name,
-                    hint=f"smartpraxx-provision hosts add {name} --endpoint ...",
-                )
-            return self._host(tx.query(self._HOST_SELECT + " WHERE h.name = ?", (name,))[0])
+                raise _host_not_found(name)
+            return self._host(self._known_host_row(tx, name))
 
     # --- practices -------------------------------------------------------------------
     @staticmethod
@@ -489,35 +499,9 @@ class Inventory:
         with self._tx(write=True) as tx:
             live = self._live(tx, praxisname)
             if live is not None:
-                if live.order_id != order_id:
-                    raise ConflictError(
-                        f"praxisname {praxisname} is taken by slot {live.slot.id} "
-                        f"(order {live.order_id})",
-                        obj=praxisname,
-                        hint="choose another praxisname ('smartpraxx-provision practices list')",
-                    )
-                if host is not None and host != live.slot.host:
-                    raise ConflictError(
-                        f"practice {praxisname} already has slot {live.slot.id}; "
-                        f"a slot never moves to {host}",
-                        obj=praxisname,
-                        hint=f"re-run without --host (or with --host {live.slot.host})",
-                    )
+                _check_resumable(live, order_id, host)
                 return live
-            if not reuse_name and self._last_tombstoned(tx, praxisname) is not None:
-                raise ConflictError(
-                    f"praxisname {praxisname} belonged to a decommissioned practice",
-                    obj=praxisname,
-                    hint="choose another praxisname, or pass --reuse-name to hand it out again",
-                )
-            reserved_by = self._reserved_former(tx, praxisname)
-            if reserved_by is not None:
-                raise ConflictError(
-                    f"praxisname {praxisname} is a former name of slot {reserved_by} "
-                    "and still redirects there (rename grace period)",
-                    obj=praxisname,
-                    hint="choose another praxisname",
-                )
+            self._check_name_free(tx, praxisname, reuse_name)
             target = self._pick_host(tx, host, skip_hosts)
             high_water = int(target["next_number"])
             busy = set((live_numbers or {}).get(target["name"], ()))
@@ -531,31 +515,76 @@ class Inventory:
                 " WHERE name = ? AND next_number = ?",
                 (number + 1, now, slot.host, high_water),
             )
-            tx.execute(
-                "INSERT INTO practices (slot_id, host, slot_number, praxisname, realm, order_id,"
-                " display_name, kv, specialties, billable_seats, apps, state, created_at,"
-                " updated_at, practice_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'allocated', ?, ?, ?)",
-                (
-                    slot.id,
-                    slot.host,
-                    slot.number,
-                    praxisname,
-                    slot.realm,
-                    order_id,
-                    display_name,
-                    kv,
-                    json.dumps(list(specialties)),
-                    billable_seats,
-                    json.dumps(list(apps)),
-                    now,
-                    now,
-                    str(uuid.uuid4()),
-                ),
+            self._insert_practice(
+                tx, slot, praxisname, state="allocated", practice_id=str(uuid.uuid4()), now=now,
+                order_id=order_id, display_name=display_name, kv=kv, specialties=specialties,
+                billable_seats=billable_seats, apps=apps,
             )
             record = self._live(tx, praxisname)
             assert record is not None
             return record
+
+    def _check_name_free(self, tx: Tx, praxisname: str, reuse_name: bool) -> None:
+        """Refuse a praxisname no live practice has that is still spoken for: a
+        decommissioned practice's (unless ``reuse_name``) or a redirecting former name."""
+        if not reuse_name and self._last_tombstoned(tx, praxisname) is not None:
+            raise ConflictError(
+                f"praxisname {praxisname} belonged to a decommissioned practice",
+                obj=praxisname,
+                hint="choose another praxisname, or pass --reuse-name to hand it out again",
+            )
+        reserved_by = self._reserved_former(tx, praxisname)
+        if reserved_by is not None:
+            raise ConflictError(
+                f"praxisname {praxisname} is a former name of slot {reserved_by} "
+                "and still redirects there (rename grace period)",
+                obj=praxisname,
+                hint="choose another praxisname",
+            )
+
+    @staticmethod
+    def _insert_practice(
+        tx: Tx,
+        slot: Slot,
+        praxisname: str,
+        *,
+        state: str,
+        practice_id: str,
+        now: str,
+        order_id: str,
+        display_name: str,
+        kv: str = "",
+        specialties: Sequence[str] = (),
+        billable_seats: int = 0,
+        apps: Sequence[str] = (),
+        owner_installation: str | None = None,
+    ) -> None:
+        """The practices row of ``praxisname`` on ``slot`` (the host's numbering is the
+        caller's)."""
+        tx.execute(
+            "INSERT INTO practices (slot_id, host, slot_number, praxisname, realm, order_id,"
+            " display_name, kv, specialties, billable_seats, apps, state, created_at,"
+            " updated_at, practice_id, owner_installation)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                slot.id,
+                slot.host,
+                slot.number,
+                praxisname,
+                slot.realm,
+                order_id,
+                display_name,
+                kv,
+                json.dumps(list(specialties)),
+                billable_seats,
+                json.dumps(list(apps)),
+                state,
+                now,
+                now,
+                practice_id,
+                owner_installation,
+            ),
+        )
 
     def _pick_host(
         self, tx: Tx, pinned: str | None, skip: Sequence[str] = ()
@@ -563,14 +592,7 @@ class Inventory:
         """The pinned host, or the least loaded active host with room (not in ``skip``:
         hosts whose engine did not answer just now)."""
         if pinned is not None:
-            rows = tx.query(self._HOST_SELECT + " WHERE h.name = ?", (pinned,))
-            if not rows:
-                raise NotFoundError(
-                    f"host {pinned} is not in the inventory",
-                    obj=pinned,
-                    hint=f"smartpraxx-provision hosts add {pinned} --endpoint ...",
-                )
-            row = rows[0]
+            row = self._known_host_row(tx, pinned)
             if row["state"] != "active":
                 raise ConflictError(
                     f"host {pinned} is {row['state']}, it takes no new practices",
@@ -663,59 +685,52 @@ class Inventory:
                     (practice_id, owner_installation, now, slot.id),
                 )
             else:
-                if not order_id:
-                    raise UsageError(
-                        f"practice {praxisname} is not in this inventory: registering it "
-                        "needs its order id",
-                        obj=praxisname,
-                        hint="pass --order-id (the Bestellnummer of the practice)",
-                    )
-                if self._one(tx, "slot_id = ?", (slot.id,)) is not None:
-                    raise ConflictError(
-                        f"slot {slot.id} belongs to another practice in this inventory",
-                        obj=slot.id,
-                        hint="smartpraxx-provision practices list --all",
-                    )
-                if not tx.query("SELECT name FROM hosts WHERE name = ?", (slot.host,)):
-                    raise NotFoundError(
-                        f"host {slot.host} is not in the inventory",
-                        obj=slot.host,
-                        hint=f"smartpraxx-provision hosts add {slot.host} --endpoint ...",
-                    )
-                try:
-                    tx.execute(
-                        "INSERT INTO practices (slot_id, host, slot_number, praxisname, realm,"
-                        " order_id, display_name, kv, specialties, billable_seats, apps, state,"
-                        " created_at, updated_at, practice_id, owner_installation)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, '', '[]', 0, '[]', 'active', ?, ?, ?, ?)",
-                        (
-                            slot.id,
-                            slot.host,
-                            slot.number,
-                            praxisname,
-                            slot.realm,
-                            order_id,
-                            display_name or praxisname,
-                            now,
-                            now,
-                            practice_id,
-                            owner_installation,
-                        ),
-                    )
-                except IntegrityViolation as exc:
-                    raise ConflictError(
-                        f"praxisname {praxisname} is taken in this inventory",
-                        obj=praxisname,
-                        hint="smartpraxx-provision practices list --all",
-                    ) from exc
-                tx.execute(
-                    "UPDATE hosts SET next_number = ?, updated_at = ?"
-                    " WHERE name = ? AND next_number <= ?",
-                    (slot.number + 1, now, slot.host, slot.number),
+                self._register_adopted(
+                    tx, praxisname, slot, practice_id=practice_id, order_id=order_id,
+                    display_name=display_name, owner_installation=owner_installation, now=now,
                 )
             adopted = self._one(tx, "slot_id = ?", (slot.id,))
             assert adopted is not None
             return adopted
+
+    def _register_adopted(
+        self, tx: Tx, praxisname: str, slot: Slot, *, practice_id: str, order_id: str,
+        display_name: str, owner_installation: str | None, now: str,
+    ) -> None:
+        """Register a practice this inventory does not know on ``slot`` as ``active`` and move
+        the host's high-water mark past the slot number."""
+        if not order_id:
+            raise UsageError(
+                f"practice {praxisname} is not in this inventory: registering it "
+                "needs its order id",
+                obj=praxisname,
+                hint="pass --order-id (the Bestellnummer of the practice)",
+            )
+        if self._one(tx, "slot_id = ?", (slot.id,)) is not None:
+            raise ConflictError(
+                f"slot {slot.id} belongs to another practice in this inventory",
+                obj=slot.id,
+                hint="smartpraxx-provision practices list --all",
+            )
+        if not tx.query("SELECT name FROM hosts WHERE name = ?", (slot.host,)):
+            raise _host_not_found(slot.host)
+        try:
+            self._insert_practice(
+                tx, slot, praxisname, state="active", practice_id=practice_id, now=now,
+                order_id=order_id, display_name=display_name or praxisname,
+                owner_installation=owner_installation,
+            )
+        except IntegrityViolation as exc:
+            raise ConflictError(
+                f"praxisname {praxisname} is taken in this inventory",
+                obj=praxisname,
+                hint="smartpraxx-provision practices list --all",
+            ) from exc
+        tx.execute(
+            "UPDATE hosts SET next_number = ?, updated_at = ?"
+            " WHERE name = ? AND next_number <= ?",
+            (slot.number + 1, now, slot.host, slot.number),
+        )
 
     def accept_unlabelled(self, slot_id: str, objects: Sequence[tuple[str, str]]) -> int:
         """Record Docker objects without owner marks as adopted by the practice of
@@ -878,13 +893,8 @@ class Inventory:
             return renamed
 
     def transition_practice(
-        self,
-        praxisname: str,
-        target: str,
-        *,
-        payload: dict[str, Any] | None = None,
-        fields: dict[str, Any] | None = None,
-        change_event: tuple[str, str] | None = None,
+        self, praxisname: str, target: str, *, payload: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None, change_event: tuple[str, str] | None = None,
     ) -> tuple[PracticeRecord, list[Event]]:
         """Move the live practice ``praxisname`` to state ``target`` (domain/lifecycle.py's
         table decides, a change it does not allow is refused), set ``fields`` and record the
@@ -897,7 +907,7 @@ class Inventory:
         ``fields[field]`` differs from the stored value and no transition event is recorded.
         ``decommissioning`` -> ``tombstoned`` on a re-run returns the tombstone.
         """
-        from ..domain.lifecycle import ONCE_PER_SLOT, transition
+        from ..domain.lifecycle import transition
 
         fields = dict(fields or {})
         payload = dict(payload or {})
@@ -928,32 +938,35 @@ class Inventory:
                 " updated_at = ? WHERE slot_id = ?",
                 [assignments[n] for n in names] + [now, record.slot.id],
             )
-            kind: str | None = None
-            key: str | None = None
-            if step is not None and step.event in ONCE_PER_SLOT:
-                key = f"{record.slot.id}:{step.event}"
-                if not self._slot_had_event(tx, record, step.event, key):
-                    kind = step.event
-            if kind is None and change_event is not None:
-                event, field_name = change_event
-                if field_name in stored and row[field_name] != stored[field_name]:
-                    kind, key = event, None
+            kind, key = self._transition_event(
+                tx, record, step.event if step is not None else None, change_event, row, stored
+            )
             events: list[Event] = []
             if kind is not None:
                 text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
-                tx.execute(
-                    "INSERT INTO events (kind, praxisname, payload, created_at, transition_key)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (kind, praxisname, text, now, key),
-                )
-                ids = tx.query(
-                    "SELECT MAX(id) AS id FROM events WHERE kind = ? AND praxisname = ?",
-                    (kind, praxisname),
-                )
-                events.append(Event(int(ids[0]["id"]), kind, praxisname, payload, _req_dt(now)))
+                event_id = self._insert_event(tx, kind, praxisname, text, now, key)
+                events.append(Event(event_id, kind, praxisname, payload, _req_dt(now)))
             updated = self._one(tx, "slot_id = ?", (record.slot.id,))
             assert updated is not None
             return updated, events
+
+    def _transition_event(
+        self, tx: Tx, record: PracticeRecord, step_event: str | None,
+        change_event: tuple[str, str] | None, row: dict[str, Any], stored: dict[str, Any],
+    ) -> tuple[str | None, str | None]:
+        """The event a transition records, if any, and its once-per-slot key: the step's
+        event the first time in the slot's life, else ``change_event`` when its field changed."""
+        from ..domain.lifecycle import ONCE_PER_SLOT
+
+        if step_event is not None and step_event in ONCE_PER_SLOT:
+            key = f"{record.slot.id}:{step_event}"
+            if not self._slot_had_event(tx, record, step_event, key):
+                return step_event, key
+        if change_event is not None:
+            event, field_name = change_event
+            if field_name in stored and row[field_name] != stored[field_name]:
+                return event, None
+        return None, None
 
     @staticmethod
     def _slot_had_event(tx: Tx, record: PracticeRecord, kind: str, key: str) -> bool:
@@ -1154,15 +1167,24 @@ class Inventory:
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         now = self._now()
         with self._tx(write=True) as tx:
-            tx.execute(
-                "INSERT INTO events (kind, praxisname, payload, created_at) VALUES (?, ?, ?, ?)",
-                (kind, praxisname, text, now),
-            )
-            rows = tx.query(
-                "SELECT MAX(id) AS id FROM events WHERE kind = ? AND praxisname = ?",
-                (kind, praxisname),
-            )
-        return Event(int(rows[0]["id"]), kind, praxisname, json.loads(text), _req_dt(now))
+            event_id = self._insert_event(tx, kind, praxisname, text, now, None)
+        return Event(event_id, kind, praxisname, json.loads(text), _req_dt(now))
+
+    @staticmethod
+    def _insert_event(
+        tx: Tx, kind: str, praxisname: str, payload_json: str, now: str, key: str | None
+    ) -> int:
+        """Insert an event row (``key``: its once-per-slot transition key) and return its id."""
+        tx.execute(
+            "INSERT INTO events (kind, praxisname, payload, created_at, transition_key)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (kind, praxisname, payload_json, now, key),
+        )
+        rows = tx.query(
+            "SELECT MAX(id) AS id FROM events WHERE kind = ? AND praxisname = ?",
+            (kind, praxisname),
+        )
+        return int(rows[0]["id"])
 
     @staticmethod
     def _check_payload(kind: str, payload: dict[str, Any]) -> None:

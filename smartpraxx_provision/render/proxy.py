@@ -66,45 +66,36 @@ def _render(template: str, **context: Any) -> str:
     return render(f"{TEMPLATE_DIR}/{template}", **context)
 
 
+def _require(ok: bool, problem: str, *, obj: str, hint: str) -> None:
+    """A UsageError ``problem`` (naming ``obj``, with ``hint``) unless ``ok``."""
+    if not ok:
+        raise UsageError(problem, obj=obj, hint=hint)
+
+
 def _https(settings: Settings) -> bool:
     scheme = settings.public_scheme
-    if scheme not in ("http", "https"):
-        raise UsageError(
-            f"public_scheme must be http or https, not {scheme!r}",
-            obj="setting public_scheme",
-            hint="smartpraxx-provision --set public_scheme=https ...",
-        )
+    _require(scheme in ("http", "https"), f"public_scheme must be http or https, not {scheme!r}",
+             obj="setting public_scheme", hint="smartpraxx-provision --set public_scheme=https ...")
     return scheme == "https"
 
 
 def _check_hostname(name: str, what: str) -> str:
-    if not _HOSTNAME_RE.match(name):
-        raise UsageError(
-            f"{what} {name!r} is not a valid lower-case host name",
-            obj=what,
-            hint="fix the setting (domain / identity_host)",
-        )
+    _require(bool(_HOSTNAME_RE.match(name)), f"{what} {name!r} is not a valid lower-case host name",
+             obj=what, hint="fix the setting (domain / identity_host)")
     return name
 
 
 def _check_upstream(upstream: str, obj: str) -> str:
-    if not _UPSTREAM_RE.match(upstream):
-        raise UsageError(
-            f"proxy upstream {upstream!r} must be <host>:<port>",
-            obj=obj,
-            hint="pass the app container as name:port, e.g. nc07-cloud023-app:80",
-        )
+    _require(bool(_UPSTREAM_RE.match(upstream)), f"proxy upstream {upstream!r} must be <host>:<port>",
+             obj=obj, hint="pass the app container as name:port, e.g. nc07-cloud023-app:80")
     return upstream
 
 
 def _check_path_name(name: str, obj: str) -> str:
-    if not _PATH_NAME_RE.match(name) or name in RESERVED_PATHS:
-        raise UsageError(
-            f"praxisname {name!r} cannot be a start-page path "
-            "(lower-case letters, digits and '-' only; not a reserved path)",
-            obj=obj,
-            hint="choose another praxisname with smartpraxx-provision rename",
-        )
+    _require(bool(_PATH_NAME_RE.match(name)) and name not in RESERVED_PATHS,
+             f"praxisname {name!r} cannot be a start-page path "
+             "(lower-case letters, digits and '-' only; not a reserved path)",
+             obj=obj, hint="choose another praxisname with smartpraxx-provision rename")
     return name
 
 
@@ -137,51 +128,24 @@ def render_host_routes(settings: Settings, sites: Sequence[tuple[Slot, str]]) ->
     """
     ordered = sorted(sites, key=lambda item: item[0])
     hosts = {slot.host for slot, _ in ordered}
-    if len(hosts) > 1:
-        raise UsageError(
-            f"one routing file per host, got slots of {', '.join(sorted(hosts))}",
-            obj="routing file",
-            hint="render one file per cloudYYY host",
-        )
+    _require(len(hosts) <= 1, f"one routing file per host, got slots of {', '.join(sorted(hosts))}",
+             obj="routing file", hint="render one file per cloudYYY host")
     ids = [slot.id for slot, _ in ordered]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise UsageError(
-            f"slot(s) {', '.join(duplicates)} listed twice",
-            obj="routing file",
-            hint="pass each slot once",
-        )
+    _require(not duplicates, f"slot(s) {', '.join(duplicates)} listed twice",
+             obj="routing file", hint="pass each slot once")
     host = next(iter(hosts)) if hosts else "(no slots)"
     blocks = [render_slot_site(settings, slot, upstream) for slot, upstream in ordered]
     return _render("host_routes.caddy.j2", host=host, sites=blocks)
 
 
-def render_start_page_routes(
-    settings: Settings,
-    practices: Iterable[tuple[str, str, Sequence[str]]],
-    *,
-    keycloak_upstream: str = KEYCLOAK_UPSTREAM,
-    pages_root: str = START_PAGES_ROOT,
-    issuer_origin: str | None = None,
-) -> str:
-    """The identity host's site: ``/<praxisname>/`` serves ``<pages_root>/<praxisname>/``.
-
-    ``issuer_origin`` is where the pages' script talks to Keycloak (default: the identity
-    host itself); it is the only origin besides the page's own in the Content-Security-Policy.
-
-    ``practices`` holds ``(praxisname, realm, former_names)``; former names (still in the
-    rename grace period) redirect to ``/<praxisname>``; a former name that is some practice's
-    live name, or a former name of two practices, gets no redirect. Redirects are 302, never
-    301: a browser must not cache a path that may change again. Sorted by praxisname.
-    """
-    identity = _check_hostname(settings.identity_host, "identity host name")
+def _start_pages(practices: Iterable[tuple[str, str, Sequence[str]]]) -> list[_StartPage]:
+    """The checked start pages, sorted by name, each with the former names that redirect."""
     pages: list[_StartPage] = []
     for name, realm, former in practices:
         obj = f"practice {name}"
-        if not _REALM_RE.match(realm):
-            raise UsageError(
-                f"realm name {realm!r} is invalid", obj=obj, hint="check the inventory"
-            )
+        _require(bool(_REALM_RE.match(realm)), f"realm name {realm!r} is invalid", obj=obj,
+                 hint="check the inventory")
         pages.append(
             _StartPage(
                 name=_check_path_name(name, obj),
@@ -205,7 +169,7 @@ def render_start_page_routes(
         )
     # A live name always wins over a former one (its grace period is over once the name is
     # taken again); a former name of two practices is ambiguous and gets no redirect.
-    pages = [
+    return [
         _StartPage(
             p.name,
             p.realm,
@@ -213,18 +177,44 @@ def render_start_page_routes(
         )
         for p in pages
     ]
-    if not _ROOT_RE.match(pages_root):
-        raise UsageError(f"start pages root {pages_root!r} must be an absolute path",
-                         obj="start pages root", hint="check the state_dir setting")
+
+
+def _start_page_csp(issuer_origin: str | None) -> str:
+    """The start pages' Content-Security-Policy: only the page's own origin and the issuer."""
     connect = "'self'"
     if issuer_origin is not None:
-        if not _ORIGIN_RE.match(issuer_origin):
-            raise UsageError(f"issuer origin {issuer_origin!r} is not scheme://host[:port]",
-                             obj="setting keycloak_public_url",
-                             hint="smartpraxx-provision config show")
+        _require(bool(_ORIGIN_RE.match(issuer_origin)),
+                 f"issuer origin {issuer_origin!r} is not scheme://host[:port]",
+                 obj="setting keycloak_public_url", hint="smartpraxx-provision config show")
         connect += f" {issuer_origin}"
-    csp = (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-           f"connect-src {connect}; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+    return (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+            f"connect-src {connect}; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def render_start_page_routes(
+    settings: Settings,
+    practices: Iterable[tuple[str, str, Sequence[str]]],
+    *,
+    keycloak_upstream: str = KEYCLOAK_UPSTREAM,
+    pages_root: str = START_PAGES_ROOT,
+    issuer_origin: str | None = None,
+) -> str:
+    """The identity host's site: ``/<praxisname>/`` serves ``<pages_root>/<praxisname>/``.
+
+    ``issuer_origin`` is where the pages' script talks to Keycloak (default: the identity
+    host itself); it is the only origin besides the page's own in the Content-Security-Policy.
+
+    ``practices`` holds ``(praxisname, realm, former_names)``; former names (still in the
+    rename grace period) redirect to ``/<praxisname>``; a former name that is some practice's
+    live name, or a former name of two practices, gets no redirect. Redirects are 302, never
+    301: a browser must not cache a path that may change again. Sorted by praxisname.
+    """
+    identity = _check_hostname(settings.identity_host, "identity host name")
+    pages = _start_pages(practices)
+    _require(bool(_ROOT_RE.match(pages_root)),
+             f"start pages root {pages_root!r} must be an absolute path",
+             obj="start pages root", hint="check the state_dir setting")
+    csp = _start_page_csp(issuer_origin)
     return _render(
         "start_page.caddy.j2",
         identity_host=identity,

@@ -319,14 +319,14 @@ class VaultSecretStore(SecretStore):
 
         if self._call(path, create):
             return value
-        stored = self._read(path)
-        if stored is None:
-            raise SecretStoreError(
-                f"secret {path} exists in Vault only as deleted versions",
-                obj=path,
-                hint=f"vault kv metadata delete -mount={self.mount} {self._full(path)}, re-run",
-            )
-        return stored
+        stored = self._read(path)  # the other writer's value
+        if stored is not None:
+            return stored
+        raise SecretStoreError(  # the path holds only deleted versions: check-and-set refuses
+            f"secret {path} exists in Vault only as deleted versions",
+            obj=path,
+            hint=f"vault kv metadata delete -mount={self.mount} {self._full(path)}, re-run",
+        )
 
     def list(self, prefix: str) -> list[str]:
         prefix = prefix.strip("/")

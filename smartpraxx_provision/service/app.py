@@ -54,17 +54,21 @@ def _reject(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"ok": False, "error": reason}, status_code=status)
 
 
-def create_app(ctx: OpContext, worker: orders.Worker | None = None) -> Starlette:
-    """The ASGI app over one operation context (and the worker that processes the queue)."""
-    book = OrderBook(ctx.inventory)
+class _OrderService:
+    """The shop hook, the Starter Excel upload and the health check over one context."""
 
-    async def shop_hook(request: Request) -> Response:
+    def __init__(self, ctx: OpContext, worker: orders.Worker | None) -> None:
+        self.ctx = ctx
+        self.book = OrderBook(ctx.inventory)
+        self.worker = worker
+
+    async def shop_hook(self, request: Request) -> Response:
         token = str(request.path_params["token"])
         try:
             body = await _read_limited(request, MAX_BODY_BYTES)
             headers = {k.lower(): v for k, v in request.headers.items()}
             accepted = orders.accept_delivery(
-                ctx, book, token, headers, body, request.headers.get("content-type", ""))
+                self.ctx, self.book, token, headers, body, request.headers.get("content-type", ""))
         except WebhookRejected as rej:
             log.info("shop delivery refused: %s %s", rej.status, rej.reason)
             return _reject(rej.status, rej.reason)
@@ -76,14 +80,14 @@ def create_app(ctx: OpContext, worker: orders.Worker | None = None) -> Starlette
         return JSONResponse({"ok": True, "delivery": accepted.key,
                              "duplicate": accepted.duplicate}, status_code=status)
 
-    def _upload_allowed(request: Request) -> str | None:
+    def _upload_allowed(self, request: Request) -> str | None:
         order_id = str(request.path_params["order_id"])
-        if not orders.check_upload_token(ctx, order_id, str(request.path_params["token"])):
+        if not orders.check_upload_token(self.ctx, order_id, str(request.path_params["token"])):
             return None
-        return order_id if book.get_order(order_id) is not None else None
+        return order_id if self.book.get_order(order_id) is not None else None
 
-    async def upload_page(request: Request) -> Response:
-        order_id = _upload_allowed(request)
+    async def upload_page(self, request: Request) -> Response:
+        order_id = self._upload_allowed(request)
         if order_id is None:
             return _reject(404, "unknown upload link")
         safe = html.escape(order_id)
@@ -97,13 +101,13 @@ def create_app(ctx: OpContext, worker: orders.Worker | None = None) -> Starlette
             "<input id=\"file\" name=\"file\" type=\"file\" accept=\".xlsx\" required> "
             "<button type=\"submit\">Hochladen und prüfen</button></form></main></body></html>")
 
-    async def upload(request: Request) -> Response:
-        order_id = _upload_allowed(request)
+    async def upload(self, request: Request) -> Response:
+        order_id = self._upload_allowed(request)
         if order_id is None:
             return _reject(404, "unknown upload link")
         try:
             content = await _file_content(request)
-            submission, spec = orders.check_submission(ctx, book, order_id, content)
+            submission, spec = orders.check_submission(self.ctx, self.book, order_id, content)
         except WebhookRejected as rej:
             return _reject(rej.status, rej.reason)
         except SmartpraxxError as err:
@@ -113,23 +117,27 @@ def create_app(ctx: OpContext, worker: orders.Worker | None = None) -> Starlette
             log.info("upload for order %s: %d error(s), report mailed", order_id,
                      len(submission.errors))
             return JSONResponse(submission.to_dict(), status_code=422)
-        if worker is None:
+        if self.worker is None:
             return _reject(503, "no worker runs in this service")
-        worker.submissions.put((order_id, spec))
+        self.worker.submissions.put((order_id, spec))
         log.info("upload for order %s valid; provisioning queued", order_id)
         return JSONResponse({**submission.to_dict(), "queued": True}, status_code=202)
 
-    async def healthz(request: Request) -> Response:
+    async def healthz(self, request: Request) -> Response:
         return JSONResponse({"ok": True})
 
+
+def create_app(ctx: OpContext, worker: orders.Worker | None = None) -> Starlette:
+    """The ASGI app over one operation context (and the worker that processes the queue)."""
     from .support import routes as support_routes
 
+    service = _OrderService(ctx, worker)
     return Starlette(routes=[
         *support_routes(ctx),
-        Route("/hooks/shop/{token}", shop_hook, methods=["POST"]),
-        Route("/starter/{order_id}/{token}", upload_page, methods=["GET"]),
-        Route("/starter/{order_id}/{token}", upload, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
+        Route("/hooks/shop/{token}", service.shop_hook, methods=["POST"]),
+        Route("/starter/{order_id}/{token}", service.upload_page, methods=["GET"]),
+        Route("/starter/{order_id}/{token}", service.upload, methods=["POST"]),
+        Route("/healthz", service.healthz, methods=["GET"]),
     ])
 
 

@@ -86,16 +86,37 @@ def _invalid() -> HTMLResponse:
                  "oder ist abgelaufen.")
 
 
-def routes(ctx: OpContext) -> list[Route]:
-    logins = _Store()
-    forms = _Store()
-    secure = ctx.settings.service_public_url.startswith("https://")
+_REOPEN = "Bitte öffnen Sie den Link aus der E-Mail erneut."
 
-    def _cookie(resp: Response, name: str, value: str) -> None:
+
+def _take_bound(
+    store: _Store, token: str, cookie: str | None, *, valid: bool, refused: str, expired: str
+) -> _Pending | HTMLResponse:
+    """The pending item ``token`` names, when the request is ``valid``, the token is the one
+    in this browser's cookie and it has not expired; else the page to answer with."""
+    if not valid or not token or token != cookie:
+        return _page(400, refused, _REOPEN)
+    pending = store.pop(token)
+    if pending is None:
+        return _page(400, expired, _REOPEN)
+    return pending
+
+
+class _ConsentPages:
+    """The three handlers, sharing the context and the in-memory logins and forms."""
+
+    def __init__(self, ctx: OpContext) -> None:
+        self.ctx = ctx
+        self.logins = _Store()
+        self.forms = _Store()
+        self.secure = ctx.settings.service_public_url.startswith("https://")
+
+    def _cookie(self, resp: Response, name: str, value: str) -> None:
         resp.set_cookie(name, value, max_age=int(TTL), path="/support", httponly=True,
-                        samesite="lax", secure=secure)
+                        samesite="lax", secure=self.secure)
 
-    async def consent_link(request: Request) -> Response:
+    async def consent_link(self, request: Request) -> Response:
+        ctx = self.ctx
         realm = str(request.path_params["realm"])
         ticket = str(request.path_params["ticket"])
         token = request.query_params.get("t", "")
@@ -104,8 +125,8 @@ def routes(ctx: OpContext) -> list[Route]:
             return _invalid()
         verifier, challenge = pkce_pair()
         nonce = secrets.token_urlsafe(16)
-        state = logins.put(_Pending(realm, found[1].ticket, token, verifier, nonce,
-                                    created=time.monotonic()))
+        state = self.logins.put(_Pending(realm, found[1].ticket, token, verifier, nonce,
+                                         created=time.monotonic()))
         query = urlencode({
             "client_id": ops.CONSENT_CLIENT, "redirect_uri": ops.callback_url(ctx),
             "response_type": "code", "scope": "openid", "state": state, "nonce": nonce,
@@ -114,11 +135,12 @@ def routes(ctx: OpContext) -> list[Route]:
         auth = (f"{ctx.settings.keycloak_public_url.rstrip('/')}/realms/{realm}"
                 f"/protocol/openid-connect/auth?{query}")
         resp = RedirectResponse(auth, status_code=302)
-        _cookie(resp, STATE_COOKIE, state)
+        self._cookie(resp, STATE_COOKIE, state)
         log.info("consent link of realm %s ticket %s: login started", realm, ticket)
         return resp
 
-    def _exchange(pending: _Pending, code: str) -> str:
+    def _exchange(self, pending: _Pending, code: str) -> str:
+        ctx = self.ctx
         secret = ops.consent_client_secret(ctx, pending.realm)
         tokens = exchange_code(ctx.settings.keycloak_url, pending.realm, ops.CONSENT_CLIENT,
                                secret, code, ops.callback_url(ctx), pending.verifier,
@@ -130,61 +152,55 @@ def routes(ctx: OpContext) -> list[Route]:
                                obj=f"realm {pending.realm}")
         return str(claims["sub"])
 
-    async def callback(request: Request) -> Response:
-        state = request.query_params.get("state", "")
+    async def callback(self, request: Request) -> Response:
         code = request.query_params.get("code", "")
-        if not state or state != request.cookies.get(STATE_COOKIE) or not code:
-            return _page(400, "Anmeldung abgebrochen",
-                         "Bitte öffnen Sie den Link aus der E-Mail erneut.")
-        pending = logins.pop(state)
-        if pending is None:
-            return _page(400, "Anmeldung abgelaufen",
-                         "Bitte öffnen Sie den Link aus der E-Mail erneut.")
+        pending = _take_bound(self.logins, request.query_params.get("state", ""),
+                              request.cookies.get(STATE_COOKIE), valid=bool(code),
+                              refused="Anmeldung abgebrochen", expired="Anmeldung abgelaufen")
+        if isinstance(pending, HTMLResponse):
+            return pending
         try:
-            sub = await run_in_threadpool(_exchange, pending, code)
+            sub = await run_in_threadpool(self._exchange, pending, code)
         except SmartpraxxError as err:
             log.warning("consent login of realm %s failed: %s", pending.realm, err.message)
             return _page(403, "Anmeldung fehlgeschlagen",
                          "Die Anmeldung konnte nicht bestätigt werden.")
-        found = await run_in_threadpool(ops.pending_for_link, ctx, pending.realm,
+        found = await run_in_threadpool(ops.pending_for_link, self.ctx, pending.realm,
                                         pending.ticket, pending.token)
         if found is None:
             return _invalid()
         record, consent = found
-        form_token = forms.put(_Pending(pending.realm, pending.ticket, pending.token,
-                                        approver=sub, created=time.monotonic()))
+        form_token = self.forms.put(_Pending(pending.realm, pending.ticket, pending.token,
+                                             approver=sub, created=time.monotonic()))
         body = render.consent_page(consent, record.display_name or record.praxisname,
                                    form_token, "/support/decide")
         resp = HTMLResponse(body)
-        _cookie(resp, FORM_COOKIE, form_token)
+        self._cookie(resp, FORM_COOKIE, form_token)
         resp.delete_cookie(STATE_COOKIE, path="/support")
         return resp
 
-    async def decide(request: Request) -> Response:
+    async def decide(self, request: Request) -> Response:
         form = await request.form(max_files=0, max_fields=4)
-        form_token = str(form.get("form_token") or "")
         decision = str(form.get("decision") or "")
-        if not form_token or form_token != request.cookies.get(FORM_COOKIE) or decision not in (
-                "approve", "decline"):
-            return _page(400, "Ungültige Eingabe",
-                         "Bitte öffnen Sie den Link aus der E-Mail erneut.")
-        pending = forms.pop(form_token)
-        if pending is None:
-            return _page(400, "Sitzung abgelaufen",
-                         "Bitte öffnen Sie den Link aus der E-Mail erneut.")
+        pending = _take_bound(self.forms, str(form.get("form_token") or ""),
+                              request.cookies.get(FORM_COOKIE),
+                              valid=decision in ("approve", "decline"),
+                              refused="Ungültige Eingabe", expired="Sitzung abgelaufen")
+        if isinstance(pending, HTMLResponse):
+            return pending
         try:
             consent = await run_in_threadpool(
-                ops.decide, ctx, pending.realm, pending.ticket, pending.token,
+                ops.decide, self.ctx, pending.realm, pending.ticket, pending.token,
                 pending.approver, decision == "approve")
-        except UsageError as err:
-            log.info("consent of realm %s ticket %s refused: %s", pending.realm,
-                     pending.ticket, err.message)
-            return _page(403, "Nicht möglich",
-                         "Nur eine Administratorin oder ein Administrator der Praxis kann "
-                         "diese Anfrage beantworten, und nur solange sie offen ist.")
         except SmartpraxxError as err:
-            log.warning("consent of realm %s ticket %s failed: %s", pending.realm,
-                        pending.ticket, err.message)
+            refused = isinstance(err, UsageError)  # not an admin, or the request is closed
+            log.log(logging.INFO if refused else logging.WARNING,
+                    "consent of realm %s ticket %s %s: %s", pending.realm, pending.ticket,
+                    "refused" if refused else "failed", err.message)
+            if refused:
+                return _page(403, "Nicht möglich",
+                             "Nur eine Administratorin oder ein Administrator der Praxis kann "
+                             "diese Anfrage beantworten, und nur solange sie offen ist.")
             return _page(503, "Vorübergehend nicht möglich",
                          "Ihre Antwort konnte nicht gespeichert werden. Bitte versuchen Sie es "
                          "über den Link aus der E-Mail später erneut.")
@@ -201,8 +217,11 @@ def routes(ctx: OpContext) -> list[Route]:
         resp.delete_cookie(FORM_COOKIE, path="/support")
         return resp
 
+
+def routes(ctx: OpContext) -> list[Route]:
+    pages = _ConsentPages(ctx)
     return [
-        Route("/support/consent/{realm}/{ticket}", consent_link, methods=["GET"]),
-        Route("/support/callback", callback, methods=["GET"]),
-        Route("/support/decide", decide, methods=["POST"]),
+        Route("/support/consent/{realm}/{ticket}", pages.consent_link, methods=["GET"]),
+        Route("/support/callback", pages.callback, methods=["GET"]),
+        Route("/support/decide", pages.decide, methods=["POST"]),
     ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.catalog import SPECIALTIES_BY_SLUG
-from ..domain.model import ROLE_LABELS, PracticeSpec
+from ..domain.model import PracticeSpec, Role
 from ..domain.seats import billable_seats
 
 ERROR = "error"
@@ -110,8 +110,8 @@ def summarize(spec: PracticeSpec) -> dict[str, Any]:
         "paket": spec.package.value,
         "formularversion": spec.form_version,
         "persons": len(spec.persons),
-        "persons_by_role": {ROLE_LABELS[r]: n for r, n in sorted(
-            roles.items(), key=lambda item: list(ROLE_LABELS).index(item[0]))},
+        "persons_by_role": {r.label: n for r, n in sorted(
+            roles.items(), key=lambda item: list(Role).index(item[0]))},
         "admins": sum(1 for p in spec.persons if p.admin),
         "billable_seats": billable_seats(spec),
         "apps": list(spec.apps.app_ids()),

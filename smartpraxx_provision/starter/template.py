@@ -16,7 +16,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from ..domain.catalog import REGIONS, SPECIALTIES
-from ..domain.model import ROLE_LABELS, WORK_AREA_LABELS, PracticeType
+from ..domain.model import PracticeType, Role, WorkArea
 from .schema import (
     APPS_FIELDS,
     FORM_VERSION,
@@ -40,8 +40,8 @@ _WRAP = Alignment(wrap_text=True, vertical="top")
 LISTS: dict[str, list[str]] = {
     "KV": [r.short for r in REGIONS],
     "Praxisart": [t.label for t in PracticeType],
-    "Rolle": list(ROLE_LABELS.values()),
-    "Arbeitsbereiche": list(WORK_AREA_LABELS.values()),
+    "Rolle": [r.label for r in Role],
+    "Arbeitsbereiche": [a.label for a in WorkArea],
     "Fachrichtungen": [s.label for s in SPECIALTIES],
     "ja/nein": ["ja", "nein"],
     "Paket": ["Basis", "Premium"],
@@ -88,7 +88,14 @@ def new_template() -> Workbook:
     ranges = _list_ranges(lists)
     lists.sheet_state = "hidden"
 
-    # Praxis: label | value | help
+    _fill_praxis(praxis, ranges)
+    _fill_people(people, ranges)
+    _fill_apps(apps, ranges)
+    return wb
+
+
+def _fill_praxis(praxis: Worksheet, ranges: dict[str, str]) -> None:
+    """Praxis: label | value | help."""
     for row, f in enumerate(PRAXIS_FIELDS, start=1):
         praxis.cell(row, 1, f.label + ("*" if f.required else "")).font = _BOLD
         praxis.cell(row, 3, f.help).font = _HELP
@@ -111,7 +118,9 @@ def new_template() -> Workbook:
     praxis.column_dimensions["B"].width = 48
     praxis.column_dimensions["C"].width = 90
 
-    # Mitarbeitende: header row 1, help row 2, one person per row from row 3
+
+def _fill_people(people: Worksheet, ranges: dict[str, str]) -> None:
+    """Mitarbeitende: header row 1, help row 2, one person per row from row 3."""
     last = 2 + PEOPLE_ROWS
     for col, f in enumerate(PEOPLE_FIELDS, start=1):
         letter = get_column_letter(col)
@@ -136,7 +145,9 @@ def new_template() -> Workbook:
             people.column_dimensions[letter].number_format = "@"
     people.freeze_panes = "A3"
 
-    # Apps: label | value | help
+
+def _fill_apps(apps: Worksheet, ranges: dict[str, str]) -> None:
+    """Apps: label | value | help."""
     row = 0
     for row, f in enumerate(APPS_FIELDS, start=1):
         apps.cell(row, 1, f.label).font = _BOLD
@@ -150,7 +161,6 @@ def new_template() -> Workbook:
     apps.column_dimensions["A"].width = 28
     apps.column_dimensions["B"].width = 48
     apps.column_dimensions["C"].width = 80
-    return wb
 
 
 def write_template(path: Path) -> None:

@@ -8,6 +8,7 @@ personal; messages and hints never contain them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,8 +24,6 @@ from ..domain.catalog import (
 )
 from ..domain.lanr import bsnr_problem, lanr_person_key, lanr_problem
 from ..domain.model import (
-    ROLE_LABELS,
-    WORK_AREA_LABELS,
     AppChoice,
     Package,
     Person,
@@ -68,7 +67,7 @@ _PRACTICE_TYPES: dict[str, PracticeType] = {
     match_key("Psychotherapeutische Praxis"): PracticeType.PSYCHOTHERAPIEPRAXIS,
 }
 _ROLES: dict[str, Role] = {
-    **{match_key(label): role for role, label in ROLE_LABELS.items()},
+    **{match_key(role.label): role for role in Role},
     **{match_key(role.value): role for role in Role},
     **{match_key(alias): role for alias, role in (
         ("Praxisinhaber", Role.PRAXISINHABER), ("Inhaber:in", Role.PRAXISINHABER),
@@ -80,7 +79,7 @@ _ROLES: dict[str, Role] = {
     )},
 }
 _WORK_AREAS: dict[str, WorkArea] = {
-    **{match_key(label): area for area, label in WORK_AREA_LABELS.items()},
+    **{match_key(area.label): area for area in WorkArea},
     **{match_key(area.value): area for area in WorkArea},
     match_key("Datenschutz"): WorkArea.DATENSCHUTZ_IT,
     match_key("IT"): WorkArea.DATENSCHUTZ_IT,
@@ -94,8 +93,8 @@ _EMAIL_RE = re.compile(r"^[^@\s\"<>(),;:\[\]]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\
 _THIRD_PARTY_RE = re.compile(r"^drittsystem(\d*)(name|url|redirecturi|rollen)$")
 _SCIENTIFIC_RE = re.compile(r"^\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 
-ROLE_HINT = ", ".join(ROLE_LABELS.values())
-WORK_AREA_HINT = ", ".join(WORK_AREA_LABELS.values())
+ROLE_HINT = ", ".join(role.label for role in Role)
+WORK_AREA_HINT = ", ".join(area.label for area in WorkArea)
 KV_HINT = (
     "one of the 17 KV or 17 KZV names in long or short form, e.g. "
     "'Kassenärztliche Vereinigung Rheinland-Pfalz', 'KV Rheinland-Pfalz', 'KVRLP', 'KZV Bayern'"
@@ -252,38 +251,15 @@ class _Validator:
             return {"sheet": name, "cell": cell_ref(kv[key][1], 2) if key in kv else None,
                     "label": f.label}
 
-        raw = self.required(name, kv, fields["form_version"])
-        if raw is not None:
-            if as_text(raw) != str(FORM_VERSION):
-                self.error("unsupported Formularversion", value=raw, **at("form_version"),
-                           hint=f"{FORM_VERSION} (this tool reads format version "
-                           f"{FORM_VERSION}; `starter template` writes a current form)")
-            else:
-                out["form_version"] = FORM_VERSION
-
-        raw = self.required(name, kv, fields["praxisname"])
-        if raw is not None:
-            text = as_text(raw)
-            problem = praxisname_problem(text)
-            if problem:
-                suggestion = suggest_praxisname(text)
-                hint = "3–40 characters a-z, 0-9 and '-', starting with a letter, no '--', " \
-                    "not reserved; the name is binding and never changed silently"
-                if suggestion and suggestion != text:
-                    hint = f"e.g. {suggestion!r} ({hint})"
-                self.error(f"invalid praxisname: {problem}", value=raw, hint=hint,
-                           **at("praxisname"))
-            else:
-                out["praxisname"] = text
-
-        raw = self.required(name, kv, fields["display_name"])
-        if raw is not None:
-            text = as_text(raw)
-            if not 1 <= len(text) <= 120:
-                self.error("Anzeigename must have 1–120 characters", value=raw,
-                           hint="a shorter display name", **at("display_name"))
-            else:
-                out["display_name"] = text
+        checks: tuple[tuple[str, Callable[[Any, dict[str, Any]], object]], ...] = (
+            ("form_version", self.form_version),
+            ("praxisname", self.praxisname),
+            ("display_name", self.display_name),
+        )
+        for key, check in checks:  # each value is kept when it is valid
+            raw = self.required(name, kv, fields[key])
+            if raw is not None and (value := check(raw, at(key))) is not None:
+                out[key] = value
 
         practice_type: PracticeType | None = None
         raw = self.required(name, kv, fields["practice_type"])
@@ -297,63 +273,109 @@ class _Validator:
         region: Region | None = None
         raw = self.required(name, kv, fields["kv"])
         if raw is not None:
-            region = find_region(as_text(raw))
-            if region is None:
-                self.error("unknown KV/KZV", value=raw, hint=KV_HINT, **at("kv"))
-            elif practice_type is PracticeType.ZAHNARZTPRAXIS and not region.dental:
-                self.error("a Zahnarztpraxis belongs to a KZV, not a KV", value=raw,
-                           hint=f"'KZV {region.land}'", **at("kv"))
-                region = None
-            elif practice_type in (PracticeType.ARZTPRAXIS, PracticeType.PSYCHOTHERAPIEPRAXIS) \
-                    and region.dental:
-                self.error(f"a {practice_type.label} belongs to a KV, not a KZV", value=raw,
-                           hint=f"'KV {region.land}'", **at("kv"))
-                region = None
-            else:
+            region = self.region(raw, practice_type, at("kv"))
+            if region is not None:
                 out["kv"] = region.short
 
         self.bsnr(kv, practice_type, region, out, at("bsnr"))
 
-        raw = self.required(name, kv, fields["specialties"])
-        if raw is not None:
-            slugs: list[str] = []
-            for part in split_list(as_text(raw)):
-                spec = find_specialty(part)
-                if spec is None:
-                    self.error(f"unknown Fachrichtung {part!r}", value=raw, hint=SPECIALTY_HINT,
-                               **at("specialties"))
-                elif spec.slug not in slugs:
-                    slugs.append(spec.slug)
-            if not slugs and not split_list(as_text(raw)):
-                self.error("Fachrichtungen is empty", hint=SPECIALTY_HINT, **at("specialties"))
-            out["specialties"] = tuple(slugs)
+        kept: tuple[tuple[str, Callable[[Any, dict[str, Any]], object]], ...] = (
+            ("specialties", self.specialties),
+            ("order_id", self.order_id),
+            ("contact_email", self.contact_email),
+        )
+        for key, check in kept:  # each value is kept, also after an error
+            raw = self.required(name, kv, fields[key])
+            if raw is not None:
+                out[key] = check(raw, at(key))
 
-        raw = self.required(name, kv, fields["order_id"])
-        if raw is not None:
-            text = as_text(raw)
-            if len(text) > 100:
-                self.error("Bestellnummer is longer than 100 characters", value=raw,
-                           hint="the order id from the shop", **at("order_id"))
-            out["order_id"] = text
-
-        raw = self.required(name, kv, fields["contact_email"])
-        if raw is not None:
-            problem = email_problem(as_text(raw))
-            if problem:
-                self.error(problem, value=raw, hint="an address like name@praxis.de",
-                           **at("contact_email"))
-            out["contact_email"] = as_text(raw)
-
-        raw = kv.get("package", (None, 0, ""))[0]
-        out["package"] = Package.BASIS
-        if raw is not None:
-            package = _PACKAGES.get(match_key(as_text(raw)))
-            if package is None:
-                self.error("unknown Paket", value=raw, hint="'Basis' or 'Premium' (empty = Basis)",
-                           **at("package"))
-            else:
-                out["package"] = package
+        out["package"] = self.package(kv.get("package", (None, 0, ""))[0], at("package"))
         return out
+
+    def order_id(self, raw: Any, where: dict[str, Any]) -> str:
+        text = as_text(raw)
+        if len(text) > 100:
+            self.error("Bestellnummer is longer than 100 characters", value=raw,
+                       hint="the order id from the shop", **where)
+        return text
+
+    def contact_email(self, raw: Any, where: dict[str, Any]) -> str:
+        problem = email_problem(as_text(raw))
+        if problem:
+            self.error(problem, value=raw, hint="an address like name@praxis.de", **where)
+        return as_text(raw)
+
+    def form_version(self, raw: Any, where: dict[str, Any]) -> int | None:
+        if as_text(raw) != str(FORM_VERSION):
+            self.error("unsupported Formularversion", value=raw, **where,
+                       hint=f"{FORM_VERSION} (this tool reads format version "
+                       f"{FORM_VERSION}; `starter template` writes a current form)")
+            return None
+        return FORM_VERSION
+
+    def display_name(self, raw: Any, where: dict[str, Any]) -> str | None:
+        text = as_text(raw)
+        if not 1 <= len(text) <= 120:
+            self.error("Anzeigename must have 1–120 characters", value=raw,
+                       hint="a shorter display name", **where)
+            return None
+        return text
+
+    def package(self, raw: Any, where: dict[str, Any]) -> Package:
+        """The ordered package; empty (or unknown, after an error) = Basis."""
+        if raw is None:
+            return Package.BASIS
+        package = _PACKAGES.get(match_key(as_text(raw)))
+        if package is None:
+            self.error("unknown Paket", value=raw, hint="'Basis' or 'Premium' (empty = Basis)",
+                       **where)
+            return Package.BASIS
+        return package
+
+    def praxisname(self, raw: Any, where: dict[str, Any]) -> str | None:
+        """The praxisname, or None after an error (with a suggestion when there is one)."""
+        text = as_text(raw)
+        problem = praxisname_problem(text)
+        if not problem:
+            return text
+        suggestion = suggest_praxisname(text)
+        hint = "3–40 characters a-z, 0-9 and '-', starting with a letter, no '--', " \
+            "not reserved; the name is binding and never changed silently"
+        if suggestion and suggestion != text:
+            hint = f"e.g. {suggestion!r} ({hint})"
+        self.error(f"invalid praxisname: {problem}", value=raw, hint=hint, **where)
+        return None
+
+    def region(self, raw: Any, practice_type: PracticeType | None,
+               where: dict[str, Any]) -> Region | None:
+        """The KV/KZV, or None after an error (unknown, or not the practice type's kind)."""
+        region = find_region(as_text(raw))
+        if region is None:
+            self.error("unknown KV/KZV", value=raw, hint=KV_HINT, **where)
+        elif practice_type is PracticeType.ZAHNARZTPRAXIS and not region.dental:
+            self.error("a Zahnarztpraxis belongs to a KZV, not a KV", value=raw,
+                       hint=f"'KZV {region.land}'", **where)
+            return None
+        elif practice_type in (PracticeType.ARZTPRAXIS, PracticeType.PSYCHOTHERAPIEPRAXIS) \
+                and region.dental:
+            self.error(f"a {practice_type.label} belongs to a KV, not a KZV", value=raw,
+                       hint=f"'KV {region.land}'", **where)
+            return None
+        return region
+
+    def specialties(self, raw: Any, where: dict[str, Any]) -> tuple[str, ...]:
+        """The known specialties' slugs (each once); an error for each unknown one."""
+        slugs: list[str] = []
+        for part in split_list(as_text(raw)):
+            spec = find_specialty(part)
+            if spec is None:
+                self.error(f"unknown Fachrichtung {part!r}", value=raw, hint=SPECIALTY_HINT,
+                           **where)
+            elif spec.slug not in slugs:
+                slugs.append(spec.slug)
+        if not slugs and not split_list(as_text(raw)):
+            self.error("Fachrichtungen is empty", hint=SPECIALTY_HINT, **where)
+        return tuple(slugs)
 
     def bsnr(self, kv: dict[str, tuple[Any, int, str]], practice_type: PracticeType | None,
              region: Region | None, out: dict[str, Any], where: dict[str, Any]) -> None:
@@ -472,31 +494,10 @@ class _Validator:
                            hint=ROLE_HINT, **at("role"))
         out["role"] = role
 
-        areas: list[WorkArea] = []
-        raw = values.get("work_areas")
-        if raw is not None:
-            for part in split_list(as_text(raw)):
-                area = _WORK_AREAS.get(match_key(part))
-                if area is None:
-                    self.error(f"unknown Arbeitsbereich {part!r}", value=raw,
-                               hint=WORK_AREA_HINT, **at("work_areas"))
-                elif area not in areas:
-                    areas.append(area)
-        out["work_areas"] = tuple(areas)
-
+        out["work_areas"] = self.work_areas(values.get("work_areas"), at("work_areas"))
         out["lanrs"] = self.lanrs(values.get("lanr"), role, praxis, at("lanr"))
-
-        raw = values.get("specialty")
-        out["specialty"] = None
-        if raw is not None:
-            spec = find_specialty(as_text(raw))
-            if spec is None:
-                self.error("unknown Fachrichtung", value=raw, hint=SPECIALTY_HINT,
-                           **at("specialty"))
-            else:
-                out["specialty"] = spec.slug
-        elif role is not None and role.is_doctor and praxis.get("specialties"):
-            out["specialty"] = praxis["specialties"][0]
+        out["specialty"] = self.person_specialty(values.get("specialty"), role, praxis,
+                                                 at("specialty"))
 
         raw = values.get("admin")
         admin = parse_yes_no(raw)
@@ -506,30 +507,62 @@ class _Validator:
             admin = True
         out["admin"] = bool(admin)
 
-        raw = values.get("username")
-        out["username"] = None
-        if raw is not None:
-            text = as_text(raw)
-            problem = username_problem(text)
-            if problem:
-                self.error(f"invalid Benutzername: {problem}", value=raw, personal=True,
-                           hint="e.g. anna.mueller, or leave empty for vorname.nachname",
-                           **at("username"))
-            out["username"] = text
+        out["username"] = self.username(values.get("username"), at("username"))
         out["username_at"] = at("username")
         out["email_at"] = at("email")
         out["lanr_at"] = at("lanr")
 
         practice_type: PracticeType | None = praxis.get("practice_type")
         if role is not None and practice_type is not None:
-            if role in _DENTAL_ROLES and practice_type in (
-                    PracticeType.ARZTPRAXIS, PracticeType.PSYCHOTHERAPIEPRAXIS):
-                self.warn(f"role {role.label} is unusual in a {practice_type.label}",
-                          hint="check Rolle and Praxisart", **at("role"))
-            if role in _MEDICAL_ROLES and practice_type is PracticeType.ZAHNARZTPRAXIS:
-                self.warn(f"role {role.label} is unusual in a Zahnarztpraxis",
-                          hint="Zahnärzt:in, ZFA, ZMF, ZMP, ZMV or DH", **at("role"))
+            self.role_fit(role, practice_type, at("role"))
         return out if len(self.result.errors) == errors_before else {**out, "invalid": True}
+
+    def work_areas(self, raw: Any, where: dict[str, Any]) -> tuple[WorkArea, ...]:
+        """The known work areas (each once); an error for each unknown one."""
+        areas: list[WorkArea] = []
+        if raw is not None:
+            for part in split_list(as_text(raw)):
+                area = _WORK_AREAS.get(match_key(part))
+                if area is None:
+                    self.error(f"unknown Arbeitsbereich {part!r}", value=raw,
+                               hint=WORK_AREA_HINT, **where)
+                elif area not in areas:
+                    areas.append(area)
+        return tuple(areas)
+
+    def person_specialty(self, raw: Any, role: Role | None, praxis: dict[str, Any],
+                         where: dict[str, Any]) -> str | None:
+        """The person's specialty slug; empty: a doctor gets the practice's first one."""
+        if raw is not None:
+            spec = find_specialty(as_text(raw))
+            if spec is None:
+                self.error("unknown Fachrichtung", value=raw, hint=SPECIALTY_HINT, **where)
+                return None
+            return spec.slug
+        if role is not None and role.is_doctor and praxis.get("specialties"):
+            return str(praxis["specialties"][0])
+        return None
+
+    def username(self, raw: Any, where: dict[str, Any]) -> str | None:
+        """The username as given (None: derive one); an error when it is not a valid one."""
+        if raw is None:
+            return None
+        text = as_text(raw)
+        problem = username_problem(text)
+        if problem:
+            self.error(f"invalid Benutzername: {problem}", value=raw, personal=True,
+                       hint="e.g. anna.mueller, or leave empty for vorname.nachname", **where)
+        return text
+
+    def role_fit(self, role: Role, practice_type: PracticeType, where: dict[str, Any]) -> None:
+        """Warn about a dental role in a medical practice and the other way round."""
+        if role in _DENTAL_ROLES and practice_type in (
+                PracticeType.ARZTPRAXIS, PracticeType.PSYCHOTHERAPIEPRAXIS):
+            self.warn(f"role {role.label} is unusual in a {practice_type.label}",
+                      hint="check Rolle and Praxisart", **where)
+        if role in _MEDICAL_ROLES and practice_type is PracticeType.ZAHNARZTPRAXIS:
+            self.warn(f"role {role.label} is unusual in a Zahnarztpraxis",
+                      hint="Zahnärzt:in, ZFA, ZMF, ZMP, ZMV or DH", **where)
 
     def lanrs(self, raw: Any, role: Role | None, praxis: dict[str, Any],
               where: dict[str, Any]) -> tuple[str, ...]:
@@ -577,6 +610,42 @@ class _Validator:
 
     def people_checks(self, title: str, persons: list[dict[str, Any]], columns: dict[str, int],
                       praxis: dict[str, Any]) -> list[Person] | None:
+        seen_user = self.unique_checks(persons)
+
+        bases: list[str] = []
+        for p in persons:
+            if p["username"] is None:
+                base = username_base(p["first_name"], p["last_name"])
+                if not base and p["first_name"] and p["last_name"]:
+                    self.error("no username can be derived from the name (no Latin letters)",
+                               hint="enter a Benutzername (a-z, 0-9, '.', '_', '-')",
+                               **p["username_at"])
+                    p["invalid"] = True
+                bases.append(base)
+        derived = iter(unique_usernames(bases, taken=seen_user))
+
+        if persons and not any(p["admin"] for p in persons):
+            self.error("no administrator: at least one person needs Admin = ja",
+                       sheet=title, label="Admin",
+                       hint="set Admin to 'ja' for at least one person (every "
+                       "Praxisinhaber:in is admin unless marked 'nein')")
+
+        out: list[Person] = []
+        for p in persons:
+            username = p["username"] if p["username"] is not None else next(derived)
+            if p.get("invalid") or p["role"] is None:
+                continue
+            out.append(Person(
+                first_name=p["first_name"], last_name=p["last_name"], email=p["email"],
+                username=username, role=p["role"], work_areas=p["work_areas"],
+                lanr=p["lanrs"][0] if p["lanrs"] else None, lanrs=p["lanrs"],
+                specialty=p["specialty"], admin=p["admin"],
+            ))
+        return out
+
+    def unique_checks(self, persons: list[dict[str, Any]]) -> dict[str, int]:
+        """E-mail addresses, usernames and LANRs must be unique across rows; the row of each
+        given username is returned."""
         seen_email: dict[str, int] = {}
         seen_user: dict[str, int] = {}
         seen_lanr: dict[str, int] = {}
@@ -611,37 +680,7 @@ class _Validator:
                                **p["lanr_at"])
                     p["invalid"] = True
                 seen_lanr.setdefault(key, p["row"])
-
-        bases: list[str] = []
-        for p in persons:
-            if p["username"] is None:
-                base = username_base(p["first_name"], p["last_name"])
-                if not base and p["first_name"] and p["last_name"]:
-                    self.error("no username can be derived from the name (no Latin letters)",
-                               hint="enter a Benutzername (a-z, 0-9, '.', '_', '-')",
-                               **p["username_at"])
-                    p["invalid"] = True
-                bases.append(base)
-        derived = iter(unique_usernames(bases, taken=seen_user))
-
-        if persons and not any(p["admin"] for p in persons):
-            self.error("no administrator: at least one person needs Admin = ja",
-                       sheet=title, label="Admin",
-                       hint="set Admin to 'ja' for at least one person (every "
-                       "Praxisinhaber:in is admin unless marked 'nein')")
-
-        out: list[Person] = []
-        for p in persons:
-            username = p["username"] if p["username"] is not None else next(derived)
-            if p.get("invalid") or p["role"] is None:
-                continue
-            out.append(Person(
-                first_name=p["first_name"], last_name=p["last_name"], email=p["email"],
-                username=username, role=p["role"], work_areas=p["work_areas"],
-                lanr=p["lanrs"][0] if p["lanrs"] else None, lanrs=p["lanrs"],
-                specialty=p["specialty"], admin=p["admin"],
-            ))
-        return out
+        return seen_user
 
     # --- Apps -----------------------------------------------------------------------
     def apps(self) -> tuple[AppChoice, tuple[ThirdPartyApp, ...]]:
@@ -676,56 +715,64 @@ class _Validator:
             if not group:
                 continue
             prefix = "Drittsystem" if number == 1 else f"Drittsystem {number}"
-            missing = [label for part, label in THIRD_PARTY_PARTS if part not in group]
-            if missing:
-                anchor = next(iter(group.values()))
-                self.error(f"{prefix}: name, URL and Redirect-URI go together; missing: "
-                           + ", ".join(f"'{prefix} {m}'" for m in missing), sheet=sheet.title,
-                           cell=cell_ref(anchor[1], 2), label=prefix,
-                           hint="fill in all three rows or none")
+            app = self.third_party_app(sheet.title, prefix, group)
+            if app is None:
                 continue
-            name_text = as_text(group["name"][0])
-            valid = True
-            if not 1 <= len(name_text) <= 60:
-                self.error(f"{prefix} Name must have 1–60 characters", sheet=sheet.title,
-                           cell=cell_ref(group["name"][1], 2), value=group["name"][0],
-                           hint="a short name, e.g. Dienstplanung")
-                valid = False
-            for part in ("url", "redirect_uri"):
-                value, row, label = group[part]
-                url = as_text(value)
-                split = urlsplit(url)
-                if split.scheme not in ("https", "http") or not split.hostname:
-                    self.error(f"{label} is not an absolute https:// address", value=value,
-                               sheet=sheet.title, cell=cell_ref(row, 2), label=label,
-                               hint="e.g. https://dienstplan.example.de")
-                    valid = False
-                elif split.scheme == "http":
-                    self.warn(f"{label} uses unencrypted http://", value=value,
-                              sheet=sheet.title, cell=cell_ref(row, 2), label=label,
-                              hint="use https:// in production")
-            roles: list[str] = []
-            if "roles" in group:
-                value, row, label = group["roles"]
-                for word in re.split(r"[,;]", as_text(value)):
-                    role = _ROLES.get(match_key(word)) if word.strip() else None
-                    if word.strip() and role is None:
-                        self.error(f"{label}: unknown role {word.strip()!r}", value=value,
-                                   sheet=sheet.title, cell=cell_ref(row, 2), label=label,
-                                   hint=f"roles separated by commas, from: {ROLE_HINT}")
-                        valid = False
-                    elif role is not None and role.value not in roles:
-                        roles.append(role.value)
-            if valid:
-                app = ThirdPartyApp(name_text, as_text(group["url"][0]),
-                                    as_text(group["redirect_uri"][0]), tuple(sorted(roles)))
-                if any(a.client_id == app.client_id for a in third):
-                    self.error(f"{prefix}: another Drittsystem has the same name",
-                               sheet=sheet.title, cell=cell_ref(group["name"][1], 2),
-                               value=name_text, hint="distinct names")
-                else:
-                    third.append(app)
+            if any(a.client_id == app.client_id for a in third):
+                self.error(f"{prefix}: another Drittsystem has the same name",
+                           sheet=sheet.title, cell=cell_ref(group["name"][1], 2),
+                           value=app.name, hint="distinct names")
+            else:
+                third.append(app)
         return AppChoice(**choice), tuple(third)
+
+    def third_party_app(self, title: str, prefix: str,
+                        group: dict[str, tuple[Any, int, str]]) -> ThirdPartyApp | None:
+        """One Drittsystem's rows (name, URL, Redirect-URI, optional roles) as an app, or None
+        after an error."""
+        missing = [label for part, label in THIRD_PARTY_PARTS if part not in group]
+        if missing:
+            anchor = next(iter(group.values()))
+            self.error(f"{prefix}: name, URL and Redirect-URI go together; missing: "
+                       + ", ".join(f"'{prefix} {m}'" for m in missing), sheet=title,
+                       cell=cell_ref(anchor[1], 2), label=prefix,
+                       hint="fill in all three rows or none")
+            return None
+        name_text = as_text(group["name"][0])
+        valid = True
+        if not 1 <= len(name_text) <= 60:
+            self.error(f"{prefix} Name must have 1–60 characters", sheet=title,
+                       cell=cell_ref(group["name"][1], 2), value=group["name"][0],
+                       hint="a short name, e.g. Dienstplanung")
+            valid = False
+        for part in ("url", "redirect_uri"):
+            value, row, label = group[part]
+            split = urlsplit(as_text(value))
+            if split.scheme not in ("https", "http") or not split.hostname:
+                self.error(f"{label} is not an absolute https:// address", value=value,
+                           sheet=title, cell=cell_ref(row, 2), label=label,
+                           hint="e.g. https://dienstplan.example.de")
+                valid = False
+            elif split.scheme == "http":
+                self.warn(f"{label} uses unencrypted http://", value=value,
+                          sheet=title, cell=cell_ref(row, 2), label=label,
+                          hint="use https:// in production")
+        roles: list[str] = []
+        if "roles" in group:
+            value, row, label = group["roles"]
+            for word in re.split(r"[,;]", as_text(value)):
+                role = _ROLES.get(match_key(word)) if word.strip() else None
+                if word.strip() and role is None:
+                    self.error(f"{label}: unknown role {word.strip()!r}", value=value,
+                               sheet=title, cell=cell_ref(row, 2), label=label,
+                               hint=f"roles separated by commas, from: {ROLE_HINT}")
+                    valid = False
+                elif role is not None and role.value not in roles:
+                    roles.append(role.value)
+        if not valid:
+            return None
+        return ThirdPartyApp(name_text, as_text(group["url"][0]),
+                             as_text(group["redirect_uri"][0]), tuple(sorted(roles)))
 
     # --- all ------------------------------------------------------------------------
     def run(self) -> StarterResult:
