@@ -6,14 +6,12 @@ from typing import Annotated
 
 import typer
 
-from ..output import print_json
-from .ops_cmd import DryRunOpt, JsonOpt, YesOpt, _confirm, _context, _emit_plan
+from .common import DryRunOpt, JsonOpt, YesOpt, confirm, emit, emit_plan, group, op_context
 
 
 def register(app: typer.Typer) -> None:
-    operations_app = typer.Typer(
-        help="The operation journal: release a lock whose process is gone.",
-        no_args_is_help=True,
+    operations_app = group(
+        app, "operations", "The operation journal: release a lock whose process is gone."
     )
 
     @operations_app.command("abandon")
@@ -27,20 +25,11 @@ def register(app: typer.Typer) -> None:
         """Mark a running operation abandoned (its process died on another machine)."""
         from ..operations.abandon import abandon, abandon_plan
 
-        op = _context(ctx, json_out)
+        op = op_context(ctx, json_out)
         if dry_run:
-            _emit_plan(f"abandon operation {op_id}", abandon_plan(op, op_id), json_out)
+            emit_plan(ctx, json_out, f"abandon operation {op_id}", abandon_plan(op, op_id))
             return
-        _confirm(
-            f"Abandon operation {op_id}? Only if its process is really gone", yes, json_out
-        )
+        confirm(f"Abandon operation {op_id}? Only if its process is really gone", yes, json_out)
         result = abandon(op, op_id)
-        if json_out:
-            print_json(result)
-        else:
-            typer.echo(
-                f"operation {op_id}: {result['state']}"
-                + ("" if result["changed"] else " (unchanged)")
-            )
-
-    app.add_typer(operations_app, name="operations")
+        unchanged = "" if result["changed"] else " (unchanged)"
+        emit(ctx, json_out, result, [f"operation {op_id}: {result['state']}{unchanged}"])

@@ -2,51 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import UsageError
-from ..output import Reporter, print_json
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+from .common import DryRunOpt, JsonOpt, YesOpt, confirm, emit, emit_plan, op_context
 
 
-def _context(ctx: typer.Context, json_out: bool) -> Any:
-    from ..operations.context import OpContext
+def _provision_lines(
+    result: dict[str, Any], praxisname: str, notice: str | None
+) -> Iterator[str]:
+    yield f"{'no changes' if result['no_changes'] else 'provisioned'}: {praxisname} on {result['slot']}"
+    for name, url in result["urls"].items():
+        yield f"  {name:<12} {url}"
+    if result.get("local_nextcloud_url"):
+        yield f"  {'local':<12} {result['local_nextcloud_url']}  (published on 127.0.0.1)"
+    smoke = result.get("smoke")
+    if smoke is not None:
+        yield f"  {'smoke':<12} {'passed' if smoke['ok'] else 'FAILED'} ({len(smoke['checks'])} checks)"
+    yield f"  {'seats':<12} {result['billable_seats']} billable"
+    if result["nextcloud_standin"]:
+        yield f"  note: {notice}"
 
-    return OpContext(settings=ctx.obj.settings, reporter=Reporter(quiet=json_out))
 
-
-def _confirm(question: str, yes: bool, json_out: bool) -> None:
-    if yes:
-        return
-    if json_out or not typer.get_text_stream("stdin").isatty():
-        raise UsageError(
-            f"{question} needs confirmation",
-            obj="--yes",
-            hint="re-run with --yes (non-interactive)",
+def _status_lines(result: dict[str, Any]) -> Iterator[str]:
+    if not result["practices"]:
+        yield "no practices"
+    for item in result["practices"]:
+        v = item.get("verdict") or {}
+        reasons = "; ".join(v.get("reasons") or [])
+        yield (
+            f"{item['praxisname']}  {item['slot']}  {item['state']}  "
+            f"seats={item['billable_seats']}  {str(v.get('verdict', '')).upper()}"
+            + (f": {reasons}" if reasons else "")
         )
-    if not typer.confirm(question, default=False):
-        raise typer.Abort()
+        live = item.get("live", {})
+        for name, state in (live.get("containers") or {}).items():
+            yield f"    {name}: {state}"
+        if "realm" in live:
+            yield f"    realm {item['realm']}: {live['realm']}"
+        smoke = item.get("last_smoke")
+        if smoke:
+            yield f"    last smoke: {'passed' if smoke['ok'] else 'FAILED'}"
+        last = item.get("last_operation")
+        if last:
+            yield f"    last operation: {last['kind']} {last['state']} ({last['id']})"
 
 
-def _emit_plan(title: str, plan: dict[str, Any], json_out: bool, notice: str | None = None) -> None:
-    if json_out:
-        print_json({"ok": True, "dry_run": True, "plan": plan, "notice": notice})
-        return
-    typer.echo(f"{title} (dry run, nothing changed):")
-    for key, value in plan.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
-        elif isinstance(value, list):
-            value = ", ".join(map(str, value)) or "-"
-        typer.echo(f"  {key:<20} {value}")
-    if notice:
-        typer.echo(f"  note: {notice}")
+def _smoke_lines(result: dict[str, Any]) -> Iterator[str]:
+    for c in result["checks"]:
+        yield f"  {'ok ' if c['ok'] else 'FAIL'} {c['check']}: {c['detail']}"
+    yield "smoke passed" if result["ok"] else "smoke FAILED"
 
 
 def register(app: typer.Typer) -> None:
@@ -78,34 +87,16 @@ def register(app: typer.Typer) -> None:
         from ..starter import load_practice_spec
 
         spec = load_practice_spec(starter)
-        op = _context(ctx, json_out)
+        op = op_context(ctx, json_out)
         if dry_run:
-            _emit_plan(
-                f"provision {spec.praxisname}", plan(op, spec, host), json_out, standin_notice(op)
-            )
+            title = f"provision {spec.praxisname}"
+            emit_plan(ctx, json_out, title, plan(op, spec, host), standin_notice(op))
             return
-        _confirm(f"Provision {spec.praxisname}?", yes, json_out)
+        confirm(f"Provision {spec.praxisname}?", yes, json_out)
         result = provision(
             op, spec, host=host, reuse_name=reuse_name, prune=prune, adopt=adopt, smoke=not no_smoke
         )
-        if json_out:
-            print_json(result)
-            return
-        typer.echo(
-            f"{'no changes' if result['no_changes'] else 'provisioned'}: {spec.praxisname} on {result['slot']}"
-        )
-        for name, url in result["urls"].items():
-            typer.echo(f"  {name:<12} {url}")
-        if result.get("local_nextcloud_url"):
-            typer.echo(f"  {'local':<12} {result['local_nextcloud_url']}  (published on 127.0.0.1)")
-        smoke = result.get("smoke")
-        if smoke is not None:
-            typer.echo(
-                f"  {'smoke':<12} {'passed' if smoke['ok'] else 'FAILED'} ({len(smoke['checks'])} checks)"
-            )
-        typer.echo(f"  {'seats':<12} {result['billable_seats']} billable")
-        if result["nextcloud_standin"]:
-            typer.echo(f"  note: {standin_notice(op)}")
+        emit(ctx, json_out, result, _provision_lines(result, spec.praxisname, standin_notice(op)))
 
     @app.command()
     def rename(
@@ -123,9 +114,9 @@ def register(app: typer.Typer) -> None:
         from ..operations.rename import check_new_name, rename, rename_plan
 
         check_new_name(old, new)
-        op = _context(ctx, json_out)
+        op = op_context(ctx, json_out)
         if dry_run:
-            _emit_plan(f"rename {old}", rename_plan(op, old, new), json_out)
+            emit_plan(ctx, json_out, f"rename {old}", rename_plan(op, old, new))
             return
         if not confirm_fee:
             raise UsageError(
@@ -133,14 +124,11 @@ def register(app: typer.Typer) -> None:
                 obj=old,
                 hint=f"smartpraxx-provision rename {old} {new} --confirm-fee",
             )
-        _confirm(f"Rename {old} to {new}?", yes, json_out)
+        confirm(f"Rename {old} to {new}?", yes, json_out)
         result = rename(op, old, new)
-        if json_out:
-            print_json(result)
-        else:
-            typer.echo(
-                f"renamed {old} → {new} (slot {result['slot']} kept); start page {result['start_page']}"
-            )
+        emit(ctx, json_out, result, [
+            f"renamed {old} → {new} (slot {result['slot']} kept); start page {result['start_page']}"
+        ])
 
     @app.command()
     def decommission(
@@ -156,20 +144,16 @@ def register(app: typer.Typer) -> None:
         """Export, verify, then delete a practice; slot and name are never reused."""
         from ..operations.decommission import decommission, decommission_plan
 
-        op = _context(ctx, json_out)
+        op = op_context(ctx, json_out)
         if dry_run:
-            _emit_plan(
-                f"decommission {praxisname}", decommission_plan(op, praxisname, export_to), json_out
-            )
+            plan = decommission_plan(op, praxisname, export_to)
+            emit_plan(ctx, json_out, f"decommission {praxisname}", plan)
             return
-        _confirm(f"Export and then DELETE {praxisname}?", yes, json_out)
+        confirm(f"Export and then DELETE {praxisname}?", yes, json_out)
         result = decommission(op, praxisname, export_to)
-        if json_out:
-            print_json(result)
-        else:
-            typer.echo(
-                f"decommissioned {praxisname} ({result['slot']}); export {result['export']['path']}"
-            )
+        emit(ctx, json_out, result, [
+            f"decommissioned {praxisname} ({result['slot']}); export {result['export']['path']}"
+        ])
 
     @app.command()
     def status(
@@ -185,37 +169,9 @@ def register(app: typer.Typer) -> None:
         from ..domain.lifecycle import VERDICT_EXIT
         from ..operations.status import status
 
-        op = _context(ctx, json_out)
-        result = status(op, praxisname)
+        result = status(op_context(ctx, json_out), praxisname)
         code = VERDICT_EXIT.get(result["verdict"], 0)
-        if json_out:
-            print_json(result)
-            if code:
-                raise typer.Exit(code)
-            return
-        if not result["practices"]:
-            typer.echo("no practices")
-        for item in result["practices"]:
-            v = item.get("verdict") or {}
-            reasons = "; ".join(v.get("reasons") or [])
-            typer.echo(
-                f"{item['praxisname']}  {item['slot']}  {item['state']}  "
-                f"seats={item['billable_seats']}  {str(v.get('verdict', '')).upper()}"
-                + (f": {reasons}" if reasons else "")
-            )
-            live = item.get("live", {})
-            for name, state in (live.get("containers") or {}).items():
-                typer.echo(f"    {name}: {state}")
-            if "realm" in live:
-                typer.echo(f"    realm {item['realm']}: {live['realm']}")
-            smoke = item.get("last_smoke")
-            if smoke:
-                typer.echo(f"    last smoke: {'passed' if smoke['ok'] else 'FAILED'}")
-            last = item.get("last_operation")
-            if last:
-                typer.echo(f"    last operation: {last['kind']} {last['state']} ({last['id']})")
-        if code:
-            raise typer.Exit(code)
+        emit(ctx, json_out, result, _status_lines(result), code=code)
 
     @app.command()
     def smoke(
@@ -226,13 +182,5 @@ def register(app: typer.Typer) -> None:
         """Smoke-test a practice's stack: status, OIDC discovery, client, apps, a real login."""
         from ..operations.smoke import run_smoke
 
-        op = _context(ctx, json_out)
-        result = run_smoke(op, praxisname, raise_on_failure=False)
-        if json_out:
-            print_json(result)
-        else:
-            for c in result["checks"]:
-                typer.echo(f"  {'ok ' if c['ok'] else 'FAIL'} {c['check']}: {c['detail']}")
-            typer.echo("smoke passed" if result["ok"] else "smoke FAILED")
-        if not result["ok"]:
-            raise typer.Exit(1)
+        result = run_smoke(op_context(ctx, json_out), praxisname, raise_on_failure=False)
+        emit(ctx, json_out, result, _smoke_lines(result), code=0 if result["ok"] else 1)
