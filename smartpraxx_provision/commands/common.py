@@ -4,7 +4,7 @@ human lines) and turned into the exit code."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -95,3 +95,36 @@ def emit_plan(
     """A dry run's result: ``{"dry_run": true, "plan": ..., "notice": ...}`` or its lines."""
     doc = {"ok": True, "dry_run": True, "plan": plan, "notice": notice}
     emit(ctx, json_out, doc, plan_lines(title, plan, notice))
+
+
+def plan_or_change(
+    ctx: typer.Context,
+    json_out: bool,
+    *,
+    dry_run: bool,
+    yes: bool,
+    title: str,
+    question: str,
+    plan: Callable[[], Mapping[str, Any]],
+    change: Callable[[], dict[str, Any]],
+    lines: Callable[[dict[str, Any]], Iterable[str]],
+    notice: Callable[[], str | None] = lambda: None,
+) -> None:
+    """A mutating command: with ``--dry-run`` its plan (``title``, nothing changes), else the
+    confirmation (``question``, or ``--yes``), the change and its result (``lines``)."""
+    if dry_run:
+        emit_plan(ctx, json_out, title, plan(), notice())
+        return
+    confirm(question, yes, json_out)
+    result = change()
+    emit(ctx, json_out, result, lines(result))
+
+
+def table(header: str, rows: Iterable[str], empty: str) -> Iterator[str]:
+    """A listing's lines: ``header`` and its rows, or the ``empty`` line when there are none."""
+    rows = list(rows)
+    if not rows:
+        yield empty
+        return
+    yield header
+    yield from rows

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import UsageError
-from .common import DryRunOpt, JsonOpt, emit, group, op_context
+from .common import DryRunOpt, JsonOpt, emit, group, op_context, table
+
+if TYPE_CHECKING:
+    from ..inventory import HostRecord
 
 HostArg = Annotated[str, typer.Argument(help="Host name, e.g. cloud023.")]
 TlsCaOpt = Annotated[Path | None, typer.Option("--tls-ca", help="CA certificate.")]
@@ -50,33 +53,28 @@ def _set_tls(
     return None if no_tls else False
 
 
-def _host_rows(hosts: list[Any]) -> Iterator[str]:
-    if not hosts:
-        yield "no hosts (smartpraxx-provision hosts add cloud001 --endpoint ...)"
-        return
-    yield f"{'HOST':<10} {'STATE':<14} {'USED':>9} {'NEXT':<6} {'TLS':<4} ENDPOINT"
-    for h in hosts:
-        used = f"{h.used}/{h.capacity}"
-        yield (
-            f"{h.name:<10} {h.state:<14} {used:>9} nc{h.next_number:02d}   "
-            f"{'yes' if h.tls else 'no':<4} {h.endpoint}"
-        )
+def _host_rows(hosts: list[HostRecord]) -> Iterator[str]:
+    return table(
+        f"{'HOST':<10} {'STATE':<14} {'USED':>9} {'NEXT':<6} {'TLS':<4} ENDPOINT",
+        (f"{h.name:<10} {h.state:<14} {f'{h.used}/{h.capacity}':>9} nc{h.next_number:02d}   "
+         f"{'yes' if h.tls else 'no':<4} {h.endpoint}" for h in hosts),
+        "no hosts (smartpraxx-provision hosts add cloud001 --endpoint ...)",
+    )
+
+
+def _owner(o: dict[str, Any]) -> str:
+    owner = f"installation {o['installation']} practice {o['practice']}" if o["installation"] else "-"
+    return owner + (f" ({o['praxisname']})" if o["praxisname"] else "")
 
 
 def _scan_rows(name: str, result: dict[str, Any]) -> Iterator[str]:
     yield f"host {name} (this inventory is installation {result['installation']})"
-    if not result["objects"]:
-        yield "no slot objects"
-        return
-    yield f"{'SLOT':<16} {'KIND':<10} {'NAME':<26} {'VERDICT':<11} OWNER"
-    for o in result["objects"]:
-        owner = (
-            f"installation {o['installation']} practice {o['practice']}"
-            if o["installation"]
-            else "-"
-        )
-        extra = f" ({o['praxisname']})" if o["praxisname"] else ""
-        yield f"{o['slot']:<16} {o['kind']:<10} {o['name']:<26} {o['verdict']:<11} {owner}{extra}"
+    yield from table(
+        f"{'SLOT':<16} {'KIND':<10} {'NAME':<26} {'VERDICT':<11} OWNER",
+        (f"{o['slot']:<16} {o['kind']:<10} {o['name']:<26} {o['verdict']:<11} {_owner(o)}"
+         for o in result["objects"]),
+        "no slot objects",
+    )
 
 
 def _set_state(ctx: typer.Context, name: str, state: str, dry_run: bool, json_out: bool) -> None:

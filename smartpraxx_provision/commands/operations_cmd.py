@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import DryRunOpt, JsonOpt, YesOpt, confirm, emit, emit_plan, group, op_context
+from .common import DryRunOpt, JsonOpt, YesOpt, group, op_context, plan_or_change
 
 
 def register(app: typer.Typer) -> None:
@@ -26,10 +26,10 @@ def register(app: typer.Typer) -> None:
         from ..operations.abandon import abandon, abandon_plan
 
         op = op_context(ctx, json_out)
-        if dry_run:
-            emit_plan(ctx, json_out, f"abandon operation {op_id}", abandon_plan(op, op_id))
-            return
-        confirm(f"Abandon operation {op_id}? Only if its process is really gone", yes, json_out)
-        result = abandon(op, op_id)
-        unchanged = "" if result["changed"] else " (unchanged)"
-        emit(ctx, json_out, result, [f"operation {op_id}: {result['state']}{unchanged}"])
+        plan_or_change(
+            ctx, json_out, dry_run=dry_run, yes=yes, title=f"abandon operation {op_id}",
+            question=f"Abandon operation {op_id}? Only if its process is really gone",
+            plan=lambda: abandon_plan(op, op_id), change=lambda: abandon(op, op_id),
+            lines=lambda result: [f"operation {op_id}: {result['state']}"
+                                  + ("" if result["changed"] else " (unchanged)")],
+        )

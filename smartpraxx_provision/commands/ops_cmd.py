@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import UsageError
-from .common import DryRunOpt, JsonOpt, YesOpt, confirm, emit, emit_plan, op_context
+from .common import DryRunOpt, JsonOpt, YesOpt, emit, op_context, plan_or_change
+
+if TYPE_CHECKING:
+    from ..operations.context import OpContext
 
 
-def _provision_lines(
-    result: dict[str, Any], praxisname: str, notice: str | None
-) -> Iterator[str]:
+def _provision_lines(result: dict[str, Any], praxisname: str, op: OpContext) -> Iterator[str]:
     yield f"{'no changes' if result['no_changes'] else 'provisioned'}: {praxisname} on {result['slot']}"
     for name, url in result["urls"].items():
         yield f"  {name:<12} {url}"
@@ -25,7 +26,9 @@ def _provision_lines(
         yield f"  {'smoke':<12} {'passed' if smoke['ok'] else 'FAILED'} ({len(smoke['checks'])} checks)"
     yield f"  {'seats':<12} {result['billable_seats']} billable"
     if result["nextcloud_standin"]:
-        yield f"  note: {notice}"
+        from ..operations.provision import standin_notice
+
+        yield f"  note: {standin_notice(op)}"
 
 
 def _status_lines(result: dict[str, Any]) -> Iterator[str]:
@@ -88,15 +91,15 @@ def register(app: typer.Typer) -> None:
 
         spec = load_practice_spec(starter)
         op = op_context(ctx, json_out)
-        if dry_run:
-            title = f"provision {spec.praxisname}"
-            emit_plan(ctx, json_out, title, plan(op, spec, host), standin_notice(op))
-            return
-        confirm(f"Provision {spec.praxisname}?", yes, json_out)
-        result = provision(
-            op, spec, host=host, reuse_name=reuse_name, prune=prune, adopt=adopt, smoke=not no_smoke
+        plan_or_change(
+            ctx, json_out, dry_run=dry_run, yes=yes,
+            title=f"provision {spec.praxisname}", question=f"Provision {spec.praxisname}?",
+            plan=lambda: plan(op, spec, host),
+            change=lambda: provision(op, spec, host=host, reuse_name=reuse_name, prune=prune,
+                                     adopt=adopt, smoke=not no_smoke),
+            lines=lambda result: _provision_lines(result, spec.praxisname, op),
+            notice=lambda: standin_notice(op),
         )
-        emit(ctx, json_out, result, _provision_lines(result, spec.praxisname, standin_notice(op)))
 
     @app.command()
     def rename(
@@ -114,21 +117,20 @@ def register(app: typer.Typer) -> None:
         from ..operations.rename import check_new_name, rename, rename_plan
 
         check_new_name(old, new)
-        op = op_context(ctx, json_out)
-        if dry_run:
-            emit_plan(ctx, json_out, f"rename {old}", rename_plan(op, old, new))
-            return
-        if not confirm_fee:
+        if not dry_run and not confirm_fee:
             raise UsageError(
                 "renaming a practice is a paid change",
                 obj=old,
                 hint=f"smartpraxx-provision rename {old} {new} --confirm-fee",
             )
-        confirm(f"Rename {old} to {new}?", yes, json_out)
-        result = rename(op, old, new)
-        emit(ctx, json_out, result, [
-            f"renamed {old} → {new} (slot {result['slot']} kept); start page {result['start_page']}"
-        ])
+        op = op_context(ctx, json_out)
+        plan_or_change(
+            ctx, json_out, dry_run=dry_run, yes=yes,
+            title=f"rename {old}", question=f"Rename {old} to {new}?",
+            plan=lambda: rename_plan(op, old, new), change=lambda: rename(op, old, new),
+            lines=lambda result: [f"renamed {old} → {new} (slot {result['slot']} kept); "
+                                  f"start page {result['start_page']}"],
+        )
 
     @app.command()
     def decommission(
@@ -145,15 +147,14 @@ def register(app: typer.Typer) -> None:
         from ..operations.decommission import decommission, decommission_plan
 
         op = op_context(ctx, json_out)
-        if dry_run:
-            plan = decommission_plan(op, praxisname, export_to)
-            emit_plan(ctx, json_out, f"decommission {praxisname}", plan)
-            return
-        confirm(f"Export and then DELETE {praxisname}?", yes, json_out)
-        result = decommission(op, praxisname, export_to)
-        emit(ctx, json_out, result, [
-            f"decommissioned {praxisname} ({result['slot']}); export {result['export']['path']}"
-        ])
+        plan_or_change(
+            ctx, json_out, dry_run=dry_run, yes=yes,
+            title=f"decommission {praxisname}", question=f"Export and then DELETE {praxisname}?",
+            plan=lambda: decommission_plan(op, praxisname, export_to),
+            change=lambda: decommission(op, praxisname, export_to),
+            lines=lambda result: [f"decommissioned {praxisname} ({result['slot']}); "
+                                  f"export {result['export']['path']}"],
+        )
 
     @app.command()
     def status(

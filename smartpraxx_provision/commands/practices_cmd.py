@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import UsageError
-from .common import emit, group, op_context
+from .common import emit, group, op_context, table
 
 if TYPE_CHECKING:
     from ..inventory.models import PracticeRecord
@@ -18,16 +18,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document."
 
 
 def _rows(practices: list[PracticeRecord]) -> Iterator[str]:
-    if not practices:
-        yield "no practices"
-        return
-    yield f"{'PRAXISNAME':<28} {'SLOT':<16} {'STATE':<16} {'SEATS':>5}  ORDER"
-    for p in practices:
-        former = f"  (formerly {', '.join(p.former_names)})" if p.former_names else ""
-        yield (
-            f"{p.praxisname:<28} {p.slot.id:<16} {p.state:<16} "
-            f"{p.billable_seats:>5}  {p.order_id}{former}"
-        )
+    return table(
+        f"{'PRAXISNAME':<28} {'SLOT':<16} {'STATE':<16} {'SEATS':>5}  ORDER",
+        (f"{p.praxisname:<28} {p.slot.id:<16} {p.state:<16} {p.billable_seats:>5}  {p.order_id}"
+         + (f"  (formerly {', '.join(p.former_names)})" if p.former_names else "")
+         for p in practices),
+        "no practices",
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +18,16 @@ def _fields(result: Mapping[str, Any]) -> Iterator[str]:
     for key, value in result.items():
         if key != "ok":
             yield f"  {key:<16} {value}"
+
+
+def _run(ctx: typer.Context, json_out: bool, action: Callable[..., dict[str, Any]],
+         *args: Any, **kwargs: Any) -> None:
+    """One support operation on this run's context and clock (``now``), its result printed
+    field by field (or as the --json document)."""
+    from ..operations.support import now_from_env
+
+    result = action(op_context(ctx, json_out), *args, now=now_from_env(), **kwargs)
+    emit(ctx, json_out, result, _fields(result))
 
 
 def register(app: typer.Typer) -> None:
@@ -38,9 +48,8 @@ def register(app: typer.Typer) -> None:
         """Ask the practice's admins for consent (German mail with the consent link)."""
         from ..operations import support
 
-        result = support.request(op_context(ctx, json_out), praxisname, ticket, duration, reason,
-                                 dry_run=dry_run, now=support.now_from_env())
-        emit(ctx, json_out, result, _fields(result))
+        _run(ctx, json_out, support.request, praxisname, ticket, duration, reason,
+             dry_run=dry_run)
 
     @support_app.command("status")
     def status(ctx: typer.Context, praxisname: PracticeArg, json_out: JsonOpt = False) -> None:
@@ -67,9 +76,7 @@ def register(app: typer.Typer) -> None:
         """How ops log in for an approved ticket; refused (exit 2) without consent."""
         from ..operations import support
 
-        result = support.login(op_context(ctx, json_out), praxisname, ticket, resend=resend,
-                               now=support.now_from_env())
-        emit(ctx, json_out, result, _fields(result))
+        _run(ctx, json_out, support.login, praxisname, ticket, resend=resend)
 
     @support_app.command("revoke")
     def revoke(
@@ -82,9 +89,7 @@ def register(app: typer.Typer) -> None:
         """End a consent now: support user disabled, its sessions ended."""
         from ..operations import support
 
-        result = support.revoke(op_context(ctx, json_out), praxisname, ticket, dry_run=dry_run,
-                                now=support.now_from_env())
-        emit(ctx, json_out, result, _fields(result))
+        _run(ctx, json_out, support.revoke, praxisname, ticket, dry_run=dry_run)
 
     @support_app.command("expire")
     def expire(ctx: typer.Context, dry_run: DryRunOpt = False, json_out: JsonOpt = False) -> None:
@@ -110,6 +115,4 @@ def register(app: typer.Typer) -> None:
         """Everything the support user did: German HTML report, raw JSON, SHA-256."""
         from ..operations import support
 
-        result = support.export(op_context(ctx, json_out), praxisname, ticket, out,
-                                now=support.now_from_env())
-        emit(ctx, json_out, result, _fields(result))
+        _run(ctx, json_out, support.export, praxisname, ticket, out)
