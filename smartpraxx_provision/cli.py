@@ -142,9 +142,11 @@ class _Invocation:
 
 
 def _register() -> None:
-    """Attach the command groups. Each module exposes ``register(app)``."""
+    """Attach the command groups (once). Each module exposes ``register(app)``."""
     from .commands import REGISTRY
 
+    if app.registered_groups:
+        return
     for register in REGISTRY:
         register(app)
 
@@ -156,6 +158,7 @@ def _wants_json(argv: list[str]) -> bool:
 def command_name(args: list[str]) -> str:
     """The sub-command words of a command line (``"hosts add"``), found in the command tree;
     global options and their values are skipped, the first word that is no sub-command ends it."""
+    _register()
     group: Any = typer.main.get_command(app)
     words: list[str] = []
     rest = iter(args)
