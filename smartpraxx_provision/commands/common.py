@@ -23,9 +23,19 @@ NoPromptOpt = Annotated[bool, typer.Option("--yes", help="No prompt.")]
 PracticeArg = Annotated[str, typer.Argument(help="The practice.")]
 
 
-def group(app: typer.Typer, name: str, help_text: str) -> typer.Typer:
-    """A new command group ``name`` under ``app`` (called without a command: its help)."""
+def add_commands(app: typer.Typer, commands: Mapping[str, Callable[..., None]]) -> None:
+    """Register each function as the command of its name, in this order."""
+    for name, function in commands.items():
+        app.command(name)(function)
+
+
+def group(
+    app: typer.Typer, name: str, help_text: str, commands: Mapping[str, Callable[..., None]]
+) -> typer.Typer:
+    """A new command group ``name`` under ``app`` with ``commands`` (called without a command:
+    its help)."""
     sub = typer.Typer(help=help_text, no_args_is_help=True)
+    add_commands(sub, commands)
     app.add_typer(sub, name=name)
     return sub
 
@@ -105,18 +115,21 @@ def plan_or_change(
     yes: bool,
     title: str,
     question: str,
-    plan: Callable[[], Mapping[str, Any]],
-    change: Callable[[], dict[str, Any]],
+    plan: Callable[[OpContext], Mapping[str, Any]],
+    change: Callable[[OpContext], dict[str, Any]],
     lines: Callable[[dict[str, Any]], Iterable[str]],
-    notice: Callable[[], str | None] = lambda: None,
+    notice: Callable[[OpContext], str | None] = lambda op: None,
+    op: OpContext | None = None,
 ) -> None:
-    """A mutating command: with ``--dry-run`` its plan (``title``, nothing changes), else the
-    confirmation (``question``, or ``--yes``), the change and its result (``lines``)."""
+    """A mutating command on this run's operation context (``op``, or a new one): with
+    ``--dry-run`` its plan (``title``, nothing changes), else the confirmation (``question``,
+    or ``--yes``), the change and its result (``lines``)."""
+    op = op or op_context(ctx, json_out)
     if dry_run:
-        emit_plan(ctx, json_out, title, plan(), notice())
+        emit_plan(ctx, json_out, title, plan(op), notice(op))
         return
     confirm(question, yes, json_out)
-    result = change()
+    result = change(op)
     emit(ctx, json_out, result, lines(result))
 
 

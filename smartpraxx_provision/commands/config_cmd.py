@@ -7,11 +7,11 @@ import typer
 from .common import MachineJsonOpt, emit, group
 
 
-def register(app: typer.Typer) -> None:
-    config_app = group(app, "config", "Show the effective settings.")
+def show(ctx: typer.Context, json_out: MachineJsonOpt = False) -> None:
+    """Print the effective settings after defaults, file, environment and flags."""
+    data = ctx.obj.settings.redacted()
+    emit(ctx, json_out, data, (f"{key}: {data[key]}" for key in sorted(data)))
 
-    @config_app.command("show")
-    def show(ctx: typer.Context, json_out: MachineJsonOpt = False) -> None:
-        """Print the effective settings after defaults, file, environment and flags."""
-        data = ctx.obj.settings.redacted()
-        emit(ctx, json_out, data, (f"{key}: {data[key]}" for key in sorted(data)))
+
+def register(app: typer.Typer) -> None:
+    group(app, "config", "Show the effective settings.", {"show": show})

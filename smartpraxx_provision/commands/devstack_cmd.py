@@ -59,65 +59,61 @@ def _message_lines(message: dict[str, Any]) -> Iterator[str]:
     yield message["text"]
 
 
+def up(
+    ctx: typer.Context,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Rebuild the service images (no cache).")
+    ] = False,
+    rebuild_base: Annotated[
+        bool,
+        typer.Option("--rebuild-base", help="Also re-run debootstrap for the base image."),
+    ] = False,
+    json_out: MachineJsonOpt = False,
+) -> None:
+    """Bring the local stack up; a second run only reports what already runs."""
+    from ..devstack import stack
+
+    result = stack.up(ctx.obj.settings, Reporter(), rebuild, rebuild_base=rebuild_base)
+    emit(ctx, json_out, result, _summary(result), err=True)
+
+def down(ctx: typer.Context, json_out: MachineJsonOpt = False) -> None:
+    """Stop Keycloak, the mail sink and dockerd if dev-stack started them; images stay."""
+    from ..devstack import stack
+
+    emit(ctx, json_out, stack.down(ctx.obj.settings, Reporter()))
+
+def status(ctx: typer.Context, json_out: MachineJsonOpt = False) -> None:
+    """Show what runs and which images are cached (changes nothing). Exit 1 if incomplete."""
+    from ..devstack import stack
+
+    result = stack.status(ctx.obj.settings)
+    emit(ctx, json_out, result, _status_lines(result), code=0 if result["ok"] else 1)
+
+def mail_list(ctx: typer.Context, json_out: MachineJsonOpt = False) -> None:
+    """List the captured mails, oldest first."""
+    from ..devstack import mailsink
+
+    messages = mailsink.list_messages(ctx.obj.settings)
+    empty = [f"no mails in {mailsink.mailbox_dir(ctx.obj.settings)}"] if not messages else []
+    emit(ctx, json_out, {"ok": True, "messages": messages},
+         [*empty, *(f"{m['id']}  {', '.join(m['to'])}  {m['subject']}" for m in messages)])
+
+def mail_show(
+    ctx: typer.Context,
+    message_id: Annotated[str, typer.Argument(help="The id from 'dev-stack mail list'.")],
+    json_out: MachineJsonOpt = False,
+) -> None:
+    """Show one captured mail: headers, text and its links."""
+    from ..devstack import mailsink
+
+    message = mailsink.show_message(ctx.obj.settings, message_id)
+    emit(ctx, json_out, {"ok": True, "message": message}, _message_lines(message))
+
+
 def register(app: typer.Typer) -> None:
     stack_app = group(
-        app, "dev-stack", "The local stack: Docker engine, local images, Keycloak, mail sink."
+        app, "dev-stack", "The local stack: Docker engine, local images, Keycloak, mail sink.",
+        {"up": up, "down": down, "status": status},
     )
-    mail_app = group(
-        stack_app, "mail", "The local mail sink's mailbox: what the realms sent."
-    )
-
-    @stack_app.command("up")
-    def up(
-        ctx: typer.Context,
-        rebuild: Annotated[
-            bool, typer.Option("--rebuild", help="Rebuild the service images (no cache).")
-        ] = False,
-        rebuild_base: Annotated[
-            bool,
-            typer.Option("--rebuild-base", help="Also re-run debootstrap for the base image."),
-        ] = False,
-        json_out: MachineJsonOpt = False,
-    ) -> None:
-        """Bring the local stack up; a second run only reports what already runs."""
-        from ..devstack import stack
-
-        result = stack.up(ctx.obj.settings, Reporter(), rebuild, rebuild_base=rebuild_base)
-        emit(ctx, json_out, result, _summary(result), err=True)
-
-    @stack_app.command("down")
-    def down(ctx: typer.Context, json_out: MachineJsonOpt = False) -> None:
-        """Stop Keycloak, the mail sink and dockerd if dev-stack started them; images stay."""
-        from ..devstack import stack
-
-        emit(ctx, json_out, stack.down(ctx.obj.settings, Reporter()))
-
-    @stack_app.command("status")
-    def status(ctx: typer.Context, json_out: MachineJsonOpt = False) -> None:
-        """Show what runs and which images are cached (changes nothing). Exit 1 if incomplete."""
-        from ..devstack import stack
-
-        result = stack.status(ctx.obj.settings)
-        emit(ctx, json_out, result, _status_lines(result), code=0 if result["ok"] else 1)
-
-    @mail_app.command("list")
-    def mail_list(ctx: typer.Context, json_out: MachineJsonOpt = False) -> None:
-        """List the captured mails, oldest first."""
-        from ..devstack import mailsink
-
-        messages = mailsink.list_messages(ctx.obj.settings)
-        empty = [f"no mails in {mailsink.mailbox_dir(ctx.obj.settings)}"] if not messages else []
-        emit(ctx, json_out, {"ok": True, "messages": messages},
-             [*empty, *(f"{m['id']}  {', '.join(m['to'])}  {m['subject']}" for m in messages)])
-
-    @mail_app.command("show")
-    def mail_show(
-        ctx: typer.Context,
-        message_id: Annotated[str, typer.Argument(help="The id from 'dev-stack mail list'.")],
-        json_out: MachineJsonOpt = False,
-    ) -> None:
-        """Show one captured mail: headers, text and its links."""
-        from ..devstack import mailsink
-
-        message = mailsink.show_message(ctx.obj.settings, message_id)
-        emit(ctx, json_out, {"ok": True, "message": message}, _message_lines(message))
+    group(stack_app, "mail", "The local mail sink's mailbox: what the realms sent.",
+          {"list": mail_list, "show": mail_show})

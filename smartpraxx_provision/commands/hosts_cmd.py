@@ -93,112 +93,109 @@ def _set_state(ctx: typer.Context, name: str, state: str, dry_run: bool, json_ou
     emit(ctx, json_out, set_host_state(op, name, state).to_dict())
 
 
-def register(app: typer.Typer) -> None:
-    hosts_app = group(app, "hosts", "Fleet hosts (cloudYYY) and their Docker engines.")
+def add(
+    ctx: typer.Context,
+    name: HostArg,
+    endpoint: Annotated[
+        str,
+        typer.Option(
+            "--endpoint",
+            help="unix:///var/run/docker.sock | ssh://user@host | "
+            "tcp://host:2376 (with --tls-*).",
+        ),
+    ],
+    capacity: Annotated[int, typer.Option("--capacity", min=0, help="Max. slots.")] = 50,
+    bootstrapping: Annotated[
+        bool, typer.Option("--bootstrapping", help="Register it as not yet ready.")
+    ] = False,
+    tls_ca: TlsCaOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+    dry_run: DryRunOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Register a host after checking its engine answers (exit 1 and nothing registered
+    when it does not; --bootstrapping registers it unchecked, taking no practices)."""
+    from ..operations.hosts import add_host, add_host_plan
 
-    @hosts_app.command("add")
-    def add(
-        ctx: typer.Context,
-        name: HostArg,
-        endpoint: Annotated[
-            str,
-            typer.Option(
-                "--endpoint",
-                help="unix:///var/run/docker.sock | ssh://user@host | "
-                "tcp://host:2376 (with --tls-*).",
-            ),
-        ],
-        capacity: Annotated[int, typer.Option("--capacity", min=0, help="Max. slots.")] = 50,
-        bootstrapping: Annotated[
-            bool, typer.Option("--bootstrapping", help="Register it as not yet ready.")
-        ] = False,
-        tls_ca: TlsCaOpt = None,
-        tls_cert: TlsCertOpt = None,
-        tls_key: TlsKeyOpt = None,
-        dry_run: DryRunOpt = False,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Register a host after checking its engine answers (exit 1 and nothing registered
-        when it does not; --bootstrapping registers it unchecked, taking no practices)."""
-        from ..operations.hosts import add_host, add_host_plan
+    tls = _tls(tls_ca, tls_cert, tls_key)
+    op = op_context(ctx, json_out)
+    if dry_run:
+        plan = add_host_plan(op, name, endpoint, capacity=capacity, tls=tls,
+                             bootstrapping=bootstrapping)
+        emit(ctx, json_out, {"ok": True, "dry_run": True, "plan": plan}, [
+            f"would add host {name} ({endpoint}, capacity {capacity}, {plan['state']})"
+            if not plan["exists"]
+            else f"host {name} exists; nothing to add"
+        ])
+        return
+    result = add_host(
+        op, name, endpoint, capacity=capacity, tls=tls, bootstrapping=bootstrapping
+    )
+    emit(ctx, json_out, result.to_dict())
 
-        tls = _tls(tls_ca, tls_cert, tls_key)
-        op = op_context(ctx, json_out)
-        if dry_run:
-            plan = add_host_plan(op, name, endpoint, capacity=capacity, tls=tls,
-                                 bootstrapping=bootstrapping)
-            emit(ctx, json_out, {"ok": True, "dry_run": True, "plan": plan}, [
-                f"would add host {name} ({endpoint}, capacity {capacity}, {plan['state']})"
-                if not plan["exists"]
-                else f"host {name} exists; nothing to add"
-            ])
-            return
-        result = add_host(
-            op, name, endpoint, capacity=capacity, tls=tls, bootstrapping=bootstrapping
+def set_(
+    ctx: typer.Context,
+    name: HostArg,
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", help="New Docker engine endpoint.")
+    ] = None,
+    capacity: Annotated[
+        int | None, typer.Option("--capacity", min=0, help="New max. slots.")
+    ] = None,
+    tls_ca: TlsCaOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+    no_tls: Annotated[bool, typer.Option("--no-tls", help="Drop the TLS files.")] = False,
+    dry_run: DryRunOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Change a host's endpoint, TLS files or capacity (a new endpoint must answer)."""
+    from ..operations.hosts import set_host
+
+    tls = _set_tls(tls_ca, tls_cert, tls_key, no_tls)
+    if endpoint is None and capacity is None and tls is False:
+        raise UsageError(
+            "nothing to change", obj=name, hint=f"smartpraxx-provision hosts set {name} --help"
         )
-        emit(ctx, json_out, result.to_dict())
+    op = op_context(ctx, json_out)
+    result = set_host(op, name, endpoint=endpoint, capacity=capacity, tls=tls, dry_run=dry_run)
+    would = f"would change host {name}" if result.changed else f"host {name}: nothing to change"
+    emit(ctx, json_out, {**result.to_dict(), "dry_run": dry_run}, [would] if dry_run else [])
 
-    @hosts_app.command("set")
-    def set_(
-        ctx: typer.Context,
-        name: HostArg,
-        endpoint: Annotated[
-            str | None, typer.Option("--endpoint", help="New Docker engine endpoint.")
-        ] = None,
-        capacity: Annotated[
-            int | None, typer.Option("--capacity", min=0, help="New max. slots.")
-        ] = None,
-        tls_ca: TlsCaOpt = None,
-        tls_cert: TlsCertOpt = None,
-        tls_key: TlsKeyOpt = None,
-        no_tls: Annotated[bool, typer.Option("--no-tls", help="Drop the TLS files.")] = False,
-        dry_run: DryRunOpt = False,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Change a host's endpoint, TLS files or capacity (a new endpoint must answer)."""
-        from ..operations.hosts import set_host
+def list_(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """Hosts with state, used/capacity and the next slot number."""
+    from ..operations.hosts import list_hosts
 
-        tls = _set_tls(tls_ca, tls_cert, tls_key, no_tls)
-        if endpoint is None and capacity is None and tls is False:
-            raise UsageError(
-                "nothing to change", obj=name, hint=f"smartpraxx-provision hosts set {name} --help"
-            )
-        op = op_context(ctx, json_out)
-        result = set_host(op, name, endpoint=endpoint, capacity=capacity, tls=tls, dry_run=dry_run)
-        would = f"would change host {name}" if result.changed else f"host {name}: nothing to change"
-        emit(ctx, json_out, {**result.to_dict(), "dry_run": dry_run}, [would] if dry_run else [])
+    hosts = list_hosts(op_context(ctx, json_out))
+    emit(ctx, json_out, {"ok": True, "hosts": [h.to_dict() for h in hosts]}, _host_rows(hosts))
 
-    @hosts_app.command("list")
-    def list_(ctx: typer.Context, json_out: JsonOpt = False) -> None:
-        """Hosts with state, used/capacity and the next slot number."""
-        from ..operations.hosts import list_hosts
+def drain(
+    ctx: typer.Context, name: HostArg, dry_run: DryRunOpt = False, json_out: JsonOpt = False
+) -> None:
+    """Stop placing new practices on the host (existing ones stay)."""
+    _set_state(ctx, name, "draining", dry_run, json_out)
 
-        hosts = list_hosts(op_context(ctx, json_out))
-        emit(ctx, json_out, {"ok": True, "hosts": [h.to_dict() for h in hosts]}, _host_rows(hosts))
+def activate(
+    ctx: typer.Context, name: HostArg, dry_run: DryRunOpt = False, json_out: JsonOpt = False
+) -> None:
+    """Let the host take new practices again."""
+    _set_state(ctx, name, "active", dry_run, json_out)
 
-    @hosts_app.command("drain")
-    def drain(
-        ctx: typer.Context, name: HostArg, dry_run: DryRunOpt = False, json_out: JsonOpt = False
-    ) -> None:
-        """Stop placing new practices on the host (existing ones stay)."""
-        _set_state(ctx, name, "draining", dry_run, json_out)
+def scan(ctx: typer.Context, name: HostArg, json_out: JsonOpt = False) -> None:
+    """What lives on the host (slot objects, realms) and whose it is: ours / orphan
+    (this installation's, unknown to this inventory) / foreign / unlabelled."""
+    from ..operations.ownership import scan_host
 
-    @hosts_app.command("activate")
-    def activate(
-        ctx: typer.Context, name: HostArg, dry_run: DryRunOpt = False, json_out: JsonOpt = False
-    ) -> None:
-        """Let the host take new practices again."""
-        _set_state(ctx, name, "active", dry_run, json_out)
+    result = scan_host(op_context(ctx, json_out), name)
+    emit(ctx, json_out, result, _scan_rows(name, result))
 
-    @hosts_app.command("scan")
-    def scan(ctx: typer.Context, name: HostArg, json_out: JsonOpt = False) -> None:
-        """What lives on the host (slot objects, realms) and whose it is: ours / orphan
-        (this installation's, unknown to this inventory) / foreign / unlabelled."""
-        from ..operations.ownership import scan_host
 
-        result = scan_host(op_context(ctx, json_out), name)
-        emit(ctx, json_out, result, _scan_rows(name, result))
-
+def register(app: typer.Typer) -> None:
+    hosts_app = group(app, "hosts", "Fleet hosts (cloudYYY) and their Docker engines.", {
+        "add": add, "set": set_, "list": list_, "drain": drain, "activate": activate,
+        "scan": scan,
+    })
     try:
         from .fleet_cmd import add_bootstrap_command
     except ImportError:  # pragma: no cover - fleet commands not installed

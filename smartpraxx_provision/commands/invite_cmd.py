@@ -22,25 +22,24 @@ def _lines(result: dict[str, Any], praxisname: str, dry_run: bool) -> Iterator[s
     yield f"  {'via':<20} {info['smtp']}"
 
 
+def resend(
+    ctx: typer.Context,
+    praxisname: PracticeArg,
+    username: Annotated[str, typer.Argument(help="The staff member's Benutzername.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be sent; send nothing.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Send a staff member a new invitation (set-password link); the old link stays valid
+    until it expires."""
+    from ..operations.invitations import resend_invitation
+
+    result = resend_invitation(op_context(ctx, json_out), praxisname, username,
+                               dry_run=dry_run)
+    emit(ctx, json_out, result, _lines(result, praxisname, dry_run))
+
+
 def register(app: typer.Typer) -> None:
-    invite_app = group(
-        app, "invite", "Staff invitations (Keycloak's mail with the first-login link)."
-    )
-
-    @invite_app.command("resend")
-    def resend(
-        ctx: typer.Context,
-        praxisname: PracticeArg,
-        username: Annotated[str, typer.Argument(help="The staff member's Benutzername.")],
-        dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Show what would be sent; send nothing.")
-        ] = False,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Send a staff member a new invitation (set-password link); the old link stays valid
-        until it expires."""
-        from ..operations.invitations import resend_invitation
-
-        result = resend_invitation(op_context(ctx, json_out), praxisname, username,
-                                   dry_run=dry_run)
-        emit(ctx, json_out, result, _lines(result, praxisname, dry_run))
+    group(app, "invite", "Staff invitations (Keycloak's mail with the first-login link).",
+          {"resend": resend})

@@ -40,43 +40,41 @@ def _report_lines(file: Path, result: StarterResult, show_people: bool) -> Itera
         yield f"OK: {n_warn} warning(s)"
 
 
+def check(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The Starter Excel (.xlsx).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
+    show_people: Annotated[
+        bool,
+        typer.Option("--show-people", help="Also show staff names, e-mails and LANRs."),
+    ] = False,
+) -> None:
+    """Validate FILE: every error and warning at once; exit 2 when there are errors."""
+    result = read_starter_excel(file)
+    code = 0 if result.ok else EXIT_USAGE
+    emit(ctx, json_out, result.to_dict(show_people=show_people),
+         _report_lines(file, result, show_people), code=code)
+
+def template(
+    out: Annotated[Path, typer.Argument(help="Where to write the empty Starter Excel.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT.")] = False,
+) -> None:
+    """Write the empty Starter Excel with dropdowns and help texts."""
+    if out.suffix.lower() != ".xlsx":
+        raise UsageError(f"{out} must end in .xlsx", obj=str(out),
+                         hint=f"use a name like {out.with_suffix('.xlsx')}")
+    if out.exists() and not force:
+        raise UsageError(f"{out} exists", obj=str(out), hint="pass --force to overwrite it")
+    if not out.parent.is_dir():
+        raise UsageError(f"directory {out.parent} does not exist", obj=str(out),
+                         hint=f"mkdir -p {out.parent}")
+    write_template(out)
+    typer.echo(f"wrote {out}: fill in the sheets Praxis, Mitarbeitende and Apps, then run "
+               f"`smartpraxx-provision starter check {out}`")
+
+
 def register(app: typer.Typer) -> None:
-    starter_app = group(app, "starter", "Check a practice's Starter Excel or write an empty one.")
+    from .orders_cmd import submit
 
-    @starter_app.command("check")
-    def check(
-        ctx: typer.Context,
-        file: Annotated[Path, typer.Argument(help="The Starter Excel (.xlsx).")],
-        json_out: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
-        show_people: Annotated[
-            bool,
-            typer.Option("--show-people", help="Also show staff names, e-mails and LANRs."),
-        ] = False,
-    ) -> None:
-        """Validate FILE: every error and warning at once; exit 2 when there are errors."""
-        result = read_starter_excel(file)
-        code = 0 if result.ok else EXIT_USAGE
-        emit(ctx, json_out, result.to_dict(show_people=show_people),
-             _report_lines(file, result, show_people), code=code)
-
-    @starter_app.command("template")
-    def template(
-        out: Annotated[Path, typer.Argument(help="Where to write the empty Starter Excel.")],
-        force: Annotated[bool, typer.Option("--force", help="Overwrite OUT.")] = False,
-    ) -> None:
-        """Write the empty Starter Excel with dropdowns and help texts."""
-        if out.suffix.lower() != ".xlsx":
-            raise UsageError(f"{out} must end in .xlsx", obj=str(out),
-                             hint=f"use a name like {out.with_suffix('.xlsx')}")
-        if out.exists() and not force:
-            raise UsageError(f"{out} exists", obj=str(out), hint="pass --force to overwrite it")
-        if not out.parent.is_dir():
-            raise UsageError(f"directory {out.parent} does not exist", obj=str(out),
-                             hint=f"mkdir -p {out.parent}")
-        write_template(out)
-        typer.echo(f"wrote {out}: fill in the sheets Praxis, Mitarbeitende and Apps, then run "
-                   f"`smartpraxx-provision starter check {out}`")
-
-    from .orders_cmd import register_submit
-
-    register_submit(starter_app)
+    group(app, "starter", "Check a practice's Starter Excel or write an empty one.",
+          {"check": check, "template": template, "submit": submit})

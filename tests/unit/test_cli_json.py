@@ -93,3 +93,25 @@ def test_hosts_add_drain_output(run: Any) -> None:
     code, out, _ = run("hosts", "set", "cloud001", "--capacity", "3", "--json")
     doc = json.loads(out)
     assert doc["changed"] is True and doc["host"]["capacity"] == 3 and doc["dry_run"] is False
+
+
+def test_a_mutating_command_plans_confirms_and_changes(run: Any, tmp_path: Path) -> None:
+    from smartpraxx_provision.config import load_settings
+    from smartpraxx_provision.inventory import open_inventory
+
+    with open_inventory(load_settings(overrides={"state_dir": str(tmp_path)})) as inv:
+        inv.hostname = "ops-laptop-2"  # a run that died on another machine
+        stale = inv.begin_operation("provision", "praxis-a")
+    code, out, _ = run("operations", "abandon", stale, "--dry-run")
+    assert code == 0 and out.startswith(f"abandon operation {stale} (dry run, nothing changed):")
+    code, out, _ = run("operations", "abandon", stale, "--dry-run", "--json")
+    doc = json.loads(out)
+    assert (doc["ok"], doc["command"], doc["dry_run"]) == (True, "operations abandon", True)
+    assert doc["plan"]["state"] == "running" and doc["notice"] is None
+    code, out, err = run("operations", "abandon", stale, "--json")  # no --yes
+    assert code == 2 and json.loads(out)["error"]["object"] == "--yes" and "--yes" in err
+    code, out, _ = run("operations", "abandon", stale, "--yes")
+    assert code == 0 and out.strip() == f"operation {stale}: abandoned"
+    code, out, _ = run("operations", "abandon", stale, "--yes", "--json")
+    doc = json.loads(out)
+    assert doc["ok"] is True and doc["changed"] is False and doc["state"] == "abandoned"
