@@ -9,17 +9,18 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from . import __version__
 from .config import Settings, load_settings
 from .errors import EXIT_FAILED, EXIT_USAGE, SmartpraxxError, UsageError
-from .output import Reporter, print_json
+from .output import Reporter, emit_json
 
 PROG = "smartpraxx-provision"
 GLOBAL_OPTIONS = ("--config", "--state-dir", "--profile", "--set", "--version")
+GLOBAL_VALUE_OPTIONS = ("--config", "--state-dir", "--profile", "--set")
 HELP_OPTIONS = ("--help",)
 
 
@@ -52,6 +53,7 @@ class AppContext:
 
     config_file: Path | None
     overrides: dict[str, str]
+    command: str = ""  # the sub-command words ("hosts add"), named in every --json document
     _settings: Settings | None = None
 
     @property
@@ -107,7 +109,7 @@ def root(
     if profile is not None:
         overrides["profile"] = profile
     invocation = ctx.obj if isinstance(ctx.obj, _Invocation) else _Invocation()
-    ctx.obj = AppContext(config_file=config, overrides=overrides)
+    ctx.obj = AppContext(config_file=config, overrides=overrides, command=invocation.command)
     if not invocation.help_requested and not ctx.resilient_parsing:
         _ = ctx.obj.settings  # validate every setting before any command does anything
         if ctx.invoked_subcommand not in NO_SUPPORT_SWEEP:
@@ -136,18 +138,41 @@ class _Invocation:
     """What ``main`` knows about the command line before click parses it."""
 
     help_requested: bool = False
+    command: str = ""
 
 
 def _register() -> None:
-    """Attach the command groups. Each module exposes ``register(app)``."""
+    """Attach the command groups (once). Each module exposes ``register(app)``."""
     from .commands import REGISTRY
 
+    if app.registered_groups:
+        return
     for register in REGISTRY:
         register(app)
 
 
 def _wants_json(argv: list[str]) -> bool:
     return "--json" in argv
+
+
+def command_name(args: list[str]) -> str:
+    """The sub-command words of a command line (``"hosts add"``), found in the command tree;
+    global options and their values are skipped, the first word that is no sub-command ends it."""
+    _register()
+    group: Any = typer.main.get_command(app)
+    words: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg in GLOBAL_VALUE_OPTIONS:
+            next(rest, None)
+            continue
+        if arg.startswith("-"):
+            continue
+        group = getattr(group, "commands", {}).get(arg)
+        if group is None:
+            break
+        words.append(arg)
+    return " ".join(words)
 
 
 def format_error(err: SmartpraxxError) -> str:
@@ -179,16 +204,28 @@ def _usage_error(exc: Exception) -> SmartpraxxError:
 
 def _report(err: SmartpraxxError, args: list[str]) -> int:
     if _wants_json(args):
-        print_json({"ok": False, "error": err.to_dict()})
+        emit_json(command_name(args), {"error": err.to_dict()}, ok=False)
     print(format_error(err), file=sys.stderr)
     return err.exit_code
+
+
+def _interrupted(args: list[str]) -> int:
+    message = "interrupted; re-run the same command to resume"
+    if _wants_json(args):
+        emit_json(command_name(args), {"error": {"kind": "interrupted", "message": message}},
+                  ok=False)
+    print(message, file=sys.stderr)
+    return 130
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point. Returns (and exits with) the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     _register()
-    invocation = _Invocation(help_requested=any(a in HELP_OPTIONS for a in args))
+    invocation = _Invocation(
+        help_requested=any(a in HELP_OPTIONS for a in args),
+        command=command_name(args) if _wants_json(args) else "",
+    )
     try:
         rv = app(args=args, prog_name=PROG, standalone_mode=False, obj=invocation)
         # click returns the code of a typer.Exit(code) instead of raising it here
@@ -210,8 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         message = str(getattr(exc, "message", exc))
         code = _report(SmartpraxxError(message, hint=f"{PROG} --help"), args)
     except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume", file=sys.stderr)
-        code = 130
+        code = _interrupted(args)
     if argv is None:
         sys.exit(code)
     return code

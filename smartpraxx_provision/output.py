@@ -12,7 +12,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -78,8 +78,21 @@ class Reporter:
             self._emit(mark, f"{name} ({seconds:.1f}s)", "bold" if status == "ok" else "red")
 
 
-def print_json(document: Any, stream: TextIO | None = None) -> None:
+def json_document(command: str, body: Mapping[str, Any], *, ok: bool = True) -> dict[str, Any]:
+    """The one envelope of every ``--json`` document: the result's own keys plus ``ok`` and
+    ``command`` (the sub-command, e.g. ``"hosts add"``). A result that states ``ok`` itself
+    keeps it (a failed smoke, a broadcast with failures); otherwise ``ok`` is the caller's
+    (false for an error or a non-zero exit code). An error document is
+    ``{"ok": false, "command": ..., "error": {"kind", "message", "object", "next", ...}}``."""
+    return {**body, "ok": bool(body.get("ok", ok)), "command": command}
+
+
+def emit_json(
+    command: str, body: Mapping[str, Any], *, ok: bool = True, stream: TextIO | None = None
+) -> None:
+    """Write the one JSON document of a command run (see :func:`json_document`)."""
     out = stream or sys.stdout
+    document = json_document(command, body, ok=ok)
     out.write(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str))
     out.write("\n")
     out.flush()

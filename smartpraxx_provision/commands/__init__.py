@@ -1,7 +1,8 @@
 """CLI command groups, one module per area; each exposes ``register(app)``.
 
-Commands stay thin: parse options, build what the operation needs from
-``ctx.obj.settings``, call into ``operations``/``starter``/``inventory``, print the result.
+Commands stay thin: parse options, call one operation (``operations``/``starter``/
+``devstack``), print the result through ``common.emit`` (the one --json envelope). The command
+functions live at module level; ``register`` attaches them (``common.group``/``add_commands``).
 """
 
 from __future__ import annotations

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import UsageError
-from ..output import Reporter, print_json
+from .common import DryRunOpt, JsonOpt, NoPromptOpt, emit, group, op_context
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")]
 ConcurrencyOpt = Annotated[
     int, typer.Option("--concurrency", min=1, max=64, help="Platforms worked on at a time.")
 ]
@@ -34,135 +33,126 @@ def _valid_until(text: str | None, days: int) -> datetime:
     return value
 
 
-def _finish(result: dict[str, Any], json_out: bool) -> None:
-    if json_out:
-        print_json(result)
-    elif result.get("dry_run"):
+def _lines(result: dict[str, Any]) -> Iterator[str]:
+    if result.get("dry_run"):
         for line in result.get("plan", []):
-            typer.echo(f"would {line}")
+            yield f"would {line}"
     elif "broadcasts" in result:
         for b in result["broadcasts"]:
             states = [d["state"] for d in b["deliveries"]]
             seen = sum(d["recipients"] or 0 for d in b["deliveries"])
             flag = " (retracted)" if b["retracted_at"] else ""
-            typer.echo(
+            yield (
                 f"{b['id']}  {b['subject']!r}  target {b['target']}  until {b['valid_until']}"
                 f"{flag}: {states.count('delivered')} delivered, {states.count('failed')} "
                 f"failed, {states.count('pending')} pending, {seen} recipient(s)"
             )
     else:
-        typer.echo(
+        yield (
             f"broadcast {result['broadcast']}: {result['delivered']} of {result['platforms']} "
             f"platform(s) delivered, {result['failed']} failed, {result['recipients']} "
             "recipient(s) in total"
         )
         if result["failed"]:
-            typer.echo(f"next: smartpraxx-provision broadcast retry {result['broadcast']}")
-    if not result.get("ok", True):
-        raise typer.Exit(1)
+            yield f"next: smartpraxx-provision broadcast retry {result['broadcast']}"
+
+
+def _finish(ctx: typer.Context, result: dict[str, Any], json_out: bool) -> None:
+    emit(ctx, json_out, result, _lines(result), code=0 if result.get("ok", True) else 1)
+
+
+def send(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Option("--subject", help="Betreff (German).")],
+    message: Annotated[str, typer.Option("--message", help="Text (German, Markdown).")],
+    link: Annotated[str | None, typer.Option("--link", help="Optional https:// link.")] = None,
+    valid_until: Annotated[
+        str | None,
+        typer.Option("--valid-until", help="ISO date/time; default: --valid-days from now."),
+    ] = None,
+    valid_days: Annotated[int, typer.Option("--valid-days", min=1, max=365)] = 30,
+    kv: Annotated[list[str] | None, typer.Option("--kv", help="KV/KZV (OR within).")] = None,
+    fach: Annotated[list[str] | None, typer.Option("--fach", help="Fachrichtung.")] = None,
+    rolle: Annotated[list[str] | None, typer.Option("--rolle", help="Rolle.")] = None,
+    bereich: Annotated[
+        list[str] | None, typer.Option("--bereich", help="Arbeitsbereich.")
+    ] = None,
+    any_of: Annotated[
+        list[str] | None,
+        typer.Option("--any", help="One OR clause across dimensions, e.g. "
+                     "'fach=Urologie,bereich=Abrechnung'."),
+    ] = None,
+    concurrency: ConcurrencyOpt = 4,
+    dry_run: DryRunOpt = False,
+    yes: NoPromptOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Send one message to every active platform. Dimensions are ANDed, values of one
+    dimension ORed; each platform evaluates the target against its own users."""
+    from ..domain.audience import build_target
+    from ..operations import broadcast
+
+    try:
+        target = build_target(
+            {"kv": kv or [], "fach": fach or [], "rolle": rolle or [],
+             "bereich": bereich or []},
+            any_of or [],
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc), obj="broadcast target",
+                         hint="broadcast send --kv ... --fach ... (see --help)") from None
+    del yes
+    op = op_context(ctx, json_out)
+    result = broadcast.send(
+        op, subject=subject, message=message, link=link,
+        valid_until=_valid_until(valid_until, valid_days), target=target,
+        concurrency=concurrency, dry_run=dry_run,
+    )
+    _finish(ctx, result, json_out)
+
+def list_(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """Broadcasts with their per-platform delivery state (counts only)."""
+    from ..operations import broadcast
+
+    op = op_context(ctx, json_out)
+    _finish(ctx, broadcast.list_all(op), json_out)
+
+def retry(
+    ctx: typer.Context,
+    broadcast_id: Annotated[str, typer.Argument(help="The broadcast id (bXXXXXXXXXXXX).")],
+    concurrency: ConcurrencyOpt = 4,
+    refresh: Annotated[bool, typer.Option(
+        "--refresh", help="Also re-evaluate where delivered (users who logged in since)."
+    )] = False,
+    dry_run: DryRunOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Deliver to the platforms where it is pending or failed."""
+    from ..operations import broadcast
+
+    op = op_context(ctx, json_out)
+    result = broadcast.retry(op, broadcast_id, concurrency=concurrency, dry_run=dry_run,
+                             refresh=refresh)
+    _finish(ctx, result, json_out)
+
+def retract(
+    ctx: typer.Context,
+    broadcast_id: Annotated[str, typer.Argument(help="The broadcast id.")],
+    concurrency: ConcurrencyOpt = 4,
+    dry_run: DryRunOpt = False,
+    yes: NoPromptOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove it from every platform (announcement, notifications, group)."""
+    from ..operations import broadcast
+
+    del yes
+    op = op_context(ctx, json_out)
+    result = broadcast.retract(op, broadcast_id, concurrency=concurrency, dry_run=dry_run)
+    _finish(ctx, result, json_out)
 
 
 def register(app: typer.Typer) -> None:
-    bc = typer.Typer(
-        help="Targeted news to every platform; each platform picks its own recipients.",
-        no_args_is_help=True,
-    )
-
-    @bc.command("send")
-    def send(
-        ctx: typer.Context,
-        subject: Annotated[str, typer.Option("--subject", help="Betreff (German).")],
-        message: Annotated[str, typer.Option("--message", help="Text (German, Markdown).")],
-        link: Annotated[str | None, typer.Option("--link", help="Optional https:// link.")] = None,
-        valid_until: Annotated[
-            str | None,
-            typer.Option("--valid-until", help="ISO date/time; default: --valid-days from now."),
-        ] = None,
-        valid_days: Annotated[int, typer.Option("--valid-days", min=1, max=365)] = 30,
-        kv: Annotated[list[str] | None, typer.Option("--kv", help="KV/KZV (OR within).")] = None,
-        fach: Annotated[list[str] | None, typer.Option("--fach", help="Fachrichtung.")] = None,
-        rolle: Annotated[list[str] | None, typer.Option("--rolle", help="Rolle.")] = None,
-        bereich: Annotated[
-            list[str] | None, typer.Option("--bereich", help="Arbeitsbereich.")
-        ] = None,
-        any_of: Annotated[
-            list[str] | None,
-            typer.Option("--any", help="One OR clause across dimensions, e.g. "
-                         "'fach=Urologie,bereich=Abrechnung'."),
-        ] = None,
-        concurrency: ConcurrencyOpt = 4,
-        dry_run: DryRunOpt = False,
-        yes: Annotated[bool, typer.Option("--yes", help="No prompt.")] = False,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Send one message to every active platform. Dimensions are ANDed, values of one
-        dimension ORed; each platform evaluates the target against its own users."""
-        from ..domain.audience import build_target
-        from ..operations import broadcast
-        from ..operations.context import OpContext
-
-        try:
-            target = build_target(
-                {"kv": kv or [], "fach": fach or [], "rolle": rolle or [],
-                 "bereich": bereich or []},
-                any_of or [],
-            )
-        except ValueError as exc:
-            raise UsageError(str(exc), obj="broadcast target",
-                             hint="broadcast send --kv ... --fach ... (see --help)") from None
-        del yes
-        op = OpContext(settings=ctx.obj.settings, reporter=Reporter(quiet=json_out))
-        result = broadcast.send(
-            op, subject=subject, message=message, link=link,
-            valid_until=_valid_until(valid_until, valid_days), target=target,
-            concurrency=concurrency, dry_run=dry_run,
-        )
-        _finish(result, json_out)
-
-    @bc.command("list")
-    def list_(ctx: typer.Context, json_out: JsonOpt = False) -> None:
-        """Broadcasts with their per-platform delivery state (counts only)."""
-        from ..operations import broadcast
-        from ..operations.context import OpContext
-
-        op = OpContext(settings=ctx.obj.settings, reporter=Reporter(quiet=json_out))
-        _finish(broadcast.list_all(op), json_out)
-
-    @bc.command("retry")
-    def retry(
-        ctx: typer.Context,
-        broadcast_id: Annotated[str, typer.Argument(help="The broadcast id (bXXXXXXXXXXXX).")],
-        concurrency: ConcurrencyOpt = 4,
-        refresh: Annotated[bool, typer.Option(
-            "--refresh", help="Also re-evaluate where delivered (users who logged in since)."
-        )] = False,
-        dry_run: DryRunOpt = False,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Deliver to the platforms where it is pending or failed."""
-        from ..operations import broadcast
-        from ..operations.context import OpContext
-
-        op = OpContext(settings=ctx.obj.settings, reporter=Reporter(quiet=json_out))
-        _finish(broadcast.retry(op, broadcast_id, concurrency=concurrency, dry_run=dry_run,
-                                refresh=refresh), json_out)
-
-    @bc.command("retract")
-    def retract(
-        ctx: typer.Context,
-        broadcast_id: Annotated[str, typer.Argument(help="The broadcast id.")],
-        concurrency: ConcurrencyOpt = 4,
-        dry_run: DryRunOpt = False,
-        yes: Annotated[bool, typer.Option("--yes", help="No prompt.")] = False,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Remove it from every platform (announcement, notifications, group)."""
-        from ..operations import broadcast
-        from ..operations.context import OpContext
-
-        del yes
-        op = OpContext(settings=ctx.obj.settings, reporter=Reporter(quiet=json_out))
-        _finish(broadcast.retract(op, broadcast_id, concurrency=concurrency, dry_run=dry_run),
-                json_out)
-
-    app.add_typer(bc, name="broadcast")
+    group(app, "broadcast",
+          "Targeted news to every platform; each platform picks its own recipients.",
+          {"send": send, "list": list_, "retry": retry, "retract": retract})

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ..output import Reporter, print_json
+from .common import emit, op_context
 
 
 def add_bootstrap_command(hosts_app: typer.Typer) -> None:
@@ -34,10 +34,7 @@ def add_bootstrap_command(hosts_app: typer.Typer) -> None:
         Ansible's output streams to stderr. Re-running is safe: a converged host reports
         changed=0.
         """
-        from ..operations.context import OpContext
         from ..operations.fleet import bootstrap_host
 
-        op = OpContext(settings=ctx.obj.settings, reporter=Reporter(quiet=json_out))
-        result = bootstrap_host(op, host, check=check)
-        if json_out:
-            print_json({"ok": True, **result.to_dict()})
+        result = bootstrap_host(op_context(ctx, json_out), host, check=check)
+        emit(ctx, json_out, result.to_dict())

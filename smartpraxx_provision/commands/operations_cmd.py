@@ -6,41 +6,28 @@ from typing import Annotated
 
 import typer
 
-from ..output import print_json
-from .ops_cmd import DryRunOpt, JsonOpt, YesOpt, _confirm, _context, _emit_plan
+from .common import DryRunOpt, JsonOpt, YesOpt, group, plan_or_change
+
+
+def abandon_cmd(
+    ctx: typer.Context,
+    op_id: Annotated[str, typer.Argument(help="The operation id a refusal named.")],
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Mark a running operation abandoned (its process died on another machine)."""
+    from ..operations.abandon import abandon, abandon_plan
+
+    plan_or_change(
+        ctx, json_out, dry_run=dry_run, yes=yes, title=f"abandon operation {op_id}",
+        question=f"Abandon operation {op_id}? Only if its process is really gone",
+        plan=lambda op: abandon_plan(op, op_id), change=lambda op: abandon(op, op_id),
+        lines=lambda result: [f"operation {op_id}: {result['state']}"
+                              + ("" if result["changed"] else " (unchanged)")],
+    )
 
 
 def register(app: typer.Typer) -> None:
-    operations_app = typer.Typer(
-        help="The operation journal: release a lock whose process is gone.",
-        no_args_is_help=True,
-    )
-
-    @operations_app.command("abandon")
-    def abandon_cmd(
-        ctx: typer.Context,
-        op_id: Annotated[str, typer.Argument(help="The operation id a refusal named.")],
-        dry_run: DryRunOpt = False,
-        yes: YesOpt = False,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Mark a running operation abandoned (its process died on another machine)."""
-        from ..operations.abandon import abandon, abandon_plan
-
-        op = _context(ctx, json_out)
-        if dry_run:
-            _emit_plan(f"abandon operation {op_id}", abandon_plan(op, op_id), json_out)
-            return
-        _confirm(
-            f"Abandon operation {op_id}? Only if its process is really gone", yes, json_out
-        )
-        result = abandon(op, op_id)
-        if json_out:
-            print_json(result)
-        else:
-            typer.echo(
-                f"operation {op_id}: {result['state']}"
-                + ("" if result["changed"] else " (unchanged)")
-            )
-
-    app.add_typer(operations_app, name="operations")
+    group(app, "operations", "The operation journal: release a lock whose process is gone.",
+          {"abandon": abandon_cmd})

@@ -75,15 +75,42 @@ class HostChange:
         }
 
 
+def unknown_host(name: str) -> NotFoundError:
+    return NotFoundError(f"host {name} is not in the inventory", obj=name,
+                         hint=f"smartpraxx-provision hosts add {name} --endpoint ...")
+
+
 def _require(inv: Inventory, name: str) -> HostRecord:
     record = inv.get_host(name)
     if record is None:
-        raise NotFoundError(
-            f"host {name} is not in the inventory",
-            obj=name,
-            hint=f"smartpraxx-provision hosts add {name} --endpoint ...",
-        )
+        raise unknown_host(name)
     return record
+
+
+def _engine_facts(engine: dict[str, str] | None) -> dict[str, str] | None:
+    """The probed facts the inventory keeps of an engine."""
+    return {"id": engine["id"], "version": engine["version"]} if engine else None
+
+
+def list_hosts(ctx: OpContext) -> list[HostRecord]:
+    """Every host with state, used/capacity and the next slot number."""
+    return ctx.inventory.list_hosts()
+
+
+def add_host_plan(
+    ctx: OpContext, name: str, endpoint: str, *, capacity: int, tls: dict[str, str] | None,
+    bootstrapping: bool,
+) -> dict[str, Any]:
+    """What ``hosts add --dry-run`` shows (the endpoint is checked, the engine not probed)."""
+    validate_endpoint(endpoint, tls)
+    return {
+        "host": name,
+        "endpoint": endpoint,
+        "capacity": capacity,
+        "state": "bootstrapping" if bootstrapping else "active",
+        "exists": ctx.inventory.get_host(name) is not None,
+        "probe": "no (bootstrapping)" if bootstrapping else "the engine must answer",
+    }
 
 
 def add_host(
@@ -95,6 +122,8 @@ def add_host(
     tls: dict[str, str] | None,
     bootstrapping: bool,
 ) -> HostChange:
+    """Register a host after probing its engine (unprobed with ``bootstrapping``); a host
+    registered with the same settings is left as it is, with other settings refused."""
     validate_endpoint(endpoint, tls)
     existing = ctx.inventory.get_host(name)
     if existing is not None and (existing.endpoint, existing.capacity, existing.tls or {}) != (
@@ -108,20 +137,16 @@ def add_host(
             hint=f"smartpraxx-provision hosts set {name} --endpoint/--capacity/--tls-* ...",
         )
     if existing is not None:
+        ctx.reporter.skip(f"host {name} exists, up to date")
         return HostChange(existing, False, None)
     engine = None if bootstrapping else probe_engine(endpoint, tls, name)
     state = "bootstrapping" if bootstrapping else "active"
-    if existing is not None:
-        state = existing.state
     record = ctx.inventory.add_host(
-        name,
-        endpoint,
-        capacity=capacity,
-        state=state,
-        tls=tls,
-        engine={"id": engine["id"], "version": engine["version"]} if engine else None,
+        name, endpoint, capacity=capacity, state=state, tls=tls, engine=_engine_facts(engine)
     )
-    return HostChange(record, existing is None, engine)
+    seen = f"; engine {engine['id']} (Docker {engine['version']})" if engine else ""
+    ctx.reporter.change(f"host {name} added ({endpoint}, capacity {capacity}, {state}){seen}")
+    return HostChange(record, True, engine)
 
 
 def set_host(
@@ -155,15 +180,14 @@ def set_host(
         capacity is not None and capacity != current.capacity
     )
     if dry_run or not changed:
+        if not dry_run:
+            ctx.reporter.skip(f"host {name} is up to date")
         return HostChange(current, changed, engine)
     record = inv.update_host(
-        name,
-        endpoint=new_endpoint,
-        capacity=capacity,
-        tls=new_tls,
-        engine={"id": engine["id"], "version": engine["version"]} if engine else None,
+        name, endpoint=new_endpoint, capacity=capacity, tls=new_tls, engine=_engine_facts(engine)
     )
     ctx.engines_reset(name)
+    ctx.reporter.change(f"host {name}: endpoint {record.endpoint}, capacity {record.capacity}")
     return HostChange(record, True, engine)
 
 
@@ -175,11 +199,22 @@ def set_host_state(ctx: OpContext, name: str, state: str, *, dry_run: bool = Fal
     engine = None
     if changed and state == "active":
         engine = probe_engine(current.endpoint, current.tls, name)
-    if dry_run or not changed:
+    if dry_run:
         return HostChange(current, changed, engine)
+    if not changed:
+        ctx.reporter.skip(f"host {name} is {state}, up to date")
+        return HostChange(current, False, engine)
     if engine is not None:
-        inv.update_host(name, engine={"id": engine["id"], "version": engine["version"]})
-    return HostChange(inv.set_host_state(name, state), True, engine)
+        inv.update_host(name, engine=_engine_facts(engine))
+    record = inv.set_host_state(name, state)
+    ctx.reporter.change(f"host {name}: {current.state} -> {state}")
+    return HostChange(record, True, engine)
+
+
+def host_state_plan(ctx: OpContext, name: str, state: str) -> dict[str, Any]:
+    """What ``hosts drain|activate --dry-run`` shows: the move, checked like the real run."""
+    change = set_host_state(ctx, name, state, dry_run=True)
+    return {"host": name, "from": change.host.state, "to": state, "changed": change.changed}
 
 
 def unreachable_candidates(ctx: OpContext) -> list[str]:
