@@ -45,7 +45,8 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
     """Run every check; one that raises (an occ exception, Keycloak down) is recorded as
     failed and the others still run; the result is always stored before anything is raised."""
     from ..adapters.nextcloud import NextcloudAdapter
-    from . import identity, nextcloud_stack
+    from ..render.realm import nextcloud_secret_path
+    from . import identity_smoke, nextcloud_stack
 
     record = _practice(ctx, praxisname)
     slot = record.slot
@@ -70,7 +71,7 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
 
     # 0. smoke users left by a killed run (found by their marker attribute)
     def leftovers() -> None:
-        identity.remove_leftover_test_users(kc, slot, ctx.reporter)
+        identity_smoke.remove_leftover_test_users(kc, slot, ctx.reporter)
 
     try:
         leftovers()
@@ -146,8 +147,8 @@ def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True)
 
     # 5. a real login on the realm with a throwaway test user (removed in a finally)
     def login() -> None:
-        secret = ctx.secrets.require(identity.nextcloud_secret_path(slot))
-        claims = identity.smoke_login(
+        secret = ctx.secrets.require(nextcloud_secret_path(slot))
+        claims = identity_smoke.smoke_login(
             kc, ctx.settings, slot, NEXTCLOUD_CLIENT_ID, secret
         )
         check("login", claims.get("iss") == issuer, f"ID token issued by {claims.get('iss')}")
@@ -224,15 +225,15 @@ def nextcloud_login_check(ctx: OpContext, record: PracticeRecord) -> tuple[str, 
     """Log a throwaway staff member in through the Nextcloud's code flow (as a browser
     does: /login → Keycloak's form → /apps/user_oidc/code) and read the Nextcloud user back
     over OCS: uid, e-mail and the group given in the realm. Both users are removed again."""
-    from ..adapters.keycloak import browser_login
+    from ..adapters.keycloak_login import browser_login, tls_verify
     from ..adapters.nextcloud import NextcloudAdapter
-    from . import identity, nextcloud_stack
+    from . import identity_smoke, nextcloud_stack
 
     slot = record.slot
     kc = ctx.practice_keycloak(record)  # refuses a realm of another owner
     base = nextcloud_base_url(ctx.settings, slot)
     # marked like smoke_login's user: a killed run's leftover is removed by the next smoke
-    username, password = identity.create_test_user(kc, slot, identity.smoke_marker())
+    username, password = identity_smoke.create_test_user(kc, slot, identity_smoke.smoke_marker())
     nc = NextcloudAdapter(ctx.practice_engine(record), nextcloud_stack.slot_names(slot).app)
     try:
         user_id = kc.find_user_id(slot.realm, username)
@@ -240,7 +241,7 @@ def nextcloud_login_check(ctx: OpContext, record: PracticeRecord) -> tuple[str, 
         if user_id is None or group is None:
             return f"realm {slot.realm} lacks the test user or group {SMOKE_GROUP}", False
         kc.add_to_group(slot.realm, user_id, str(group["id"]))
-        verify = identity.tls_verify(ctx.settings)
+        verify = tls_verify(ctx.settings)
         with requests.Session() as session:
             landed = browser_login(
                 session,
@@ -271,5 +272,5 @@ def nextcloud_login_check(ctx: OpContext, record: PracticeRecord) -> tuple[str, 
             return f"logged in via {landed.url.split('?', 1)[0]}, wrong: {', '.join(problems)}", False
         return f"code flow via {base}/login: Nextcloud user with group {SMOKE_GROUP}", True
     finally:
-        identity.delete_test_user(kc, slot, username)
+        identity_smoke.delete_test_user(kc, slot, username)
         nc.delete_user(username)

@@ -4,7 +4,7 @@ what Keycloak stored against it.
 ``operations/identity.py`` creates a realm that does not exist yet with a single
 ``POST /admin/realms`` (Keycloak's own import) instead of dozens of fine-grained calls, then
 reads everything back. This module holds no builders of its own for the managed state: the
-caller passes the parts produced by identity.py's payload builders (realm settings, user-profile
+caller passes the parts produced by render/realm.py's payload builders (realm settings, user-profile
 attributes, roles, groups, users, clients), so whatever those builders gain flows into the
 one-call path unchanged. What is added here is only what an *import* needs on top:
 
@@ -85,21 +85,21 @@ DEFAULT_USER_PROFILE: dict[str, Any] = {
 class ImportUser:
     """One person as the fine-grained converge would create them."""
 
-    fields: dict[str, Any]  # identity.user_fields(): username, email, names, enabled, attributes
+    fields: dict[str, Any]  # realm.user_fields(): username, email, names, enabled, attributes
     required_actions: list[str]
-    realm_roles: list[str]  # our realm roles (identity.person_roles)
-    groups: list[str]  # our group names (identity.desired_groups()[key])
+    realm_roles: list[str]  # our realm roles (realm.person_roles)
+    groups: list[str]  # our group names (realm.desired_groups()[key])
 
 
 @dataclass(frozen=True)
 class RealmParts:
-    """The desired state of a new realm, as built by identity.py's payload builders."""
+    """The desired state of a new realm, as built by render/realm.py's payload builders."""
 
-    realm: dict[str, Any]  # identity.realm_payload()
-    user_profile_attributes: list[dict[str, Any]]  # identity.user_profile_attributes()
+    realm: dict[str, Any]  # realm.realm_payload()
+    user_profile_attributes: list[dict[str, Any]]  # realm.user_profile_attributes()
     roles: list[dict[str, Any]]  # {"name", "description", "attributes"}
     groups: list[dict[str, Any]]  # {"name", "attributes"}
-    clients: list[dict[str, Any]]  # identity.*_client_payload() incl. secret and mappers
+    clients: list[dict[str, Any]]  # realm.*_client_payload() incl. secret and mappers
     users: list[ImportUser] = field(default_factory=list)
 
     @property
@@ -211,7 +211,7 @@ def _norm(value: Any) -> Any:
 
 def subset_differences(desired: Any, live: Any, prefix: str = "") -> list[str]:
     """Field names of ``desired`` that ``live`` does not match (dicts as subsets, lists of
-    scalars as sets, scalars by string form; same rules as identity.differences)."""
+    scalars as sets, scalars by string form; same traversal as realm.differences)."""
     if isinstance(desired, dict):
         live_dict = live if isinstance(live, dict) else {}
         out: list[str] = []
