@@ -387,6 +387,12 @@ class KeycloakAdapter:
         self.admin.change_current_realm(realm)
         return self.admin
 
+    def _in_realm(self, realm: str, what: str, call: Callable[[KeycloakAdmin], _T]) -> _T:
+        """``call`` on the admin client switched to ``realm`` (owner checked once), its
+        failures turned into the tool's errors naming ``what`` was tried."""
+        with self._guard(what):
+            return call(self._use(realm))
+
     def request(
         self,
         method: str,
@@ -499,41 +505,61 @@ class KeycloakAdapter:
     # --- user profile --------------------------------------------------------------------
 
     def get_user_profile(self, realm: str) -> dict[str, Any]:
-        with self._guard(f"read the user profile of realm {realm}"):
-            return self._use(realm).get_realm_users_profile()
+        return self._in_realm(
+            realm,
+            f"read the user profile of realm {realm}",
+            lambda admin: admin.get_realm_users_profile(),
+        )
 
     def update_user_profile(self, realm: str, config: dict[str, Any]) -> None:
-        with self._guard(f"update the user profile of realm {realm}"):
-            self._use(realm).update_realm_users_profile(config)
+        self._in_realm(
+            realm,
+            f"update the user profile of realm {realm}",
+            lambda admin: admin.update_realm_users_profile(config),
+        )
 
     # --- roles and groups ----------------------------------------------------------------
 
     def realm_roles(self, realm: str) -> list[dict[str, Any]]:
-        with self._guard(f"list roles of realm {realm}"):
-            return self._use(realm).get_realm_roles(brief_representation=False)
+        return self._in_realm(
+            realm,
+            f"list roles of realm {realm}",
+            lambda admin: admin.get_realm_roles(brief_representation=False),
+        )
 
     def create_realm_role(self, realm: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"create a role in realm {realm}"):
-            self._use(realm).create_realm_role(payload)
+        self._in_realm(
+            realm, f"create a role in realm {realm}", lambda admin: admin.create_realm_role(payload)
+        )
 
     def update_realm_role(self, realm: str, name: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"update role {name} in realm {realm}"):
-            self._use(realm).update_realm_role(name, payload)
+        self._in_realm(
+            realm,
+            f"update role {name} in realm {realm}",
+            lambda admin: admin.update_realm_role(name, payload),
+        )
 
     def role_member_ids(self, realm: str, role: str) -> set[str]:
-        with self._guard(f"list members of role {role} in realm {realm}"):
-            members = self._use(realm).get_realm_role_members(
-                role, query={"briefRepresentation": True}
-            )
+        members = self._in_realm(
+            realm,
+            f"list members of role {role} in realm {realm}",
+            lambda admin: admin.get_realm_role_members(role, query={"briefRepresentation": True}),
+        )
         return {m["id"] for m in members}
 
     def assign_realm_roles(self, realm: str, user_id: str, roles: list[dict[str, Any]]) -> None:
-        with self._guard(f"assign roles in realm {realm}"):
-            self._use(realm).assign_realm_roles(user_id, roles)
+        self._in_realm(
+            realm,
+            f"assign roles in realm {realm}",
+            lambda admin: admin.assign_realm_roles(user_id, roles),
+        )
 
     def remove_realm_roles(self, realm: str, user_id: str, roles: list[dict[str, Any]]) -> None:
-        with self._guard(f"remove roles in realm {realm}"):
-            self._use(realm).delete_realm_roles_of_user(user_id, roles)
+        self._in_realm(
+            realm,
+            f"remove roles in realm {realm}",
+            lambda admin: admin.delete_realm_roles_of_user(user_id, roles),
+        )
 
     def groups(self, realm: str) -> list[dict[str, Any]]:
         """Top-level groups (briefRepresentation=false: with attributes)."""
@@ -546,12 +572,16 @@ class KeycloakAdapter:
         return groups
 
     def create_group(self, realm: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"create a group in realm {realm}"):
-            self._use(realm).create_group(payload)
+        self._in_realm(
+            realm, f"create a group in realm {realm}", lambda admin: admin.create_group(payload)
+        )
 
     def update_group(self, realm: str, group_id: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"update a group in realm {realm}"):
-            self._use(realm).update_group(group_id, payload)
+        self._in_realm(
+            realm,
+            f"update a group in realm {realm}",
+            lambda admin: admin.update_group(group_id, payload),
+        )
 
     def group_member_ids(self, realm: str, group_id: str) -> set[str]:
         members = self.request(
@@ -563,12 +593,18 @@ class KeycloakAdapter:
         return {m["id"] for m in members}
 
     def add_to_group(self, realm: str, user_id: str, group_id: str) -> None:
-        with self._guard(f"add a user to a group in realm {realm}"):
-            self._use(realm).group_user_add(user_id, group_id)
+        self._in_realm(
+            realm,
+            f"add a user to a group in realm {realm}",
+            lambda admin: admin.group_user_add(user_id, group_id),
+        )
 
     def remove_from_group(self, realm: str, user_id: str, group_id: str) -> None:
-        with self._guard(f"remove a user from a group in realm {realm}"):
-            self._use(realm).group_user_remove(user_id, group_id)
+        self._in_realm(
+            realm,
+            f"remove a user from a group in realm {realm}",
+            lambda admin: admin.group_user_remove(user_id, group_id),
+        )
 
     # --- users ---------------------------------------------------------------------------
 
@@ -589,8 +625,9 @@ class KeycloakAdapter:
         return out
 
     def get_user(self, realm: str, user_id: str) -> dict[str, Any]:
-        with self._guard(f"read a user of realm {realm}"):
-            return self._use(realm).get_user(user_id)
+        return self._in_realm(
+            realm, f"read a user of realm {realm}", lambda admin: admin.get_user(user_id)
+        )
 
     def find_user_id(self, realm: str, username: str) -> str | None:
         found = self.request(
@@ -602,20 +639,32 @@ class KeycloakAdapter:
         return str(found[0]["id"]) if found else None
 
     def create_user(self, realm: str, payload: dict[str, Any]) -> str:
-        with self._guard(f"create a user in realm {realm}"):
-            return str(self._use(realm).create_user(payload, exist_ok=False))
+        return str(
+            self._in_realm(
+                realm,
+                f"create a user in realm {realm}",
+                lambda admin: admin.create_user(payload, exist_ok=False),
+            )
+        )
 
     def update_user(self, realm: str, user_id: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"update a user in realm {realm}"):
-            self._use(realm).update_user(user_id, payload)
+        self._in_realm(
+            realm,
+            f"update a user in realm {realm}",
+            lambda admin: admin.update_user(user_id, payload),
+        )
 
     def delete_user(self, realm: str, user_id: str) -> None:
-        with self._guard(f"delete a user in realm {realm}"):
-            self._use(realm).delete_user(user_id)
+        self._in_realm(
+            realm, f"delete a user in realm {realm}", lambda admin: admin.delete_user(user_id)
+        )
 
     def set_password(self, realm: str, user_id: str, password: str, *, temporary: bool) -> None:
-        with self._guard(f"set a user's password in realm {realm}"):
-            self._use(realm).set_user_password(user_id, password, temporary=temporary)
+        self._in_realm(
+            realm,
+            f"set a user's password in realm {realm}",
+            lambda admin: admin.set_user_password(user_id, password, temporary=temporary),
+        )
 
     def send_actions_email(
         self,
@@ -641,8 +690,9 @@ class KeycloakAdapter:
     # --- clients -------------------------------------------------------------------------
 
     def clients(self, realm: str) -> list[dict[str, Any]]:
-        with self._guard(f"list clients of realm {realm}"):
-            return self._use(realm).get_clients()
+        return self._in_realm(
+            realm, f"list clients of realm {realm}", lambda admin: admin.get_clients()
+        )
 
     def find_client(self, realm: str, client_id: str) -> dict[str, Any] | None:
         """One client by its clientId (with protocol mappers), None when absent."""
@@ -655,32 +705,52 @@ class KeycloakAdapter:
         return dict(found[0]) if found else None
 
     def create_client(self, realm: str, payload: dict[str, Any]) -> str:
-        with self._guard(f"create client {payload.get('clientId')} in realm {realm}"):
-            return str(self._use(realm).create_client(payload))
+        return str(
+            self._in_realm(
+                realm,
+                f"create client {payload.get('clientId')} in realm {realm}",
+                lambda admin: admin.create_client(payload),
+            )
+        )
 
     def update_client(self, realm: str, client_uuid: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"update client {payload.get('clientId')} in realm {realm}"):
-            self._use(realm).update_client(client_uuid, payload)
+        self._in_realm(
+            realm,
+            f"update client {payload.get('clientId')} in realm {realm}",
+            lambda admin: admin.update_client(client_uuid, payload),
+        )
 
     def delete_client(self, realm: str, client_uuid: str) -> None:
-        with self._guard(f"delete a client in realm {realm}"):
-            self._use(realm).delete_client(client_uuid)
+        self._in_realm(
+            realm,
+            f"delete a client in realm {realm}",
+            lambda admin: admin.delete_client(client_uuid),
+        )
 
     def client_secret(self, realm: str, client_uuid: str) -> str | None:
-        with self._guard(f"read a client secret in realm {realm}"):
-            data = self._use(realm).get_client_secrets(client_uuid)
+        data = self._in_realm(
+            realm,
+            f"read a client secret in realm {realm}",
+            lambda admin: admin.get_client_secrets(client_uuid),
+        )
         value = data.get("value") if isinstance(data, dict) else None
         return str(value) if value else None
 
     def add_client_mapper(self, realm: str, client_uuid: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"add a protocol mapper in realm {realm}"):
-            self._use(realm).add_mapper_to_client(client_uuid, payload)
+        self._in_realm(
+            realm,
+            f"add a protocol mapper in realm {realm}",
+            lambda admin: admin.add_mapper_to_client(client_uuid, payload),
+        )
 
     def update_client_mapper(
         self, realm: str, client_uuid: str, mapper_id: str, payload: dict[str, Any]
     ) -> None:
-        with self._guard(f"update a protocol mapper in realm {realm}"):
-            self._use(realm).update_client_mapper(client_uuid, mapper_id, payload)
+        self._in_realm(
+            realm,
+            f"update a protocol mapper in realm {realm}",
+            lambda admin: admin.update_client_mapper(client_uuid, mapper_id, payload),
+        )
 
 
 # --- without an admin session ------------------------------------------------------------

@@ -79,11 +79,12 @@ def pkce_pair() -> tuple[str, str]:
 
 
 def _login_request(
-    base_url: str, obj: str, send: Callable[[], requests.Response]
+    base_url: str, obj: str, send: Callable[..., requests.Response], url: str, **kwargs: Any
 ) -> requests.Response:
-    """One request of a login; a server that does not answer is ServiceUnavailableError."""
+    """``send(url, **kwargs)``, one request of a login; a server that does not answer is
+    ServiceUnavailableError."""
     try:
-        return send()
+        return send(url, **kwargs)
     except requests.RequestException as exc:
         raise ServiceUnavailableError(
             f"Keycloak at {base_url} cannot be reached for a login", obj=obj, hint=UP_HINT
@@ -176,23 +177,13 @@ def authorization_code_login(
     with requests.Session() as session:
         # per request: REQUESTS_CA_BUNDLE would override a session-level verify
         session.verify = verify  # the local proxy's CA when the login form is behind it
-        page = _login_request(
-            base_url,
-            obj,
-            lambda: session.get(f"{realm_base}/auth?{query}", timeout=timeout, verify=verify),
-        )
+        each: dict[str, Any] = {"timeout": timeout, "verify": verify}
+        page = _login_request(base_url, obj, session.get, f"{realm_base}/auth?{query}", **each)
         action = _login_form(page, client_id, obj)
         _loopback_cookies(session, base_url)
+        credentials = _credentials(username, password)
         answer = _login_request(
-            base_url,
-            obj,
-            lambda: session.post(
-                action,
-                data=_credentials(username, password),
-                allow_redirects=False,
-                timeout=timeout,
-                verify=verify,
-            ),
+            base_url, obj, session.post, action, data=credentials, allow_redirects=False, **each
         )
         code = _authorization_code(answer, redirect_uri, state, obj)
         token_request = {
@@ -204,11 +195,7 @@ def authorization_code_login(
             "code_verifier": verifier,
         }
         tokens = _login_request(
-            base_url,
-            obj,
-            lambda: session.post(
-                f"{realm_base}/token", data=token_request, timeout=timeout, verify=verify
-            ),
+            base_url, obj, session.post, f"{realm_base}/token", data=token_request, **each
         )
     return _checked_tokens(tokens, nonce, obj)
 

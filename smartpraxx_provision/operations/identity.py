@@ -39,7 +39,9 @@ decommission export is ``identity_export.py``'s, the smoke check's throwaway use
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ..adapters.keycloak import KeycloakAdapter
@@ -59,6 +61,7 @@ from ..render.realm import (
     app_secret_path,
     audience_group_payloads,
     client_safety_problems,
+    comparable_realm,
     desired_groups,
     differences,
     group_payloads,
@@ -102,6 +105,33 @@ def _is_ours(realm: dict[str, Any], slot: Slot) -> bool:
     return (realm.get("attributes") or {}).get(SLOT_ATTR) == slot.id
 
 
+@dataclass(frozen=True)
+class _Target:
+    """What one converge works with: the door, the practice's spec and slot, the settings,
+    the secret store and where the steps report."""
+
+    kc: KeycloakAdapter
+    spec: PracticeSpec
+    slot: Slot
+    settings: Settings
+    secrets: SecretStore
+    reporter: Reporter
+
+
+def _smtp_password(settings: Settings, secrets: SecretStore) -> str | None:
+    return secrets.get(SMTP_PASSWORD_SECRET) if settings.smtp_user else None
+
+
+def _require_unique_usernames(spec: PracticeSpec) -> None:
+    usernames = [p.username.lower() for p in spec.persons]
+    if len(set(usernames)) != len(usernames):
+        raise UsageError(
+            "two persons share a username",
+            obj=f"practice {spec.praxisname}",
+            hint="fix the Starter Excel (usernames must be unique)",
+        )
+
+
 def converge_realm(
     kc: KeycloakAdapter,
     spec: PracticeSpec,
@@ -117,19 +147,20 @@ def converge_realm(
     """Create the practice's realm or bring it up to date (never recreates it).
 
     A realm that does not exist yet is created from one complete representation and read
-    back (``create_realm_in_one_call``); ``one_call=False`` builds it call by call instead.
+    back (``_create_in_one_call``); ``one_call=False`` builds it call by call instead.
     An existing realm is always converged call by call."""
+    target = _Target(kc, spec, slot, settings, secrets, reporter)
     if one_call and kc.get_realm(slot.realm) is None:
-        return create_realm_in_one_call(kc, spec, slot, settings, secrets, reporter)
+        return _create_in_one_call(target)
     start = kc.mutations
     result = IdentityResult()
     realm = slot.realm
-    _converge_realm_settings(kc, spec, slot, settings, secrets, reporter, adopt=adopt)
+    _converge_realm_settings(target, adopt=adopt)
     _converge_user_profile(kc, realm, reporter)
     roles = _converge_roles(kc, realm, reporter)
     groups = _converge_groups(kc, realm, reporter, spec)
-    result.clients = _converge_clients(kc, spec, slot, settings, secrets, reporter, prune=prune)
-    user_ids = _converge_users(kc, spec, slot, settings, reporter, result, prune=prune)
+    result.clients = _converge_clients(target, prune=prune)
+    user_ids = _converge_users(target, result, prune=prune)
     _converge_memberships(kc, spec, realm, roles, groups, user_ids, reporter)
     result.changes = kc.mutations - start
     if result.changes == 0:
@@ -173,15 +204,9 @@ def desired_clients(
 def realm_parts(
     spec: PracticeSpec, slot: Slot, settings: Settings, secrets: SecretStore
 ) -> RealmParts:
-    """The whole desired state of a new realm, composed from the payload builders above."""
-    usernames = [p.username.lower() for p in spec.persons]
-    if len(set(usernames)) != len(usernames):
-        raise UsageError(
-            "two persons share a username",
-            obj=f"practice {spec.praxisname}",
-            hint="fix the Starter Excel (usernames must be unique)",
-        )
-    smtp_password = secrets.get(SMTP_PASSWORD_SECRET) if settings.smtp_user else None
+    """The whole desired state of a new realm, composed from render/realm.py's builders."""
+    _require_unique_usernames(spec)
+    smtp_password = _smtp_password(settings, secrets)
     groups = desired_groups(spec)
     return RealmParts(
         realm=realm_payload(spec, slot, settings, smtp_password),
@@ -248,14 +273,7 @@ def _remove_own_new_realm(kc: KeycloakAdapter, slot: Slot, reporter: Reporter) -
     return True
 
 
-def create_realm_in_one_call(
-    kc: KeycloakAdapter,
-    spec: PracticeSpec,
-    slot: Slot,
-    settings: Settings,
-    secrets: SecretStore,
-    reporter: Reporter,
-) -> IdentityResult:
+def _create_in_one_call(target: _Target) -> IdentityResult:
     """Create a new practice realm with ONE ``POST /admin/realms`` carrying the complete
     representation (settings, user profile, roles, groups, users with attributes, required
     actions and memberships, clients with mappers), then read everything back.
@@ -265,9 +283,10 @@ def create_realm_in_one_call(
     declare), the realm, created by this very call and carrying our marker, is deleted again,
     so the next run starts from scratch. The invitations go out later, in provision's
     ``invite`` step (operations/invitations.py)."""
+    kc, slot, reporter = target.kc, target.slot, target.reporter
     start = kc.mutations
     realm = slot.realm
-    parts = realm_parts(spec, slot, settings, secrets)
+    parts = realm_parts(target.spec, slot, target.settings, target.secrets)
     try:
         kc.create_realm(realm_representation(parts))
     except ExternalServiceError as exc:
@@ -280,7 +299,7 @@ def create_realm_in_one_call(
         _remove_own_new_realm(kc, slot, reporter)
         raise
     reporter.change(
-        f"realm {realm} created ({spec.praxisname}) from one representation: "
+        f"realm {realm} created ({target.spec.praxisname}) from one representation: "
         f"{len(parts.users)} user(s), {len(parts.clients)} client(s)"
     )
     diffs = import_differences(parts, read_back(kc, parts))
@@ -301,18 +320,10 @@ def create_realm_in_one_call(
     return result
 
 
-def _converge_realm_settings(
-    kc: KeycloakAdapter,
-    spec: PracticeSpec,
-    slot: Slot,
-    settings: Settings,
-    secrets: SecretStore,
-    reporter: Reporter,
-    *,
-    adopt: bool,
-) -> None:
-    smtp_password = secrets.get(SMTP_PASSWORD_SECRET) if settings.smtp_user else None
-    want = realm_payload(spec, slot, settings, smtp_password)
+def _converge_realm_settings(target: _Target, *, adopt: bool) -> None:
+    kc, spec, slot, reporter = target.kc, target.spec, target.slot, target.reporter
+    smtp_password = _smtp_password(target.settings, target.secrets)
+    want = realm_payload(spec, slot, target.settings, smtp_password)
     live = kc.get_realm(slot.realm)
     if live is None:
         kc.create_realm(want)
@@ -327,12 +338,7 @@ def _converge_realm_settings(
                 hint="check it is the right realm, then re-run with --adopt to take it over",
             )
         reporter.warn(f"realm {slot.realm} exists without our marker: adopting it (--adopt)")
-    compare = dict(want)
-    compare.pop("realm")
-    smtp = compare.get("smtpServer")
-    if isinstance(smtp, dict):  # Keycloak masks the stored password
-        compare["smtpServer"] = {k: v for k, v in smtp.items() if k != "password"}
-    diffs = differences(compare, live)
+    diffs = differences(comparable_realm(want), live)
     if not diffs:
         reporter.skip(f"realm {slot.realm} exists, up to date")
         return
@@ -472,18 +478,10 @@ def _converge_client(
         reporter.skip(f"client {client_id} in {realm} exists, up to date")
 
 
-def _converge_clients(
-    kc: KeycloakAdapter,
-    spec: PracticeSpec,
-    slot: Slot,
-    settings: Settings,
-    secrets: SecretStore,
-    reporter: Reporter,
-    *,
-    prune: bool,
-) -> list[str]:
-    realm = slot.realm
-    wanted = desired_clients(spec, slot, settings, secrets)
+def _converge_clients(target: _Target, *, prune: bool) -> list[str]:
+    kc, reporter = target.kc, target.reporter
+    realm = target.slot.realm
+    wanted = desired_clients(target.spec, target.slot, target.settings, target.secrets)
     ids = [w["clientId"] for w in wanted]
     live = {c["clientId"]: c for c in kc.clients(realm)}
     for want in wanted:
@@ -512,64 +510,55 @@ def _check_read_back(kc: KeycloakAdapter, realm: str, user_id: str, want: dict[s
         )
 
 
-def _converge_users(
+def _create_user(
+    kc: KeycloakAdapter, realm: str, want: dict[str, Any], actions: list[str]
+) -> str:
+    """Create a user (empty attributes left out, e-mail not verified) and read it back."""
+    payload = {
+        **want,
+        "attributes": {k: v for k, v in want["attributes"].items() if v},
+        "emailVerified": False,
+        "requiredActions": actions,
+    }
+    user_id = kc.create_user(realm, payload)
+    _check_read_back(kc, realm, user_id, want)
+    return user_id
+
+
+def _update_user(
+    kc: KeycloakAdapter, realm: str, current: dict[str, Any], want: dict[str, Any]
+) -> str:
+    """Write the managed fields over the live user (other attributes kept) and read it back."""
+    user_id = str(current["id"])
+    update = {**current, **{k: v for k, v in want.items() if k != "attributes"}}
+    update["attributes"] = {
+        **(current.get("attributes") or {}),
+        **{k: v for k, v in want["attributes"].items()},
+    }
+    kc.update_user(realm, user_id, update)
+    _check_read_back(kc, realm, user_id, want)
+    return user_id
+
+
+def _retire_users(
     kc: KeycloakAdapter,
-    spec: PracticeSpec,
-    slot: Slot,
-    settings: Settings,
-    reporter: Reporter,
+    realm: str,
+    gone: list[dict[str, Any]],
     result: IdentityResult,
     *,
     prune: bool,
-) -> dict[str, str]:
-    """Create/update/disable users; return username -> id for the spec's persons."""
-    realm = slot.realm
-    usernames = [p.username.lower() for p in spec.persons]
-    if len(set(usernames)) != len(usernames):
-        raise UsageError(
-            "two persons share a username",
-            obj=f"practice {spec.praxisname}",
-            hint="fix the Starter Excel (usernames must be unique)",
-        )
-    live = {u["username"]: u for u in kc.users(realm) if not u["username"].startswith(SMOKE_PREFIX)}
-    ids: dict[str, str] = {}
-    unchanged = 0
-    for person in spec.persons:
-        want = user_fields(person, spec)
-        current = live.get(want["username"])
-        if current is None:
-            payload = {
-                **want,
-                "attributes": {k: v for k, v in want["attributes"].items() if v},
-                "emailVerified": False,
-                "requiredActions": required_actions(person, settings),
-            }
-            user_id = kc.create_user(realm, payload)
-            _check_read_back(kc, realm, user_id, want)
-            result.created_users += 1
-        else:
-            user_id = str(current["id"])
-            if user_differences(want, current):
-                update = {**current, **{k: v for k, v in want.items() if k != "attributes"}}
-                update["attributes"] = {
-                    **(current.get("attributes") or {}),
-                    **{k: v for k, v in want["attributes"].items()},
-                }
-                kc.update_user(realm, user_id, update)
-                _check_read_back(kc, realm, user_id, want)
-                result.updated_users += 1
-            else:
-                unchanged += 1
-        ids[want["username"]] = user_id
-    for username, user in live.items():
-        if username in ids:
-            continue
+) -> None:
+    """Users no longer in the spec: deleted with ``prune``, else disabled (once)."""
+    for user in gone:
         if prune:
             kc.delete_user(realm, str(user["id"]))
             result.deleted_users += 1
         elif user.get("enabled", True):
             kc.update_user(realm, str(user["id"]), {**user, "enabled": False})
             result.disabled_users += 1
+
+
+def _report_users(reporter: Reporter, realm: str, result: IdentityResult, unchanged: int) -> None:
     counts = (
         f"{result.created_users} created, {result.updated_users} updated, "
         f"{result.disabled_users} disabled, {result.deleted_users} deleted, {unchanged} up to date"
@@ -583,7 +572,46 @@ def _converge_users(
         reporter.change(f"users of {realm}: {counts}")
     else:
         reporter.skip(f"users of {realm}: {counts}")
+
+
+def _converge_users(target: _Target, result: IdentityResult, *, prune: bool) -> dict[str, str]:
+    """Create/update/disable users; return username -> id for the spec's persons."""
+    kc, spec = target.kc, target.spec
+    realm = target.slot.realm
+    _require_unique_usernames(spec)
+    live = {u["username"]: u for u in kc.users(realm) if not u["username"].startswith(SMOKE_PREFIX)}
+    ids: dict[str, str] = {}
+    unchanged = 0
+    for person in spec.persons:
+        want = user_fields(person, spec)
+        current = live.get(want["username"])
+        if current is None:
+            actions = required_actions(person, target.settings)
+            ids[want["username"]] = _create_user(kc, realm, want, actions)
+            result.created_users += 1
+        elif user_differences(want, current):
+            ids[want["username"]] = _update_user(kc, realm, current, want)
+            result.updated_users += 1
+        else:
+            ids[want["username"]] = str(current["id"])
+            unchanged += 1
+    gone = [user for username, user in live.items() if username not in ids]
+    _retire_users(kc, realm, gone, result, prune=prune)
+    _report_users(target.reporter, realm, result, unchanged)
     return ids
+
+
+def _sync_members(
+    want: set[str], have: set[str], *, add: Callable[[str], None], remove: Callable[[str], None]
+) -> int:
+    """Add the missing members, then remove the extra ones (in id order, one call each);
+    return how many calls were made."""
+    missing, extra = sorted(want - have), sorted(have - want)
+    for user_id in missing:
+        add(user_id)
+    for user_id in extra:
+        remove(user_id)
+    return len(missing) + len(extra)
 
 
 def _converge_memberships(
@@ -599,23 +627,21 @@ def _converge_memberships(
     changes = 0
     for role, rep in roles.items():
         want = {user_ids[u] for u, p in persons.items() if role in person_roles(p)}
-        have = kc.role_member_ids(realm, role)
         role_ref = [{"id": rep["id"], "name": rep["name"]}]
-        for user_id in sorted(want - have):
-            kc.assign_realm_roles(realm, user_id, role_ref)
-            changes += 1
-        for user_id in sorted(have - want):
-            kc.remove_realm_roles(realm, user_id, role_ref)
-            changes += 1
+        changes += _sync_members(
+            want,
+            kc.role_member_ids(realm, role),
+            add=partial(kc.assign_realm_roles, realm, roles=role_ref),
+            remove=partial(kc.remove_realm_roles, realm, roles=role_ref),
+        )
     for key, group_id in groups.items():
         want = {user_ids[u] for u, p in persons.items() if key in person_group_keys(p, spec)}
-        have = kc.group_member_ids(realm, group_id)
-        for user_id in sorted(want - have):
-            kc.add_to_group(realm, user_id, group_id)
-            changes += 1
-        for user_id in sorted(have - want):
-            kc.remove_from_group(realm, user_id, group_id)
-            changes += 1
+        changes += _sync_members(
+            want,
+            kc.group_member_ids(realm, group_id),
+            add=partial(kc.add_to_group, realm, group_id=group_id),
+            remove=partial(kc.remove_from_group, realm, group_id=group_id),
+        )
     if changes:
         reporter.change(f"role and group memberships of {realm}: {changes} change(s)")
     else:

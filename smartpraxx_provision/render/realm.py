@@ -11,6 +11,7 @@ of a desired payload with what Keycloak answers. Deterministic and free of I/O.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -435,40 +436,77 @@ def app_secret_path(slot: Slot, app: ThirdPartyApp) -> str:
     return f"practices/{slot.id}/oidc-{app.slug}"
 
 
-def differences(desired: Any, live: Any, prefix: str = "") -> list[str]:
-    """Names of the fields of ``desired`` that ``live`` does not match.
-
-    Dicts compare as subsets (keys Keycloak adds are ignored); lists of scalars compare as
-    sets; scalars compare by their string form (Keycloak answers "true"/"300" for some)."""
+def field_differences(
+    desired: Any,
+    live: Any,
+    prefix: str,
+    *,
+    same: Callable[[Any, Any], bool],
+    text: Callable[[Any], str],
+) -> list[str]:
+    """Names of the fields of ``desired`` that ``live`` does not match: dicts compare as
+    subsets (keys Keycloak adds are ignored), lists of scalars as sets of their ``text``,
+    other lists exactly, scalars by ``same(desired, live)``."""
     if isinstance(desired, dict):
         live_dict = live if isinstance(live, dict) else {}
         out: list[str] = []
         for key, value in desired.items():
-            out.extend(differences(value, live_dict.get(key), f"{prefix}{key}."))
+            out.extend(
+                field_differences(
+                    value, live_dict.get(key), f"{prefix}{key}.", same=same, text=text
+                )
+            )
         return out
     name = prefix.rstrip(".")
     if isinstance(desired, list):
         live_list = live if isinstance(live, list) else ([] if live is None else [live])
         if all(not isinstance(v, (dict, list)) for v in desired):
-            same = sorted(map(str, desired)) == sorted(map(str, live_list))
+            equal = sorted(map(text, desired)) == sorted(map(text, live_list))
         else:
-            same = desired == live_list
-        return [] if same else [name]
+            equal = desired == live_list
+        return [] if equal else [name]
+    return [] if same(desired, live) else [name]
+
+
+def _same_string(desired: Any, live: Any) -> bool:
     if live is None and desired is None:
-        return []
+        return True
     if isinstance(desired, bool):
-        return [] if str(desired).lower() == str(live).lower() else [name]
-    return [] if str(desired) == str(live) and live is not None else [name]
+        return str(desired).lower() == str(live).lower()
+    return str(desired) == str(live) and live is not None
 
 
-def user_differences(want: dict[str, Any], live: dict[str, Any]) -> list[str]:
-    diffs = differences({k: v for k, v in want.items() if k != "attributes"}, live)
+def differences(desired: Any, live: Any, prefix: str = "") -> list[str]:
+    """Names of the fields of ``desired`` that ``live`` does not match.
+
+    Dicts compare as subsets (keys Keycloak adds are ignored); lists of scalars compare as
+    sets; scalars compare by their string form (Keycloak answers "true"/"300" for some)."""
+    return field_differences(desired, live, prefix, same=_same_string, text=str)
+
+
+def user_differences(
+    want: dict[str, Any],
+    live: dict[str, Any],
+    compare: Callable[[Any, Any], list[str]] = differences,
+) -> list[str]:
+    """What of a user's managed fields (``user_fields``) ``live`` does not hold: the top-level
+    fields by ``compare``, then each managed attribute as a set of values."""
+    diffs = compare({k: v for k, v in want.items() if k != "attributes"}, live)
     live_attrs = live.get("attributes") or {}
     for name, values in want["attributes"].items():
         if sorted(values) != sorted(live_attrs.get(name) or []):
             diffs.append(f"attributes.{name}")
     return diffs
 
+
+def comparable_realm(payload: dict[str, Any]) -> dict[str, Any]:
+    """A realm payload as Keycloak answers it back: without the realm's name, the SMTP
+    password left out (Keycloak masks the stored one)."""
+    compare = {k: v for k, v in payload.items() if k != "realm"}
+    smtp = compare.get("smtpServer")
+    if isinstance(smtp, dict):
+        compare["smtpServer"] = {k: v for k, v in smtp.items() if k != "password"}
+    return compare
 
 
 def role_payloads() -> list[dict[str, Any]]:
