@@ -652,6 +652,8 @@ def _converge_memberships(
 
 
 def require_own_realm(kc: KeycloakAdapter, slot: Slot) -> dict[str, Any]:
+    """The practice's realm as Keycloak has it; NotFoundError when it does not exist,
+    ConflictError when it lacks our slot marker."""
     live = kc.get_realm(slot.realm)
     if live is None:
         raise NotFoundError(

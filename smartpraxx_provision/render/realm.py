@@ -436,6 +436,35 @@ def app_secret_path(slot: Slot, app: ThirdPartyApp) -> str:
     return f"practices/{slot.id}/oidc-{app.slug}"
 
 
+def role_payloads() -> list[dict[str, Any]]:
+    """Our realm roles as RoleRepresentations."""
+    return [
+        {"name": name, "description": description, "attributes": attributes}
+        for name, (description, attributes) in REALM_ROLES.items()
+    ]
+
+
+def group_payloads() -> list[dict[str, Any]]:
+    """Our top-level groups as GroupRepresentations (marked with their managed key)."""
+    return [
+        {"name": name, "attributes": {MANAGED_ATTR: [key]}}
+        for key, name in desired_groups().items()
+    ]
+
+
+def audience_group_payloads(spec: PracticeSpec) -> list[dict[str, Any]]:
+    """The practice's audience groups (only those someone is in) as GroupRepresentations."""
+    fixed = desired_groups()
+    return [
+        {"name": name, "attributes": {MANAGED_ATTR: [key]}}
+        for key, name in desired_groups(spec).items()
+        if key not in fixed
+    ]
+
+
+# --- desired vs live state ---------------------------------------------------------
+
+
 def field_differences(
     desired: Any,
     live: Any,
@@ -507,31 +536,3 @@ def comparable_realm(payload: dict[str, Any]) -> dict[str, Any]:
     if isinstance(smtp, dict):
         compare["smtpServer"] = {k: v for k, v in smtp.items() if k != "password"}
     return compare
-
-
-def role_payloads() -> list[dict[str, Any]]:
-    """Our realm roles as RoleRepresentations."""
-    return [
-        {"name": name, "description": description, "attributes": attributes}
-        for name, (description, attributes) in REALM_ROLES.items()
-    ]
-
-
-def group_payloads() -> list[dict[str, Any]]:
-    """Our top-level groups as GroupRepresentations (marked with their managed key)."""
-    return [
-        {"name": name, "attributes": {MANAGED_ATTR: [key]}}
-        for key, name in desired_groups().items()
-    ]
-
-
-def audience_group_payloads(spec: PracticeSpec) -> list[dict[str, Any]]:
-    """The practice's audience groups (only those someone is in) as GroupRepresentations."""
-    fixed = desired_groups()
-    return [
-        {"name": name, "attributes": {MANAGED_ATTR: [key]}}
-        for key, name in desired_groups(spec).items()
-        if key not in fixed
-    ]
-
-
