@@ -12,7 +12,7 @@ For each count of existing realms (filler realms with minimal representations, c
 * tool: ``identity.converge_realm`` of a new ``--persons`` practice (one-call path: one POST
   of the complete representation + read-back verification), then a second, no-op converge
   (asserted: 0 mutating calls); median of ``--repeat``;
-* keycloak: the same representation (``identity_payloads.realm_representation``) POSTed to
+* keycloak: the same representation (``render.realm_import.realm_representation``) POSTed to
   ``/admin/realms`` and nothing else; median of ``--repeat``; runs interleaved with the tool's;
 * fine: the old call-by-call first converge (``one_call=False``), median of ``--fine-repeat``;
 * ``--trace``: one more first converge with every admin HTTP call timed (method, path with
@@ -60,8 +60,8 @@ from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.devstack import keycloak as devkc
 from smartpraxx_provision.domain.model import PracticeSpec, Slot
 from smartpraxx_provision.operations import identity
-from smartpraxx_provision.operations.identity_payloads import realm_representation
 from smartpraxx_provision.output import Reporter
+from smartpraxx_provision.render.realm_import import realm_representation
 from smartpraxx_provision.secrets import FileSecretStore
 
 FILLER_PREFIX = "bench-filler-"

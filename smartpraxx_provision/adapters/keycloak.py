@@ -28,17 +28,13 @@ each thread its own.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import copy
-import hashlib
 import json
 import logging
-import secrets as _secrets
 from collections.abc import Callable, Iterator, Sequence
-from html.parser import HTMLParser
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, quote, urlencode, urljoin, urlparse
+from urllib.parse import quote
 
 import requests
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
@@ -56,11 +52,6 @@ from ..secrets import SecretStore, open_secret_store
 ADMIN_SECRET = "platform/keycloak-admin"  # noqa: S105 - a path, not a secret
 UP_HINT = "smartpraxx-provision dev-stack up"
 
-
-class LoginRefused(ExternalServiceError):
-    """Keycloak's login form did not accept the credentials (or asked for more steps)."""
-
-    kind = "login-refused"
 
 
 # answers that send a request to the next node of a cluster (besides connection errors)
@@ -396,6 +387,12 @@ class KeycloakAdapter:
         self.admin.change_current_realm(realm)
         return self.admin
 
+    def _in_realm(self, realm: str, what: str, call: Callable[[KeycloakAdmin], _T]) -> _T:
+        """``call`` on the admin client switched to ``realm`` (owner checked once), its
+        failures turned into the tool's errors naming ``what`` was tried."""
+        with self._guard(what):
+            return call(self._use(realm))
+
     def request(
         self,
         method: str,
@@ -508,41 +505,61 @@ class KeycloakAdapter:
     # --- user profile --------------------------------------------------------------------
 
     def get_user_profile(self, realm: str) -> dict[str, Any]:
-        with self._guard(f"read the user profile of realm {realm}"):
-            return self._use(realm).get_realm_users_profile()
+        return self._in_realm(
+            realm,
+            f"read the user profile of realm {realm}",
+            lambda admin: admin.get_realm_users_profile(),
+        )
 
     def update_user_profile(self, realm: str, config: dict[str, Any]) -> None:
-        with self._guard(f"update the user profile of realm {realm}"):
-            self._use(realm).update_realm_users_profile(config)
+        self._in_realm(
+            realm,
+            f"update the user profile of realm {realm}",
+            lambda admin: admin.update_realm_users_profile(config),
+        )
 
     # --- roles and groups ----------------------------------------------------------------
 
     def realm_roles(self, realm: str) -> list[dict[str, Any]]:
-        with self._guard(f"list roles of realm {realm}"):
-            return self._use(realm).get_realm_roles(brief_representation=False)
+        return self._in_realm(
+            realm,
+            f"list roles of realm {realm}",
+            lambda admin: admin.get_realm_roles(brief_representation=False),
+        )
 
     def create_realm_role(self, realm: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"create a role in realm {realm}"):
-            self._use(realm).create_realm_role(payload)
+        self._in_realm(
+            realm, f"create a role in realm {realm}", lambda admin: admin.create_realm_role(payload)
+        )
 
     def update_realm_role(self, realm: str, name: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"update role {name} in realm {realm}"):
-            self._use(realm).update_realm_role(name, payload)
+        self._in_realm(
+            realm,
+            f"update role {name} in realm {realm}",
+            lambda admin: admin.update_realm_role(name, payload),
+        )
 
     def role_member_ids(self, realm: str, role: str) -> set[str]:
-        with self._guard(f"list members of role {role} in realm {realm}"):
-            members = self._use(realm).get_realm_role_members(
-                role, query={"briefRepresentation": True}
-            )
+        members = self._in_realm(
+            realm,
+            f"list members of role {role} in realm {realm}",
+            lambda admin: admin.get_realm_role_members(role, query={"briefRepresentation": True}),
+        )
         return {m["id"] for m in members}
 
     def assign_realm_roles(self, realm: str, user_id: str, roles: list[dict[str, Any]]) -> None:
-        with self._guard(f"assign roles in realm {realm}"):
-            self._use(realm).assign_realm_roles(user_id, roles)
+        self._in_realm(
+            realm,
+            f"assign roles in realm {realm}",
+            lambda admin: admin.assign_realm_roles(user_id, roles),
+        )
 
     def remove_realm_roles(self, realm: str, user_id: str, roles: list[dict[str, Any]]) -> None:
-        with self._guard(f"remove roles in realm {realm}"):
-            self._use(realm).delete_realm_roles_of_user(user_id, roles)
+        self._in_realm(
+            realm,
+            f"remove roles in realm {realm}",
+            lambda admin: admin.delete_realm_roles_of_user(user_id, roles),
+        )
 
     def groups(self, realm: str) -> list[dict[str, Any]]:
         """Top-level groups (briefRepresentation=false: with attributes)."""
@@ -555,12 +572,16 @@ class KeycloakAdapter:
         return groups
 
     def create_group(self, realm: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"create a group in realm {realm}"):
-            self._use(realm).create_group(payload)
+        self._in_realm(
+            realm, f"create a group in realm {realm}", lambda admin: admin.create_group(payload)
+        )
 
     def update_group(self, realm: str, group_id: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"update a group in realm {realm}"):
-            self._use(realm).update_group(group_id, payload)
+        self._in_realm(
+            realm,
+            f"update a group in realm {realm}",
+            lambda admin: admin.update_group(group_id, payload),
+        )
 
     def group_member_ids(self, realm: str, group_id: str) -> set[str]:
         members = self.request(
@@ -572,12 +593,18 @@ class KeycloakAdapter:
         return {m["id"] for m in members}
 
     def add_to_group(self, realm: str, user_id: str, group_id: str) -> None:
-        with self._guard(f"add a user to a group in realm {realm}"):
-            self._use(realm).group_user_add(user_id, group_id)
+        self._in_realm(
+            realm,
+            f"add a user to a group in realm {realm}",
+            lambda admin: admin.group_user_add(user_id, group_id),
+        )
 
     def remove_from_group(self, realm: str, user_id: str, group_id: str) -> None:
-        with self._guard(f"remove a user from a group in realm {realm}"):
-            self._use(realm).group_user_remove(user_id, group_id)
+        self._in_realm(
+            realm,
+            f"remove a user from a group in realm {realm}",
+            lambda admin: admin.group_user_remove(user_id, group_id),
+        )
 
     # --- users ---------------------------------------------------------------------------
 
@@ -598,8 +625,9 @@ class KeycloakAdapter:
         return out
 
     def get_user(self, realm: str, user_id: str) -> dict[str, Any]:
-        with self._guard(f"read a user of realm {realm}"):
-            return self._use(realm).get_user(user_id)
+        return self._in_realm(
+            realm, f"read a user of realm {realm}", lambda admin: admin.get_user(user_id)
+        )
 
     def find_user_id(self, realm: str, username: str) -> str | None:
         found = self.request(
@@ -611,20 +639,32 @@ class KeycloakAdapter:
         return str(found[0]["id"]) if found else None
 
     def create_user(self, realm: str, payload: dict[str, Any]) -> str:
-        with self._guard(f"create a user in realm {realm}"):
-            return str(self._use(realm).create_user(payload, exist_ok=False))
+        return str(
+            self._in_realm(
+                realm,
+                f"create a user in realm {realm}",
+                lambda admin: admin.create_user(payload, exist_ok=False),
+            )
+        )
 
     def update_user(self, realm: str, user_id: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"update a user in realm {realm}"):
-            self._use(realm).update_user(user_id, payload)
+        self._in_realm(
+            realm,
+            f"update a user in realm {realm}",
+            lambda admin: admin.update_user(user_id, payload),
+        )
 
     def delete_user(self, realm: str, user_id: str) -> None:
-        with self._guard(f"delete a user in realm {realm}"):
-            self._use(realm).delete_user(user_id)
+        self._in_realm(
+            realm, f"delete a user in realm {realm}", lambda admin: admin.delete_user(user_id)
+        )
 
     def set_password(self, realm: str, user_id: str, password: str, *, temporary: bool) -> None:
-        with self._guard(f"set a user's password in realm {realm}"):
-            self._use(realm).set_user_password(user_id, password, temporary=temporary)
+        self._in_realm(
+            realm,
+            f"set a user's password in realm {realm}",
+            lambda admin: admin.set_user_password(user_id, password, temporary=temporary),
+        )
 
     def send_actions_email(
         self,
@@ -650,8 +690,9 @@ class KeycloakAdapter:
     # --- clients -------------------------------------------------------------------------
 
     def clients(self, realm: str) -> list[dict[str, Any]]:
-        with self._guard(f"list clients of realm {realm}"):
-            return self._use(realm).get_clients()
+        return self._in_realm(
+            realm, f"list clients of realm {realm}", lambda admin: admin.get_clients()
+        )
 
     def find_client(self, realm: str, client_id: str) -> dict[str, Any] | None:
         """One client by its clientId (with protocol mappers), None when absent."""
@@ -664,32 +705,52 @@ class KeycloakAdapter:
         return dict(found[0]) if found else None
 
     def create_client(self, realm: str, payload: dict[str, Any]) -> str:
-        with self._guard(f"create client {payload.get('clientId')} in realm {realm}"):
-            return str(self._use(realm).create_client(payload))
+        return str(
+            self._in_realm(
+                realm,
+                f"create client {payload.get('clientId')} in realm {realm}",
+                lambda admin: admin.create_client(payload),
+            )
+        )
 
     def update_client(self, realm: str, client_uuid: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"update client {payload.get('clientId')} in realm {realm}"):
-            self._use(realm).update_client(client_uuid, payload)
+        self._in_realm(
+            realm,
+            f"update client {payload.get('clientId')} in realm {realm}",
+            lambda admin: admin.update_client(client_uuid, payload),
+        )
 
     def delete_client(self, realm: str, client_uuid: str) -> None:
-        with self._guard(f"delete a client in realm {realm}"):
-            self._use(realm).delete_client(client_uuid)
+        self._in_realm(
+            realm,
+            f"delete a client in realm {realm}",
+            lambda admin: admin.delete_client(client_uuid),
+        )
 
     def client_secret(self, realm: str, client_uuid: str) -> str | None:
-        with self._guard(f"read a client secret in realm {realm}"):
-            data = self._use(realm).get_client_secrets(client_uuid)
+        data = self._in_realm(
+            realm,
+            f"read a client secret in realm {realm}",
+            lambda admin: admin.get_client_secrets(client_uuid),
+        )
         value = data.get("value") if isinstance(data, dict) else None
         return str(value) if value else None
 
     def add_client_mapper(self, realm: str, client_uuid: str, payload: dict[str, Any]) -> None:
-        with self._guard(f"add a protocol mapper in realm {realm}"):
-            self._use(realm).add_mapper_to_client(client_uuid, payload)
+        self._in_realm(
+            realm,
+            f"add a protocol mapper in realm {realm}",
+            lambda admin: admin.add_mapper_to_client(client_uuid, payload),
+        )
 
     def update_client_mapper(
         self, realm: str, client_uuid: str, mapper_id: str, payload: dict[str, Any]
     ) -> None:
-        with self._guard(f"update a protocol mapper in realm {realm}"):
-            self._use(realm).update_client_mapper(client_uuid, mapper_id, payload)
+        self._in_realm(
+            realm,
+            f"update a protocol mapper in realm {realm}",
+            lambda admin: admin.update_client_mapper(client_uuid, mapper_id, payload),
+        )
 
 
 # --- without an admin session ------------------------------------------------------------
@@ -711,258 +772,6 @@ def admin_login_ok(url: str, user: str, password: str, *, timeout: float = 10.0)
     except requests.RequestException:
         return False
     return resp.status_code == 200 and "access_token" in resp.text
-
-
-class _LoginFormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.action: str | None = None
-        self.error = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "form" and a.get("id") == "kc-form-login":
-            self.action = a.get("action")
-        if a.get("id") in ("input-error", "kc-error-message") or (
-            "alert-error" in (a.get("class") or "")
-        ):
-            self.error = True
-
-
-def _loopback_cookies(session: requests.Session, base_url: str) -> None:
-    """Browsers treat http://127.0.0.1 and localhost as secure contexts and send ``Secure``
-    cookies there (Keycloak marks its session cookies Secure + SameSite=None); requests does
-    not, so do what a browser does, for loopback hosts only."""
-    host = urlparse(base_url).hostname or ""
-    if urlparse(base_url).scheme == "http" and host in ("127.0.0.1", "localhost", "::1"):
-        for cookie in session.cookies:
-            cookie.secure = False
-
-
-def _pkce_pair() -> tuple[str, str]:
-    verifier = _secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-    return verifier, challenge.decode()
-
-
-def authorization_code_login(
-    base_url: str,
-    realm: str,
-    client_id: str,
-    client_secret: str,
-    redirect_uri: str,
-    username: str,
-    password: str,
-    *,
-    timeout: float = 30.0,
-    verify: str | bool = True,
-) -> dict[str, Any]:
-    """A real OpenID Connect authorization-code login, driving Keycloak's login form.
-
-    GET the auth endpoint (a browser session with cookies), parse the form's action, POST the
-    credentials, take the ``code`` from the redirect to ``redirect_uri`` (which is never
-    contacted) and exchange it at the token endpoint. Returns the token response.
-    Raises ``LoginRefused`` when Keycloak shows the form again or asks for another step.
-    """
-    realm_base = f"{base_url.rstrip('/')}/realms/{quote(realm)}/protocol/openid-connect"
-    state = _secrets.token_urlsafe(16)
-    nonce = _secrets.token_urlsafe(16)
-    verifier, challenge = _pkce_pair()
-    query = urlencode(
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "scope": "openid",
-            "redirect_uri": redirect_uri,
-            "state": state,
-            "nonce": nonce,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
-    )
-    obj = f"realm {realm}"
-    with requests.Session() as session:
-        # per request: REQUESTS_CA_BUNDLE would override a session-level verify
-        session.verify = verify  # the local proxy's CA when the login form is behind it
-        try:
-            page = session.get(f"{realm_base}/auth?{query}", timeout=timeout, verify=verify)
-        except requests.RequestException as exc:
-            raise ServiceUnavailableError(
-                f"Keycloak at {base_url} cannot be reached for a login", obj=obj, hint=UP_HINT
-            ) from exc
-        if page.status_code != 200:
-            raise LoginRefused(
-                f"Keycloak did not show the login form of {obj} for client {client_id} "
-                f"(HTTP {page.status_code})",
-                obj=obj,
-                hint="check the realm, the client and its redirect URIs",
-            )
-        _loopback_cookies(session, base_url)
-        parser = _LoginFormParser()
-        parser.feed(page.text)
-        if not parser.action:
-            raise LoginRefused(f"no login form in Keycloak's answer for {obj}", obj=obj)
-        action = urljoin(page.url, parser.action)
-        try:
-            answer = session.post(
-                action,
-                data={"username": username, "password": password, "credentialId": ""},
-                allow_redirects=False,
-                timeout=timeout,
-                verify=verify,
-            )
-        except requests.RequestException as exc:
-            raise ServiceUnavailableError(
-                f"Keycloak at {base_url} cannot be reached for a login", obj=obj, hint=UP_HINT
-            ) from exc
-        location = answer.headers.get("Location", "")
-        if answer.status_code not in (302, 303) or not location.startswith(redirect_uri):
-            step = (
-                "the credentials were refused"
-                if answer.status_code == 200
-                else (f"HTTP {answer.status_code}")
-            )
-            raise LoginRefused(f"login to {obj} did not complete: {step}", obj=obj)
-        params = parse_qs(urlparse(location).query)
-        if params.get("state", [""])[0] != state or "code" not in params:
-            raise LoginRefused(f"login to {obj} returned no valid code", obj=obj)
-        try:
-            tokens = session.post(
-                f"{realm_base}/token",
-                data={
-                    "grant_type": "authorization_code",
-                    "code": params["code"][0],
-                    "redirect_uri": redirect_uri,
-                    "client_id": client_id,
-                    "client_secret": client_secret,
-                    "code_verifier": verifier,
-                },
-                timeout=timeout,
-                verify=verify,
-            )
-        except requests.RequestException as exc:
-            raise ServiceUnavailableError(
-                f"Keycloak at {base_url} cannot be reached for a login", obj=obj, hint=UP_HINT
-            ) from exc
-    if tokens.status_code != 200:
-        raise LoginRefused(
-            f"the token endpoint of {obj} refused the code (HTTP {tokens.status_code})", obj=obj
-        )
-    result: dict[str, Any] = tokens.json()
-    claims = jwt_claims(str(result.get("id_token", "")))
-    if claims.get("nonce") != nonce:
-        raise LoginRefused(f"the ID token of {obj} carries the wrong nonce", obj=obj)
-    return result
-
-
-def jwt_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, NOT verified (callers verify via JWKS when it matters)."""
-    try:
-        payload = token.split(".")[1]
-        padded = payload + "=" * (-len(payload) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded))
-    except (IndexError, ValueError) as exc:
-        raise ExternalServiceError("Keycloak returned a malformed token", obj="token") from exc
-    if not isinstance(data, dict):
-        raise ExternalServiceError("Keycloak returned a malformed token", obj="token")
-    return data
-
-
-def browser_login(
-    session: requests.Session,
-    start_url: str,
-    username: str,
-    password: str,
-    *,
-    timeout: float = 30.0,
-    max_redirects: int = 10,
-    verify: str | bool = True,
-) -> requests.Response:
-    """What a browser does to log in through an OIDC client (e.g. Nextcloud's user_oidc).
-
-    GET ``start_url`` following redirects until Keycloak's login form shows, submit the
-    credentials and follow the redirects back (the client exchanges the code itself).
-    Returns the final response; the client's session cookie stays in ``session``.
-    Raises ``LoginRefused`` when no login form appears or Keycloak shows it again.
-    """
-    session.max_redirects = max_redirects
-    obj = start_url
-    try:
-        page = session.get(start_url, timeout=timeout, verify=verify)
-    except requests.RequestException as exc:
-        raise ServiceUnavailableError(
-            f"{start_url} cannot be reached for a login ({type(exc).__name__}: {exc})",
-            obj=obj,
-            hint=UP_HINT,
-        ) from exc
-    parser = _LoginFormParser()
-    parser.feed(page.text)
-    if page.status_code != 200 or not parser.action:
-        raise LoginRefused(
-            f"no Keycloak login form after {start_url} (HTTP {page.status_code} at "
-            f"{page.url.split('?', 1)[0]}): {page.text.strip()[:200]}",
-            obj=obj,
-            hint="check the client's login provider (discovery, redirect URIs)",
-        )
-    action = urljoin(page.url, parser.action)
-    try:
-        answer = session.post(
-            action,
-            data={"username": username, "password": password, "credentialId": ""},
-            timeout=timeout,
-            verify=verify,
-        )
-    except requests.RequestException as exc:
-        raise ServiceUnavailableError(
-            f"the login at {action.split('?', 1)[0]} did not complete ({type(exc).__name__})",
-            obj=obj,
-            hint=UP_HINT,
-        ) from exc
-    again = _LoginFormParser()
-    again.feed(answer.text)
-    if again.action:
-        raise LoginRefused(f"Keycloak refused the credentials for {start_url}", obj=obj)
-    return answer
-
-
-def pkce_pair() -> tuple[str, str]:
-    """(verifier, S256 challenge) for a code flow."""
-    return _pkce_pair()
-
-
-def exchange_code(
-    base_url: str,
-    realm: str,
-    client_id: str,
-    client_secret: str,
-    code: str,
-    redirect_uri: str,
-    verifier: str,
-    *,
-    timeout: float = 30.0,
-    verify: str | bool = True,
-) -> dict[str, Any]:
-    """Exchange an authorization code at the realm's token endpoint (confidential client,
-    PKCE). Raises LoginRefused when Keycloak refuses the code."""
-    url = f"{base_url.rstrip('/')}/realms/{quote(realm)}/protocol/openid-connect/token"
-    try:
-        resp = requests.post(
-            url,
-            data={"grant_type": "authorization_code", "code": code,
-                  "redirect_uri": redirect_uri, "code_verifier": verifier},
-            auth=(client_id, client_secret), timeout=timeout, verify=verify,
-        )
-    except requests.RequestException as exc:
-        raise ServiceUnavailableError(
-            f"the token endpoint of realm {realm} did not answer ({type(exc).__name__})",
-            obj=url, hint=UP_HINT) from exc
-    if resp.status_code != 200:
-        raise LoginRefused(f"Keycloak refused the code of realm {realm} "
-                           f"(HTTP {resp.status_code})", obj=f"realm {realm}")
-    data = resp.json()
-    if not isinstance(data, dict) or "id_token" not in data:
-        raise LoginRefused(f"realm {realm} returned no ID token", obj=f"realm {realm}")
-    return data
 
 
 def discovery_object(doc: Any) -> dict[str, Any]:

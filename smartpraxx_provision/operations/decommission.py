@@ -219,7 +219,7 @@ def _write_data_tar(engine: Any, container: str, out: Path, work: Path) -> None:
 
 def write_export(ctx: OpContext, record: PracticeRecord, target: Path, operation: str) -> None:
     """Dump DB, the practice's volume dirs and the realm into ``target`` (temp + rename)."""
-    from . import identity, nextcloud_stack
+    from . import identity_export, nextcloud_stack
 
     slot = record.slot
     engine = ctx.practice_engine(record)
@@ -248,7 +248,7 @@ def write_export(ctx: OpContext, record: PracticeRecord, target: Path, operation
             )
         (work / "db.sql").write_text(dump.stdout, encoding="utf-8")
         _write_data_tar(engine, names.app, work / "data.tar", work)
-        realm = identity.export_realm(ctx.practice_keycloak(record), slot)
+        realm = identity_export.export_realm(ctx.practice_keycloak(record), slot)
         (work / "realm.json").write_text(
             json.dumps(realm, sort_keys=True, indent=1), encoding="utf-8"
         )

@@ -29,66 +29,63 @@ Users
     Each created or updated user is read back and the managed attributes compared (Keycloak
     >= 24 drops attributes that the user profile does not declare, and still answers 201).
     Persons missing from a newer spec are disabled, deleted only with ``prune=True``.
+
+The payload builders and the comparison with live state are pure, in ``render/realm.py`` (the
+one-call representation of a new realm and its read-back check in ``render/realm_import.py``);
+this module holds the steps that talk to Keycloak through ``adapters/keycloak.py``. The
+decommission export is ``identity_export.py``'s, the smoke check's throwaway users
+``identity_smoke.py``'s, the browser-style login ``adapters/keycloak_login.py``'s.
 """
 
 from __future__ import annotations
 
-import os
-import secrets as _secrets
-import socket
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
-from urllib.parse import urlparse
 
-from ..adapters.keycloak import KeycloakAdapter, authorization_code_login, jwt_claims
+from ..adapters.keycloak import KeycloakAdapter
 from ..config import Settings
-from ..domain import audience
-from ..domain.model import Person, PracticeSpec, Role, Slot, ThirdPartyApp, WorkArea
+from ..domain.model import PracticeSpec, Slot
 from ..errors import ConflictError, ExternalServiceError, NotFoundError, UsageError
 from ..output import Reporter
-from ..render.bundle import nextcloud_base_url, realm_issuer
-from ..secrets import SecretStore, generate_token
-from .identity_payloads import (
+from ..render.realm import (
+    AUDIENCE_KEY,
+    MANAGED_ATTR,
+    PRAXISNAME_ATTR,
+    REALM_ROLES,
+    SLOT_ATTR,
+    SMOKE_PREFIX,
+    SMTP_PASSWORD_SECRET,
+    START_PAGE_CLIENT,
+    app_secret_path,
+    audience_group_payloads,
+    client_safety_problems,
+    comparable_realm,
+    desired_groups,
+    differences,
+    group_payloads,
+    nextcloud_client_payload,
+    nextcloud_secret_path,
+    person_group_keys,
+    person_roles,
+    realm_payload,
+    required_actions,
+    role_payloads,
+    start_page_client_payload,
+    third_party_client_payload,
+    user_differences,
+    user_fields,
+    user_profile_attributes,
+)
+from ..render.realm_import import (
     ImportUser,
     ReadBack,
     RealmParts,
     import_differences,
     realm_representation,
 )
-from .runner import crash_point
-
-SLOT_ATTR = "smartpraxx.slot"
-PRAXISNAME_ATTR = "smartpraxx.praxisname"
-MANAGED_ATTR = "smartpraxx.managed"  # on clients and groups we manage (value: our key)
-ROLES_ATTR = "smartpraxx.roles"  # on third-party clients: role slugs that see the start tile
-SMOKE_PREFIX = "smartpraxx-smoke-"
-SMOKE_MARKER_ATTR = "smartpraxx_smoke"  # on the smoke check's throwaway users only
-SMOKE_USER_MAX_AGE = 900  # seconds; an older smoke user is a leftover whatever its marker
-SMTP_PASSWORD_SECRET = "platform/smtp-password"  # noqa: S105 - a path
-
-PASSWORD_POLICY = (
-    "length(12) and notUsername and notEmail and passwordHistory(5) and hashAlgorithm(argon2)"  # noqa: S105
-)
-ACCESS_TOKEN_LIFESPAN = 300  # seconds
-EVENTS_EXPIRATION = 90 * 24 * 3600  # seconds, login and admin events
-
-NEXTCLOUD_CLIENT = "nextcloud"
-START_PAGE_CLIENT = "startseite"
-ROLE_ADMIN = "praxis-admin"
-ROLE_DOCTOR = "arzt"
-ROLE_STAFF = "mitarbeitende"
-
-# realm role -> (description, attributes)
-REALM_ROLES: dict[str, tuple[str, dict[str, list[str]]]] = {
-    ROLE_ADMIN: ("Praxis-Admin: verwaltet Benutzer:innen und Einstellungen der Praxis", {}),
-    ROLE_DOCTOR: ("Ärzt:in / Psychotherapeut:in (abrechenbarer Platz)", {"billable": ["true"]}),
-    ROLE_STAFF: ("Mitarbeitende der Praxis", {}),
-}
-ROLE_GROUPS = {ROLE_ADMIN: "Praxis-Admins", ROLE_DOCTOR: "Ärzt:innen", ROLE_STAFF: "Mitarbeitende"}
-
-CLAIM_ATTRIBUTES = ("rolle", "arbeitsbereiche", "fachrichtung", "kv")
-MANAGED_USER_ATTRIBUTES = ("rolle", "arbeitsbereiche", "fachrichtung", "kv", "lanr")
+from ..secrets import SecretStore
 
 
 @dataclass
@@ -101,432 +98,38 @@ class IdentityResult:
     clients: list[str] = field(default_factory=list)
 
 
-# --- pure: URLs ---------------------------------------------------------------------------
-
-
-def start_page_url(settings: Settings, praxisname: str) -> str:
-    """The practice's public start page, ``<scheme>://mein.smartpraxx.de/<praxisname>``."""
-    return f"{settings.public_origin(settings.identity_host)}/{praxisname}"
-
-
-def account_console_url(settings: Settings, slot: Slot) -> str:
-    """Where the start page leads: the realm's account console (applications list)."""
-    return f"{realm_issuer(settings, slot)}/account/"
-
-
-def nextcloud_redirect_uris(settings: Settings, slot: Slot) -> list[str]:
-    base = nextcloud_base_url(settings, slot)
-    # real Nextcloud sends the index.php form when pretty URLs are off
-    return [f"{base}/apps/user_oidc/code", f"{base}/index.php/apps/user_oidc/code"]
-
-
-def _origin(url: str) -> str:
-    parts = urlparse(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-# --- pure: desired state ------------------------------------------------------------------
-
-
-def realm_payload(
-    spec: PracticeSpec, slot: Slot, settings: Settings, smtp_password: str | None = None
-) -> dict[str, Any]:
-    """The realm settings we manage (a subset of Keycloak's RealmRepresentation)."""
-    smtp = bool(settings.smtp_host)
-    payload: dict[str, Any] = {
-        "realm": slot.realm,
-        "enabled": True,
-        "displayName": spec.display_name,
-        "internationalizationEnabled": True,
-        "supportedLocales": ["de"],  # Keycloak's own pages and mails: German
-        "defaultLocale": "de",
-        "passwordPolicy": PASSWORD_POLICY,
-        "bruteForceProtected": True,
-        "permanentLockout": False,
-        "failureFactor": 10,
-        "sslRequired": "external",
-        "accessTokenLifespan": ACCESS_TOKEN_LIFESPAN,
-        "registrationAllowed": False,
-        "resetPasswordAllowed": smtp,
-        "loginWithEmailAllowed": True,
-        "duplicateEmailsAllowed": False,
-        "eventsEnabled": True,
-        "eventsExpiration": EVENTS_EXPIRATION,
-        "adminEventsEnabled": True,
-        "adminEventsDetailsEnabled": False,
-        "attributes": {
-            SLOT_ATTR: slot.id,
-            PRAXISNAME_ATTR: spec.praxisname,
-            "adminEventsExpiration": str(EVENTS_EXPIRATION),
-        },
-    }
-    if settings.keycloak_login_theme:
-        payload["loginTheme"] = settings.keycloak_login_theme
-    if smtp:
-        server: dict[str, Any] = {
-            "host": settings.smtp_host,
-            "port": str(settings.smtp_port),
-            "from": settings.smtp_from,
-            "fromDisplayName": spec.display_name,
-            "starttls": str(settings.smtp_starttls).lower(),
-            "auth": str(bool(settings.smtp_user)).lower(),
-            # SMTPUTF8 (RFC 6531): without it Keycloak >= 26.1 refuses to even create a user
-            # whose address has a non-ASCII local part (e.g. mehmet.yılmaz@...)
-            "allowutf8": "true",
-        }
-        if settings.smtp_user:
-            server["user"] = settings.smtp_user
-            if smtp_password is not None:
-                server["password"] = smtp_password
-        payload["smtpServer"] = server
-    return payload
-
-
-def user_profile_attributes() -> list[dict[str, Any]]:
-    """Declared user-profile attributes (Keycloak >= 24 drops undeclared ones silently)."""
-    staff_view = {"view": ["admin", "user"], "edit": ["admin"]}
-    admin_only = {"view": ["admin"], "edit": ["admin"]}
-    return [
-        {
-            "name": "rolle",
-            "displayName": "Rolle",
-            "permissions": staff_view,
-            "multivalued": False,
-            "validations": {"options": {"options": [r.value for r in Role]}},
-        },
-        {
-            "name": "arbeitsbereiche",
-            "displayName": "Arbeitsbereiche",
-            "permissions": staff_view,
-            "multivalued": True,
-            "validations": {"options": {"options": [w.value for w in WorkArea]}},
-        },
-        {
-            "name": "fachrichtung",
-            "displayName": "Fachrichtung",
-            "permissions": staff_view,
-            "multivalued": False,
-            "validations": {"length": {"max": 100}},
-        },
-        {
-            "name": "kv",
-            "displayName": "KV/KZV",
-            "permissions": staff_view,
-            "multivalued": False,
-            "validations": {"length": {"max": 100}},
-        },
-        {
-            "name": SMOKE_MARKER_ATTR,
-            "displayName": "Smoke-Test-Benutzer",
-            "permissions": admin_only,
-            "multivalued": False,
-            "validations": {"length": {"max": 200}},
-        },
-        {
-            "name": "lanr",
-            "displayName": "LANR",
-            "permissions": admin_only,
-            "multivalued": True,
-            "validations": {
-                "pattern": {"pattern": "^[0-9]{9}$", "error-message": "LANR: 9 Ziffern"}
-            },
-        },
-    ]
-
-
-def person_roles(person: Person) -> set[str]:
-    roles = {ROLE_STAFF}
-    if person.admin:
-        roles.add(ROLE_ADMIN)
-    if person.role.is_billable:
-        roles.add(ROLE_DOCTOR)
-    return roles
-
-
-def group_name(area: WorkArea) -> str:
-    # '/' separates group paths in Keycloak and is awkward as a Nextcloud group id
-    return area.label.replace("/", " & ")
-
-
-AUDIENCE_KEY = "audience:"  # managed key prefix of the audience groups (domain/audience.py)
-
-
-def desired_groups(spec: PracticeSpec | None = None) -> dict[str, str]:
-    """Our groups: managed key -> group name. With ``spec`` also the audience groups its
-    persons are in (``kv-rlp``, ``fach-urologie``, ``rolle-mfa``, ``bereich-abrechnung``)."""
-    groups = {f"role:{role}": name for role, name in ROLE_GROUPS.items()}
-    groups.update({f"area:{area.value}": group_name(area) for area in WorkArea})
-    if spec is not None:
-        for gid in sorted({g for p in spec.persons for g in audience.person_groups(p, spec)}):
-            groups[f"{AUDIENCE_KEY}{gid}"] = gid
-    return groups
-
-
-def person_group_keys(person: Person, spec: PracticeSpec | None = None) -> set[str]:
-    keys = {f"role:{role}" for role in person_roles(person)}
-    keys.update(f"area:{area.value}" for area in person.work_areas)
-    if spec is not None:
-        keys.update(f"{AUDIENCE_KEY}{gid}" for gid in audience.person_groups(person, spec))
-    return keys
-
-
-def group_whitelist_regex() -> str:
-    """user_oidc's ``--group-whitelist-regex``: exactly the groups the realm manages (the
-    fixed role and work-area groups and every audience group), so groups made on the
-    platform itself (``admin``, the broadcasts' ``news-*``) survive each login."""
-    import re
-
-    fixed = sorted(desired_groups().values())
-    names = "|".join(re.escape(n) for n in fixed)  # no '/' in them (see group_name)
-    return f"/^(?:(?:kv|kzv|fach|rolle|bereich)-[a-z0-9-]+|{names})$/"
-
-
-def _lanrs(person: Person) -> list[str]:
-    many = tuple(getattr(person, "lanrs", ()) or ())
-    if many:
-        return list(dict.fromkeys(many))
-    return [person.lanr] if person.lanr else []
-
-
-def user_attributes(person: Person, spec: PracticeSpec) -> dict[str, list[str]]:
-    return {
-        "rolle": [person.role.value],
-        "arbeitsbereiche": [area.value for area in person.work_areas],
-        "fachrichtung": [person.specialty] if person.specialty else [],
-        "kv": [spec.kv] if spec.kv else [],
-        "lanr": _lanrs(person),
-    }
-
-
-def user_fields(person: Person, spec: PracticeSpec) -> dict[str, Any]:
-    """The managed part of a user's representation (no required actions, no credentials)."""
-    return {
-        "username": person.username.lower(),
-        "email": person.email.lower(),
-        "firstName": person.first_name,
-        "lastName": person.last_name,
-        "enabled": True,
-        "attributes": user_attributes(person, spec),
-    }
-
-
-def required_actions(person: Person, settings: Settings) -> list[str]:
-    actions = ["UPDATE_PASSWORD"]
-    if person.admin and settings.admin_totp:
-        actions.append("CONFIGURE_TOTP")
-    return actions
-
-
-def _attribute_mapper(attribute: str, multivalued: bool) -> dict[str, Any]:
-    return {
-        "name": attribute,
-        "protocol": "openid-connect",
-        "protocolMapper": "oidc-usermodel-attribute-mapper",
-        "config": {
-            "user.attribute": attribute,
-            "claim.name": attribute,
-            "jsonType.label": "String",
-            "multivalued": str(multivalued).lower(),
-            "id.token.claim": "true",
-            "access.token.claim": "true",
-            "userinfo.token.claim": "true",
-        },
-    }
-
-
-def protocol_mappers() -> list[dict[str, Any]]:
-    mappers = [_attribute_mapper(a, a == "arbeitsbereiche") for a in CLAIM_ATTRIBUTES]
-    mappers.append(
-        {
-            "name": "groups",
-            "protocol": "openid-connect",
-            "protocolMapper": "oidc-group-membership-mapper",
-            "config": {
-                "claim.name": "groups",
-                "full.path": "false",
-                "id.token.claim": "true",
-                "access.token.claim": "true",
-                "userinfo.token.claim": "true",
-            },
-        }
-    )
-    return mappers
-
-
-def _client_payload(
-    *,
-    client_id: str,
-    name: str,
-    base_url: str,
-    redirect_uris: list[str],
-    secret: str,
-    description: str,
-) -> dict[str, Any]:
-    origin = _origin(base_url)
-    return {
-        "clientId": client_id,
-        "name": name,
-        "description": description,
-        "enabled": True,
-        "protocol": "openid-connect",
-        "publicClient": False,
-        "clientAuthenticatorType": "client-secret",
-        "secret": secret,
-        "standardFlowEnabled": True,
-        "implicitFlowEnabled": False,
-        "directAccessGrantsEnabled": False,
-        "serviceAccountsEnabled": False,
-        "frontchannelLogout": True,
-        "rootUrl": base_url,
-        "baseUrl": base_url.rstrip("/") + "/",
-        "alwaysDisplayInConsole": True,
-        "redirectUris": sorted(redirect_uris),
-        "webOrigins": [origin],
-        "attributes": {
-            "post.logout.redirect.uris": f"{origin}/*",
-            MANAGED_ATTR: client_id,
-        },
-        "protocolMappers": protocol_mappers(),
-    }
-
-
-def nextcloud_client_payload(
-    settings: Settings, slot: Slot, spec: PracticeSpec, secret: str
-) -> dict[str, Any]:
-    payload = _client_payload(
-        client_id=NEXTCLOUD_CLIENT,
-        name="Nextcloud",
-        base_url=nextcloud_base_url(settings, slot),
-        redirect_uris=nextcloud_redirect_uris(settings, slot),
-        secret=secret,
-        description=f"Nextcloud der Praxis {spec.display_name}",
-    )
-    # access tokens name the Nextcloud as their audience: user_oidc's bearer check
-    # (--check-bearer) accepts only tokens meant for its client
-    payload["protocolMappers"].append({
-        "name": "audience-nextcloud",
-        "protocol": "openid-connect",
-        "protocolMapper": "oidc-audience-mapper",
-        "config": {
-            "included.client.audience": NEXTCLOUD_CLIENT,
-            "id.token.claim": "false",
-            "access.token.claim": "true",
-            "introspection.token.claim": "true",
-        },
-    })
-    return payload
-
-
-def third_party_client_payload(app: ThirdPartyApp, secret: str) -> dict[str, Any]:
-    payload = _client_payload(
-        client_id=app.client_id,
-        name=app.name,
-        base_url=app.url,
-        redirect_uris=[app.redirect_uri],
-        secret=secret,
-        description=app.name,
-    )
-    if app.roles:  # the start page shows the tile to these roles only (absent = everyone)
-        payload["attributes"][ROLES_ATTR] = " ".join(app.roles)
-    return payload
-
-
-def start_page_client_payload(settings: Settings, praxisname: str) -> dict[str, Any]:
-    """The start page's own client: public (the page is static), code flow with PKCE S256
-    required, its exact address as the only redirect and post-logout URI."""
-    page = start_page_url(settings, praxisname) + "/"
-    return {
-        "clientId": START_PAGE_CLIENT,
-        "name": "Startseite",
-        "description": "Startseite der Praxis (mein.smartpraxx.de)",
-        "enabled": True,
-        "protocol": "openid-connect",
-        "publicClient": True,
-        "standardFlowEnabled": True,
-        "implicitFlowEnabled": False,
-        "directAccessGrantsEnabled": False,
-        "serviceAccountsEnabled": False,
-        "frontchannelLogout": True,
-        "rootUrl": page,
-        "baseUrl": page,
-        "alwaysDisplayInConsole": False,
-        "redirectUris": [page],
-        "webOrigins": [_origin(page)],
-        "attributes": {
-            "pkce.code.challenge.method": "S256",
-            "post.logout.redirect.uris": page,
-            MANAGED_ATTR: START_PAGE_CLIENT,
-        },
-        "protocolMappers": protocol_mappers(),
-    }
-
-
-def client_safety_problems(payload: dict[str, Any]) -> list[str]:
-    """What makes a client payload unsafe: wildcard or non-absolute redirect URIs, direct
-    access grants or the implicit flow, a public client without PKCE S256."""
-    problems = []
-    for uri in payload.get("redirectUris") or []:
-        parts = urlparse(uri)
-        if "*" in uri or parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append(f"redirect URI {uri!r} is not one exact absolute address")
-    if payload.get("directAccessGrantsEnabled"):
-        problems.append("direct access grants (password grant) are on")
-    if payload.get("implicitFlowEnabled"):
-        problems.append("the implicit flow is on")
-    attrs = payload.get("attributes") or {}
-    if payload.get("publicClient") and attrs.get("pkce.code.challenge.method") != "S256":
-        problems.append("a public client without PKCE S256")
-    return problems
-
-
-def nextcloud_secret_path(slot: Slot) -> str:
-    return f"practices/{slot.id}/oidc-{NEXTCLOUD_CLIENT}"
-
-
-def app_secret_path(slot: Slot, app: ThirdPartyApp) -> str:
-    return f"practices/{slot.id}/oidc-{app.slug}"
-
-
-def differences(desired: Any, live: Any, prefix: str = "") -> list[str]:
-    """Names of the fields of ``desired`` that ``live`` does not match.
-
-    Dicts compare as subsets (keys Keycloak adds are ignored); lists of scalars compare as
-    sets; scalars compare by their string form (Keycloak answers "true"/"300" for some)."""
-    if isinstance(desired, dict):
-        live_dict = live if isinstance(live, dict) else {}
-        out: list[str] = []
-        for key, value in desired.items():
-            out.extend(differences(value, live_dict.get(key), f"{prefix}{key}."))
-        return out
-    name = prefix.rstrip(".")
-    if isinstance(desired, list):
-        live_list = live if isinstance(live, list) else ([] if live is None else [live])
-        if all(not isinstance(v, (dict, list)) for v in desired):
-            same = sorted(map(str, desired)) == sorted(map(str, live_list))
-        else:
-            same = desired == live_list
-        return [] if same else [name]
-    if live is None and desired is None:
-        return []
-    if isinstance(desired, bool):
-        return [] if str(desired).lower() == str(live).lower() else [name]
-    return [] if str(desired) == str(live) and live is not None else [name]
-
-
-def _user_differences(want: dict[str, Any], live: dict[str, Any]) -> list[str]:
-    diffs = differences({k: v for k, v in want.items() if k != "attributes"}, live)
-    live_attrs = live.get("attributes") or {}
-    for name, values in want["attributes"].items():
-        if sorted(values) != sorted(live_attrs.get(name) or []):
-            diffs.append(f"attributes.{name}")
-    return diffs
-
-
 # --- steps ------------------------------------------------------------------------------
 
 
 def _is_ours(realm: dict[str, Any], slot: Slot) -> bool:
     return (realm.get("attributes") or {}).get(SLOT_ATTR) == slot.id
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What one converge works with: the door, the practice's spec and slot, the settings,
+    the secret store and where the steps report."""
+
+    kc: KeycloakAdapter
+    spec: PracticeSpec
+    slot: Slot
+    settings: Settings
+    secrets: SecretStore
+    reporter: Reporter
+
+
+def _smtp_password(settings: Settings, secrets: SecretStore) -> str | None:
+    return secrets.get(SMTP_PASSWORD_SECRET) if settings.smtp_user else None
+
+
+def _require_unique_usernames(spec: PracticeSpec) -> None:
+    usernames = [p.username.lower() for p in spec.persons]
+    if len(set(usernames)) != len(usernames):
+        raise UsageError(
+            "two persons share a username",
+            obj=f"practice {spec.praxisname}",
+            hint="fix the Starter Excel (usernames must be unique)",
+        )
 
 
 def converge_realm(
@@ -544,19 +147,20 @@ def converge_realm(
     """Create the practice's realm or bring it up to date (never recreates it).
 
     A realm that does not exist yet is created from one complete representation and read
-    back (``create_realm_in_one_call``); ``one_call=False`` builds it call by call instead.
+    back (``_create_in_one_call``); ``one_call=False`` builds it call by call instead.
     An existing realm is always converged call by call."""
+    target = _Target(kc, spec, slot, settings, secrets, reporter)
     if one_call and kc.get_realm(slot.realm) is None:
-        return create_realm_in_one_call(kc, spec, slot, settings, secrets, reporter)
+        return _create_in_one_call(target)
     start = kc.mutations
     result = IdentityResult()
     realm = slot.realm
-    _converge_realm_settings(kc, spec, slot, settings, secrets, reporter, adopt=adopt)
+    _converge_realm_settings(target, adopt=adopt)
     _converge_user_profile(kc, realm, reporter)
     roles = _converge_roles(kc, realm, reporter)
     groups = _converge_groups(kc, realm, reporter, spec)
-    result.clients = _converge_clients(kc, spec, slot, settings, secrets, reporter, prune=prune)
-    user_ids = _converge_users(kc, spec, slot, settings, reporter, result, prune=prune)
+    result.clients = _converge_clients(target, prune=prune)
+    user_ids = _converge_users(target, result, prune=prune)
     _converge_memberships(kc, spec, realm, roles, groups, user_ids, reporter)
     result.changes = kc.mutations - start
     if result.changes == 0:
@@ -567,32 +171,6 @@ def converge_realm(
 
 
 # --- a new realm in one call ----------------------------------------------------------------
-
-
-def role_payloads() -> list[dict[str, Any]]:
-    """Our realm roles as RoleRepresentations."""
-    return [
-        {"name": name, "description": description, "attributes": attributes}
-        for name, (description, attributes) in REALM_ROLES.items()
-    ]
-
-
-def group_payloads() -> list[dict[str, Any]]:
-    """Our top-level groups as GroupRepresentations (marked with their managed key)."""
-    return [
-        {"name": name, "attributes": {MANAGED_ATTR: [key]}}
-        for key, name in desired_groups().items()
-    ]
-
-
-def audience_group_payloads(spec: PracticeSpec) -> list[dict[str, Any]]:
-    """The practice's audience groups (only those someone is in) as GroupRepresentations."""
-    fixed = desired_groups()
-    return [
-        {"name": name, "attributes": {MANAGED_ATTR: [key]}}
-        for key, name in desired_groups(spec).items()
-        if key not in fixed
-    ]
 
 
 def desired_clients(
@@ -626,15 +204,9 @@ def desired_clients(
 def realm_parts(
     spec: PracticeSpec, slot: Slot, settings: Settings, secrets: SecretStore
 ) -> RealmParts:
-    """The whole desired state of a new realm, composed from the payload builders above."""
-    usernames = [p.username.lower() for p in spec.persons]
-    if len(set(usernames)) != len(usernames):
-        raise UsageError(
-            "two persons share a username",
-            obj=f"practice {spec.praxisname}",
-            hint="fix the Starter Excel (usernames must be unique)",
-        )
-    smtp_password = secrets.get(SMTP_PASSWORD_SECRET) if settings.smtp_user else None
+    """The whole desired state of a new realm, composed from render/realm.py's builders."""
+    _require_unique_usernames(spec)
+    smtp_password = _smtp_password(settings, secrets)
     groups = desired_groups(spec)
     return RealmParts(
         realm=realm_payload(spec, slot, settings, smtp_password),
@@ -701,14 +273,7 @@ def _remove_own_new_realm(kc: KeycloakAdapter, slot: Slot, reporter: Reporter) -
     return True
 
 
-def create_realm_in_one_call(
-    kc: KeycloakAdapter,
-    spec: PracticeSpec,
-    slot: Slot,
-    settings: Settings,
-    secrets: SecretStore,
-    reporter: Reporter,
-) -> IdentityResult:
+def _create_in_one_call(target: _Target) -> IdentityResult:
     """Create a new practice realm with ONE ``POST /admin/realms`` carrying the complete
     representation (settings, user profile, roles, groups, users with attributes, required
     actions and memberships, clients with mappers), then read everything back.
@@ -718,9 +283,10 @@ def create_realm_in_one_call(
     declare), the realm, created by this very call and carrying our marker, is deleted again,
     so the next run starts from scratch. The invitations go out later, in provision's
     ``invite`` step (operations/invitations.py)."""
+    kc, slot, reporter = target.kc, target.slot, target.reporter
     start = kc.mutations
     realm = slot.realm
-    parts = realm_parts(spec, slot, settings, secrets)
+    parts = realm_parts(target.spec, slot, target.settings, target.secrets)
     try:
         kc.create_realm(realm_representation(parts))
     except ExternalServiceError as exc:
@@ -733,7 +299,7 @@ def create_realm_in_one_call(
         _remove_own_new_realm(kc, slot, reporter)
         raise
     reporter.change(
-        f"realm {realm} created ({spec.praxisname}) from one representation: "
+        f"realm {realm} created ({target.spec.praxisname}) from one representation: "
         f"{len(parts.users)} user(s), {len(parts.clients)} client(s)"
     )
     diffs = import_differences(parts, read_back(kc, parts))
@@ -754,18 +320,10 @@ def create_realm_in_one_call(
     return result
 
 
-def _converge_realm_settings(
-    kc: KeycloakAdapter,
-    spec: PracticeSpec,
-    slot: Slot,
-    settings: Settings,
-    secrets: SecretStore,
-    reporter: Reporter,
-    *,
-    adopt: bool,
-) -> None:
-    smtp_password = secrets.get(SMTP_PASSWORD_SECRET) if settings.smtp_user else None
-    want = realm_payload(spec, slot, settings, smtp_password)
+def _converge_realm_settings(target: _Target, *, adopt: bool) -> None:
+    kc, spec, slot, reporter = target.kc, target.spec, target.slot, target.reporter
+    smtp_password = _smtp_password(target.settings, target.secrets)
+    want = realm_payload(spec, slot, target.settings, smtp_password)
     live = kc.get_realm(slot.realm)
     if live is None:
         kc.create_realm(want)
@@ -780,12 +338,7 @@ def _converge_realm_settings(
                 hint="check it is the right realm, then re-run with --adopt to take it over",
             )
         reporter.warn(f"realm {slot.realm} exists without our marker: adopting it (--adopt)")
-    compare = dict(want)
-    compare.pop("realm")
-    smtp = compare.get("smtpServer")
-    if isinstance(smtp, dict):  # Keycloak masks the stored password
-        compare["smtpServer"] = {k: v for k, v in smtp.items() if k != "password"}
-    diffs = differences(compare, live)
+    diffs = differences(comparable_realm(want), live)
     if not diffs:
         reporter.skip(f"realm {slot.realm} exists, up to date")
         return
@@ -925,18 +478,10 @@ def _converge_client(
         reporter.skip(f"client {client_id} in {realm} exists, up to date")
 
 
-def _converge_clients(
-    kc: KeycloakAdapter,
-    spec: PracticeSpec,
-    slot: Slot,
-    settings: Settings,
-    secrets: SecretStore,
-    reporter: Reporter,
-    *,
-    prune: bool,
-) -> list[str]:
-    realm = slot.realm
-    wanted = desired_clients(spec, slot, settings, secrets)
+def _converge_clients(target: _Target, *, prune: bool) -> list[str]:
+    kc, reporter = target.kc, target.reporter
+    realm = target.slot.realm
+    wanted = desired_clients(target.spec, target.slot, target.settings, target.secrets)
     ids = [w["clientId"] for w in wanted]
     live = {c["clientId"]: c for c in kc.clients(realm)}
     for want in wanted:
@@ -955,7 +500,7 @@ def _converge_clients(
 
 def _check_read_back(kc: KeycloakAdapter, realm: str, user_id: str, want: dict[str, Any]) -> None:
     stored = kc.get_user(realm, user_id)
-    diffs = _user_differences(want, stored)
+    diffs = user_differences(want, stored)
     if diffs:
         raise ExternalServiceError(
             f"Keycloak did not store {', '.join(diffs)} of a user in realm {realm} "
@@ -965,64 +510,55 @@ def _check_read_back(kc: KeycloakAdapter, realm: str, user_id: str, want: dict[s
         )
 
 
-def _converge_users(
+def _create_user(
+    kc: KeycloakAdapter, realm: str, want: dict[str, Any], actions: list[str]
+) -> str:
+    """Create a user (empty attributes left out, e-mail not verified) and read it back."""
+    payload = {
+        **want,
+        "attributes": {k: v for k, v in want["attributes"].items() if v},
+        "emailVerified": False,
+        "requiredActions": actions,
+    }
+    user_id = kc.create_user(realm, payload)
+    _check_read_back(kc, realm, user_id, want)
+    return user_id
+
+
+def _update_user(
+    kc: KeycloakAdapter, realm: str, current: dict[str, Any], want: dict[str, Any]
+) -> str:
+    """Write the managed fields over the live user (other attributes kept) and read it back."""
+    user_id = str(current["id"])
+    update = {**current, **{k: v for k, v in want.items() if k != "attributes"}}
+    update["attributes"] = {
+        **(current.get("attributes") or {}),
+        **{k: v for k, v in want["attributes"].items()},
+    }
+    kc.update_user(realm, user_id, update)
+    _check_read_back(kc, realm, user_id, want)
+    return user_id
+
+
+def _retire_users(
     kc: KeycloakAdapter,
-    spec: PracticeSpec,
-    slot: Slot,
-    settings: Settings,
-    reporter: Reporter,
+    realm: str,
+    gone: list[dict[str, Any]],
     result: IdentityResult,
     *,
     prune: bool,
-) -> dict[str, str]:
-    """Create/update/disable users; return username -> id for the spec's persons."""
-    realm = slot.realm
-    usernames = [p.username.lower() for p in spec.persons]
-    if len(set(usernames)) != len(usernames):
-        raise UsageError(
-            "two persons share a username",
-            obj=f"practice {spec.praxisname}",
-            hint="fix the Starter Excel (usernames must be unique)",
-        )
-    live = {u["username"]: u for u in kc.users(realm) if not u["username"].startswith(SMOKE_PREFIX)}
-    ids: dict[str, str] = {}
-    unchanged = 0
-    for person in spec.persons:
-        want = user_fields(person, spec)
-        current = live.get(want["username"])
-        if current is None:
-            payload = {
-                **want,
-                "attributes": {k: v for k, v in want["attributes"].items() if v},
-                "emailVerified": False,
-                "requiredActions": required_actions(person, settings),
-            }
-            user_id = kc.create_user(realm, payload)
-            _check_read_back(kc, realm, user_id, want)
-            result.created_users += 1
-        else:
-            user_id = str(current["id"])
-            if _user_differences(want, current):
-                update = {**current, **{k: v for k, v in want.items() if k != "attributes"}}
-                update["attributes"] = {
-                    **(current.get("attributes") or {}),
-                    **{k: v for k, v in want["attributes"].items()},
-                }
-                kc.update_user(realm, user_id, update)
-                _check_read_back(kc, realm, user_id, want)
-                result.updated_users += 1
-            else:
-                unchanged += 1
-        ids[want["username"]] = user_id
-    for username, user in live.items():
-        if username in ids:
-            continue
+) -> None:
+    """Users no longer in the spec: deleted with ``prune``, else disabled (once)."""
+    for user in gone:
         if prune:
             kc.delete_user(realm, str(user["id"]))
             result.deleted_users += 1
         elif user.get("enabled", True):
             kc.update_user(realm, str(user["id"]), {**user, "enabled": False})
             result.disabled_users += 1
+
+
+def _report_users(reporter: Reporter, realm: str, result: IdentityResult, unchanged: int) -> None:
     counts = (
         f"{result.created_users} created, {result.updated_users} updated, "
         f"{result.disabled_users} disabled, {result.deleted_users} deleted, {unchanged} up to date"
@@ -1036,7 +572,46 @@ def _converge_users(
         reporter.change(f"users of {realm}: {counts}")
     else:
         reporter.skip(f"users of {realm}: {counts}")
+
+
+def _converge_users(target: _Target, result: IdentityResult, *, prune: bool) -> dict[str, str]:
+    """Create/update/disable users; return username -> id for the spec's persons."""
+    kc, spec = target.kc, target.spec
+    realm = target.slot.realm
+    _require_unique_usernames(spec)
+    live = {u["username"]: u for u in kc.users(realm) if not u["username"].startswith(SMOKE_PREFIX)}
+    ids: dict[str, str] = {}
+    unchanged = 0
+    for person in spec.persons:
+        want = user_fields(person, spec)
+        current = live.get(want["username"])
+        if current is None:
+            actions = required_actions(person, target.settings)
+            ids[want["username"]] = _create_user(kc, realm, want, actions)
+            result.created_users += 1
+        elif user_differences(want, current):
+            ids[want["username"]] = _update_user(kc, realm, current, want)
+            result.updated_users += 1
+        else:
+            ids[want["username"]] = str(current["id"])
+            unchanged += 1
+    gone = [user for username, user in live.items() if username not in ids]
+    _retire_users(kc, realm, gone, result, prune=prune)
+    _report_users(target.reporter, realm, result, unchanged)
     return ids
+
+
+def _sync_members(
+    want: set[str], have: set[str], *, add: Callable[[str], None], remove: Callable[[str], None]
+) -> int:
+    """Add the missing members, then remove the extra ones (in id order, one call each);
+    return how many calls were made."""
+    missing, extra = sorted(want - have), sorted(have - want)
+    for user_id in missing:
+        add(user_id)
+    for user_id in extra:
+        remove(user_id)
+    return len(missing) + len(extra)
 
 
 def _converge_memberships(
@@ -1052,23 +627,21 @@ def _converge_memberships(
     changes = 0
     for role, rep in roles.items():
         want = {user_ids[u] for u, p in persons.items() if role in person_roles(p)}
-        have = kc.role_member_ids(realm, role)
         role_ref = [{"id": rep["id"], "name": rep["name"]}]
-        for user_id in sorted(want - have):
-            kc.assign_realm_roles(realm, user_id, role_ref)
-            changes += 1
-        for user_id in sorted(have - want):
-            kc.remove_realm_roles(realm, user_id, role_ref)
-            changes += 1
+        changes += _sync_members(
+            want,
+            kc.role_member_ids(realm, role),
+            add=partial(kc.assign_realm_roles, realm, roles=role_ref),
+            remove=partial(kc.remove_realm_roles, realm, roles=role_ref),
+        )
     for key, group_id in groups.items():
         want = {user_ids[u] for u, p in persons.items() if key in person_group_keys(p, spec)}
-        have = kc.group_member_ids(realm, group_id)
-        for user_id in sorted(want - have):
-            kc.add_to_group(realm, user_id, group_id)
-            changes += 1
-        for user_id in sorted(have - want):
-            kc.remove_from_group(realm, user_id, group_id)
-            changes += 1
+        changes += _sync_members(
+            want,
+            kc.group_member_ids(realm, group_id),
+            add=partial(kc.add_to_group, realm, group_id=group_id),
+            remove=partial(kc.remove_from_group, realm, group_id=group_id),
+        )
     if changes:
         reporter.change(f"role and group memberships of {realm}: {changes} change(s)")
     else:
@@ -1078,7 +651,9 @@ def _converge_memberships(
 # --- other operations ---------------------------------------------------------------------
 
 
-def _require_ours(kc: KeycloakAdapter, slot: Slot) -> dict[str, Any]:
+def require_own_realm(kc: KeycloakAdapter, slot: Slot) -> dict[str, Any]:
+    """The practice's realm as Keycloak has it; NotFoundError when it does not exist,
+    ConflictError when it lacks our slot marker."""
     live = kc.get_realm(slot.realm)
     if live is None:
         raise NotFoundError(
@@ -1101,7 +676,7 @@ def delete_realm(kc: KeycloakAdapter, slot: Slot, reporter: Reporter) -> bool:
     if live is None:
         reporter.skip(f"realm {slot.realm} does not exist, nothing to delete")
         return False
-    _require_ours(kc, slot)
+    require_own_realm(kc, slot)
     kc.delete_realm(slot.realm)
     reporter.change(f"realm {slot.realm} deleted")
     return True
@@ -1111,7 +686,7 @@ def set_alias(
     kc: KeycloakAdapter, slot: Slot, praxisname: str, display_name: str, reporter: Reporter
 ) -> bool:
     """Move the public alias (rename): displayName and smartpraxx.praxisname, never the realm."""
-    live = _require_ours(kc, slot)
+    live = require_own_realm(kc, slot)
     attrs = live.get("attributes") or {}
     if live.get("displayName") == display_name and attrs.get(PRAXISNAME_ATTR) == praxisname:
         reporter.skip(f"realm {slot.realm} alias is {praxisname}, up to date")
@@ -1128,177 +703,8 @@ def move_start_page_client(
     kc: KeycloakAdapter, slot: Slot, settings: Settings, praxisname: str, reporter: Reporter
 ) -> None:
     """Rename: the start page client's redirect and post-logout URIs follow the new path."""
-    _require_ours(kc, slot)
+    require_own_realm(kc, slot)
     want = start_page_client_payload(settings, praxisname)
     _converge_client(kc, slot.realm, want, kc.find_client(slot.realm, START_PAGE_CLIENT), reporter)
 
 
-def export_realm(kc: KeycloakAdapter, slot: Slot) -> dict[str, Any]:
-    """The practice's identity data for decommission: Keycloak's partial export (clients,
-    roles, groups; secrets masked by Keycloak) plus the users without any credentials."""
-    _require_ours(kc, slot)
-    realm = kc.partial_export(slot.realm)
-    for client in realm.get("clients") or []:
-        client.pop("secret", None)
-    smtp = realm.get("smtpServer")
-    if isinstance(smtp, dict):
-        smtp.pop("password", None)
-    keep = (
-        "username",
-        "email",
-        "firstName",
-        "lastName",
-        "enabled",
-        "emailVerified",
-        "attributes",
-        "requiredActions",
-        "createdTimestamp",
-    )
-    users = []
-    for user in kc.users(slot.realm):
-        if user["username"].startswith(SMOKE_PREFIX):
-            continue
-        users.append({k: user[k] for k in keep if k in user})
-    return {"realm": realm, "users": users}
-
-
-def create_test_user(kc: KeycloakAdapter, slot: Slot, marker: str = "") -> tuple[str, str]:
-    """A throwaway user for the smoke check: (username, password), no required actions.
-
-    ``marker`` goes into the declared attribute ``SMOKE_MARKER_ATTR`` so a user left by a
-    killed run is found (and removed) by the next one."""
-    username = f"{SMOKE_PREFIX}{_secrets.token_hex(4)}"
-    password = generate_token(24)
-    user_id = kc.create_user(
-        slot.realm,
-        {
-            "username": username,
-            "email": f"{username}@smoke.invalid",
-            "firstName": "Smoke",
-            "lastName": "Test",
-            "enabled": True,
-            "emailVerified": True,
-            "requiredActions": [],
-            "attributes": {SMOKE_MARKER_ATTR: [marker or "smoke"]},
-        },
-    )
-    kc.set_password(slot.realm, user_id, password, temporary=False)
-    return username, password
-
-
-def delete_test_user(kc: KeycloakAdapter, slot: Slot, username: str) -> bool:
-    if not username.startswith(SMOKE_PREFIX):
-        raise UsageError("only smoke-test users can be deleted this way", obj=f"realm {slot.realm}")
-    user_id = kc.find_user_id(slot.realm, username)
-    if user_id is None:
-        return False
-    kc.delete_user(slot.realm, user_id)
-    return True
-
-
-def password_login(
-    settings: Settings,
-    slot: Slot,
-    client_id: str,
-    client_secret: str,
-    username: str,
-    password: str,
-    *,
-    redirect_uri: str | None = None,
-) -> dict[str, Any]:
-    """A real authorization-code login at the practice's realm (tests and the smoke check).
-
-    ``redirect_uri`` defaults to Nextcloud's user_oidc callback of the slot; it is never
-    contacted. Raises ``adapters.keycloak.LoginRefused`` when Keycloak refuses."""
-    # the login form lives on the browser-facing host (its cookies too; behind the local TLS
-    # proxy, or a cluster's front): start there, as a browser does (default: keycloak_url)
-    base = settings.keycloak_public_url
-    return authorization_code_login(
-        base,
-        slot.realm,
-        client_id,
-        client_secret,
-        redirect_uri or nextcloud_redirect_uris(settings, slot)[0],
-        username,
-        password,
-        timeout=settings.keycloak_timeout,
-        verify=tls_verify(settings),
-    )
-
-
-def tls_verify(settings: Settings) -> str | bool:
-    """What an https client trusts: the local proxy's CA (embedded TLS mode) or the system's."""
-    if settings.local_tls_proxy:
-        from ..adapters import localhost_names
-        from ..devstack.proxy import ca_certificate
-
-        localhost_names.enable()  # the browser-facing *.localhost names, as browsers do
-        return str(ca_certificate(settings))
-    return True
-
-
-def smoke_marker() -> str:
-    """The value of ``SMOKE_MARKER_ATTR`` on a smoke user: ``host:pid:epoch`` of its run."""
-    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
-
-
-def _marker_is_stale(marker: str, created_ms: int, now: float) -> bool:
-    """A smoke user is a leftover when its run's process is gone on this machine, or it is
-    older than ``SMOKE_USER_MAX_AGE`` (a run on another machine, or no readable marker)."""
-    host, _, rest = marker.partition(":")
-    pid_text, _, epoch_text = rest.partition(":")
-    try:
-        pid, born = int(pid_text), int(epoch_text)
-    except ValueError:
-        return now - created_ms / 1000 > SMOKE_USER_MAX_AGE
-    if host == socket.gethostname() and pid != os.getpid():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            pass
-    return now - born > SMOKE_USER_MAX_AGE
-
-
-def remove_leftover_test_users(kc: KeycloakAdapter, slot: Slot, reporter: Reporter) -> int:
-    """Delete smoke users left by killed runs (found by the marker attribute); return how many."""
-    found = kc.request(
-        "GET",
-        f"admin/realms/{slot.realm}/users",
-        params={"search": SMOKE_PREFIX, "briefRepresentation": "false", "max": 200},
-        what=f"look up smoke users in realm {slot.realm}",
-    )
-    now = time.time()
-    removed = 0
-    for user in found:
-        if not str(user.get("username", "")).startswith(SMOKE_PREFIX):
-            continue
-        marker = ((user.get("attributes") or {}).get(SMOKE_MARKER_ATTR) or [""])[0]
-        if _marker_is_stale(str(marker), int(user.get("createdTimestamp") or 0), now):
-            kc.delete_user(slot.realm, str(user["id"]))
-            removed += 1
-    if removed:
-        reporter.change(f"{removed} smoke user(s) left by an interrupted run removed from {slot.realm}")
-    return removed
-
-
-def smoke_login(
-    kc: KeycloakAdapter,
-    settings: Settings,
-    slot: Slot,
-    client_id: str,
-    client_secret: str,
-    marker: str = "",
-) -> dict[str, Any]:
-    """Create a throwaway user, log in for real through ``client_id``, remove the user again
-    (in a ``finally``; a user left by a killed run carries ``marker`` and is removed by
-    :func:`remove_leftover_test_users` at the start of the next smoke).
-    Returns the ID token's claims (not verified here; the caller checks ``iss``)."""
-    username, password = create_test_user(kc, slot, marker or smoke_marker())
-    try:
-        crash_point("smoke", "login", "during")  # crash tests: a kill with the user alive
-        tokens = password_login(settings, slot, client_id, client_secret, username, password)
-        return jwt_claims(str(tokens.get("id_token", "")))
-    finally:
-        delete_test_user(kc, slot, username)

@@ -37,9 +37,9 @@ from ..config import Settings
 from ..domain.model import PracticeSpec, Slot
 from ..errors import ConfigError, ExternalServiceError, NotFoundError, UsageError
 from ..output import Reporter
+from ..render.realm import NEXTCLOUD_CLIENT, SMOKE_PREFIX, SMTP_PASSWORD_SECRET
 from ..secrets import SecretStore
 from .context import OpContext, provisioned_practice
-from .identity import NEXTCLOUD_CLIENT, SMOKE_PREFIX, SMTP_PASSWORD_SECRET
 
 INVITED_ATTR = "smartpraxx_invited_at"
 # the required actions an invitation mail may carry (in Keycloak's order of execution)

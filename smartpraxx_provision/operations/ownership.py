@@ -31,8 +31,8 @@ from ..domain.ownership import (
 )
 from ..errors import SafetyRefusal, SmartpraxxError, UsageError
 from ..inventory.models import PracticeRecord
+from ..render.realm import PRAXISNAME_ATTR, SLOT_ATTR
 from .context import OpContext
-from .identity import PRAXISNAME_ATTR, SLOT_ATTR
 
 
 def _realms(ctx: OpContext) -> list[dict[str, Any]]:

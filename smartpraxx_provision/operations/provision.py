@@ -51,7 +51,7 @@ def standin_notice(ctx: OpContext) -> str | None:
 
 def urls(ctx: OpContext, praxisname: str, slot: Slot) -> dict[str, str]:
     from ..render.bundle import nextcloud_base_url, realm_issuer
-    from .identity import start_page_url
+    from ..render.realm import start_page_url
 
     s = ctx.settings
     return {
@@ -64,7 +64,7 @@ def urls(ctx: OpContext, praxisname: str, slot: Slot) -> dict[str, str]:
 def ensure_slot_secrets(ctx: OpContext, spec: PracticeSpec, slot: Slot) -> int:
     """Generate every secret the slot needs once; returns how many were created now."""
     from ..render.bundle import slot_secret_refs
-    from .identity import app_secret_path
+    from ..render.realm import app_secret_path
 
     paths = sorted(slot_secret_refs(slot).values())
     paths += [app_secret_path(slot, app) for app in spec.third_party_apps]

@@ -51,6 +51,7 @@ def rename_plan(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
 
 
 def rename(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
+    from ..render.realm import start_page_url
     from . import identity
     from .routes import reload_local_proxy, write_start_page_routes, write_start_pages
 
@@ -104,5 +105,5 @@ def rename(ctx: OpContext, old: str, new: str) -> dict[str, Any]:
         "slot": slot.id,
         "realm": slot.realm,
         "old_path_redirects_until": grace_until.date().isoformat(),
-        "start_page": identity.start_page_url(ctx.settings, new),
+        "start_page": start_page_url(ctx.settings, new),
     }

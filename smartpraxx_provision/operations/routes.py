@@ -65,24 +65,24 @@ def write_start_page_routes(ctx: OpContext) -> bool:
 def start_page_view(ctx: OpContext, record: PracticeRecord) -> StartPageView:
     """What the practice's start page shows: its ordered apps (inventory) and the
     third-party apps its realm has as enabled, managed clients (``app-*``)."""
-    from . import identity
+    from ..render import realm
     from .subscription import is_suspended
 
     external = []
     for client in ctx.keycloak.clients(record.realm):
         attrs = client.get("attributes") or {}
         client_id = str(client.get("clientId", ""))
-        if (client_id.startswith("app-") and attrs.get(identity.MANAGED_ATTR) == client_id
+        if (client_id.startswith("app-") and attrs.get(realm.MANAGED_ATTR) == client_id
                 and client.get("enabled", True) and client.get("baseUrl")):
-            roles = tuple(str(attrs.get(identity.ROLES_ATTR, "")).split())
+            roles = tuple(str(attrs.get(realm.ROLES_ATTR, "")).split())
             external.append(ExternalApp(client_id, str(client.get("name") or client_id),
                                         str(client["baseUrl"]), roles))
     return StartPageView(
         praxisname=record.praxisname,
         display_name=record.display_name,
-        page_url=identity.start_page_url(ctx.settings, record.praxisname) + "/",
+        page_url=realm.start_page_url(ctx.settings, record.praxisname) + "/",
         issuer=realm_issuer(ctx.settings, record.slot),
-        client_id=identity.START_PAGE_CLIENT,
+        client_id=realm.START_PAGE_CLIENT,
         tiles=start_page_tiles(
             record.apps, nextcloud_base_url(ctx.settings, record.slot), external),
         suspended=is_suspended(ctx, record.praxisname),

@@ -23,6 +23,7 @@ from ..domain.lifecycle import check_operation
 from ..errors import OperationFailed, SmartpraxxError
 from ..inventory.models import PracticeRecord
 from ..render.bundle import OIDC_PROVIDER_ID, nextcloud_base_url, realm_issuer
+from ..render.realm import nextcloud_secret_path
 from .context import OpContext, provisioned_practice
 
 if TYPE_CHECKING:
@@ -138,10 +139,10 @@ class _Smoke:
 
     def remove_leftovers(self) -> None:
         """0. smoke users left by a killed run (found by their marker attribute)."""
-        from . import identity
+        from . import identity_smoke
 
         try:
-            identity.remove_leftover_test_users(self.kc, self.slot, self.ctx.reporter)
+            identity_smoke.remove_leftover_test_users(self.kc, self.slot, self.ctx.reporter)
         except Exception as exc:
             self.ctx.reporter.warn(
                 f"smoke: leftover smoke users not checked: {_error_text(exc)}"
@@ -222,10 +223,10 @@ class _Smoke:
     @_guarded("login")
     def login(self) -> None:
         """5. a real login on the realm with a throwaway test user (removed in a finally)."""
-        from . import identity
+        from . import identity_smoke
 
-        secret = self.ctx.secrets.require(identity.nextcloud_secret_path(self.slot))
-        claims = identity.smoke_login(
+        secret = self.ctx.secrets.require(nextcloud_secret_path(self.slot))
+        claims = identity_smoke.smoke_login(
             self.kc, self.ctx.settings, self.slot, NEXTCLOUD_CLIENT_ID, secret
         )
         self.check(
@@ -296,15 +297,15 @@ def nextcloud_login_check(ctx: OpContext, record: PracticeRecord) -> tuple[str, 
     """Log a throwaway staff member in through the Nextcloud's code flow (as a browser
     does: /login → Keycloak's form → /apps/user_oidc/code) and read the Nextcloud user back
     over OCS: uid, e-mail and the group given in the realm. Both users are removed again."""
-    from ..adapters.keycloak import browser_login
+    from ..adapters.keycloak_login import browser_login, tls_verify
     from ..adapters.nextcloud import NextcloudAdapter
-    from . import identity, nextcloud_stack
+    from . import identity_smoke, nextcloud_stack
 
     slot = record.slot
     kc = ctx.practice_keycloak(record)  # refuses a realm of another owner
     base = nextcloud_base_url(ctx.settings, slot)
     # marked like smoke_login's user: a killed run's leftover is removed by the next smoke
-    username, password = identity.create_test_user(kc, slot, identity.smoke_marker())
+    username, password = identity_smoke.create_test_user(kc, slot, identity_smoke.smoke_marker())
     nc = NextcloudAdapter(ctx.practice_engine(record), nextcloud_stack.slot_names(slot).app)
     try:
         user_id = kc.find_user_id(slot.realm, username)
@@ -312,7 +313,7 @@ def nextcloud_login_check(ctx: OpContext, record: PracticeRecord) -> tuple[str, 
         if user_id is None or group is None:
             return f"realm {slot.realm} lacks the test user or group {SMOKE_GROUP}", False
         kc.add_to_group(slot.realm, user_id, str(group["id"]))
-        verify = identity.tls_verify(ctx.settings)
+        verify = tls_verify(ctx.settings)
         with requests.Session() as session:
             landed = browser_login(
                 session,
@@ -343,5 +344,5 @@ def nextcloud_login_check(ctx: OpContext, record: PracticeRecord) -> tuple[str, 
             return f"logged in via {landed.url.split('?', 1)[0]}, wrong: {', '.join(problems)}", False
         return f"code flow via {base}/login: Nextcloud user with group {SMOKE_GROUP}", True
     finally:
-        identity.delete_test_user(kc, slot, username)
+        identity_smoke.delete_test_user(kc, slot, username)
         nc.delete_user(username)

@@ -49,8 +49,8 @@ from ..errors import (
 from ..inventory.models import PracticeRecord
 from ..inventory.support import SupportBook
 from ..render import support as render
+from ..render.realm import ROLE_ADMIN
 from .context import OpContext
-from .identity import ROLE_ADMIN
 
 CONSENT_CLIENT = "smartpraxx-support-consent"
 NOW_ENV = "SMARTPRAXX_SUPPORT_NOW"  # tests: the injected clock of the CLI (ISO 8601 UTC)

@@ -91,7 +91,7 @@ SECRET_NAMES: dict[str, str] = {
     "db_root_password": "db-root-password",
     "redis_password": "redis-password",
     "nc_admin": "nc-admin",
-    "oidc_client_secret": "oidc-nextcloud",  # = identity.nextcloud_secret_path
+    "oidc_client_secret": "oidc-nextcloud",  # = realm.nextcloud_secret_path
 }
 
 # Apps the Starter Excel can order (Talk = spreed) and apps every slot has.
@@ -294,7 +294,7 @@ def oidc_provider_options(issuer: str, client_id: str) -> dict[str, str]:
     ``--group-whitelist-regex`` (user_oidc >= 6.2): only the realm's groups are managed at
     login, local groups (``admin``, broadcasts' ``news-*``) are left alone.
     """
-    from ..operations.identity import group_whitelist_regex  # pure; avoids an import cycle
+    from .realm import group_whitelist_regex  # avoids an import cycle
 
     return {
         "--clientid": client_id,

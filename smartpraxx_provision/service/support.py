@@ -27,11 +27,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..adapters.keycloak import LoginRefused, exchange_code, jwt_claims, pkce_pair
+from ..adapters.keycloak_login import LoginRefused, exchange_code, jwt_claims, pkce_pair, tls_verify
 from ..errors import SmartpraxxError, UsageError
 from ..operations import support as ops
 from ..operations.context import OpContext
-from ..operations.identity import tls_verify
 from ..render import support as render
 
 log = logging.getLogger("smartpraxx.service.support")

@@ -28,12 +28,14 @@ from typing import Any
 import pytest
 import requests
 
+from smartpraxx_provision.adapters import keycloak_login
 from smartpraxx_provision.adapters.docker_engine import DockerEngine
-from smartpraxx_provision.adapters.keycloak import KeycloakAdapter, jwt_claims
+from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
+from smartpraxx_provision.adapters.keycloak_login import jwt_claims
 from smartpraxx_provision.config import Settings
 from smartpraxx_provision.domain import audience
 from smartpraxx_provision.domain.model import PracticeSpec, Slot
-from smartpraxx_provision.operations import identity
+from smartpraxx_provision.render import realm as realm_render
 from smartpraxx_provision.secrets import FileSecretStore
 from smartpraxx_provision.starter import load_practice_spec
 from tests.fixtures.docker_wait import wait_healthy
@@ -83,7 +85,7 @@ def _login(e2e: Cli, keycloak: Settings, docker_engine: DockerEngine, doc: dict[
     """Real Keycloak login per user, then user_oidc's provisioning in the stand-in."""
     kc = KeycloakAdapter.from_settings(keycloak, FileSecretStore(keycloak.secrets_dir))
     slot = Slot.parse(doc["slot"])
-    secret = FileSecretStore(e2e.state_dir / "secrets").require(identity.nextcloud_secret_path(slot))
+    secret = FileSecretStore(e2e.state_dir / "secrets").require(realm_render.nextcloud_secret_path(slot))
     container = docker_engine.client.containers.get(f"{slot.id}-app")
     for username in usernames:
         user_id = kc.find_user_id(slot.realm, username)
@@ -92,7 +94,7 @@ def _login(e2e: Cli, keycloak: Settings, docker_engine: DockerEngine, doc: dict[
         user = kc.get_user(slot.realm, user_id)
         user["requiredActions"] = []
         kc.update_user(slot.realm, user_id, user)
-        tokens = identity.password_login(keycloak, slot, "nextcloud", secret, username, PASSWORD)
+        tokens = keycloak_login.password_login(keycloak, slot, "nextcloud", secret, username, PASSWORD)
         claims = jwt_claims(tokens["id_token"])
         assert "groups" in claims, sorted(claims)
         result = container.exec_run(

@@ -29,9 +29,11 @@ import requests
 
 from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
+from smartpraxx_provision.adapters.keycloak_login import password_login
 from smartpraxx_provision.config import Settings
 from smartpraxx_provision.domain.model import Person, PracticeSpec, Slot
-from smartpraxx_provision.operations import identity, nextcloud_stack
+from smartpraxx_provision.operations import nextcloud_stack
+from smartpraxx_provision.render import realm as realm_render
 from smartpraxx_provision.secrets import FileSecretStore
 from smartpraxx_provision.starter import load_practice_spec
 from tests.fixtures.browser import BrowserFactory
@@ -65,8 +67,8 @@ def _person(spec: PracticeSpec, username: str) -> Person:
 def expected_groups(person: Person, spec: PracticeSpec) -> set[str]:
     """The groups the Starter Excel gives the person (role groups + work areas + the
     audience groups kv-*, fach-*, rolle-*, bereich-*)."""
-    names = identity.desired_groups(spec)
-    return {names[key] for key in identity.person_group_keys(person, spec)}
+    names = realm_render.desired_groups(spec)
+    return {names[key] for key in realm_render.person_group_keys(person, spec)}
 
 
 @pytest.fixture(scope="module")
@@ -178,9 +180,9 @@ def _token(world: dict[str, Any], key: str, username: str) -> str:
     code login with the password the staff member set in the browser."""
     slot = Slot.parse(world[key]["slot"])
     settings: Settings = world["settings"]
-    secret = FileSecretStore(settings.secrets_dir).require(identity.nextcloud_secret_path(slot))
-    tokens = identity.password_login(
-        settings, slot, identity.NEXTCLOUD_CLIENT, secret, username, world["passwords"][username]
+    secret = FileSecretStore(settings.secrets_dir).require(realm_render.nextcloud_secret_path(slot))
+    tokens = password_login(
+        settings, slot, realm_render.NEXTCLOUD_CLIENT, secret, username, world["passwords"][username]
     )
     return str(tokens["access_token"])
 

@@ -24,7 +24,7 @@ from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.domain.ownership import LABEL_SLOT
 from smartpraxx_provision.inventory import open_inventory
-from smartpraxx_provision.operations.identity import SMOKE_PREFIX
+from smartpraxx_provision.render.realm import SMOKE_PREFIX
 from smartpraxx_provision.secrets import FileSecretStore
 from tests.fixtures.docker_wait import wait_healthy
 

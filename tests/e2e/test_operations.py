@@ -19,14 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from smartpraxx_provision.adapters import keycloak_login
 from smartpraxx_provision.adapters.docker_engine import DockerEngine
-from smartpraxx_provision.adapters.keycloak import KeycloakAdapter, LoginRefused, jwt_claims
+from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
+from smartpraxx_provision.adapters.keycloak_login import LoginRefused, jwt_claims
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.devstack import mailsink
 from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.domain.ownership import LABEL_SLOT
 from smartpraxx_provision.inventory import open_inventory
-from smartpraxx_provision.operations import identity
+from smartpraxx_provision.render import realm as realm_render
 from smartpraxx_provision.render.bundle import realm_issuer
 from smartpraxx_provision.secrets import FileSecretStore
 from smartpraxx_provision.starter import load_practice_spec
@@ -365,10 +367,10 @@ def _staff_login(cli: Cli, slot: str, username: str, password: str) -> dict[str,
     settings = _cli_settings(cli)
     the_slot = Slot.parse(slot)
     secret = FileSecretStore(cli.state_dir / "secrets").require(
-        identity.nextcloud_secret_path(the_slot)
+        realm_render.nextcloud_secret_path(the_slot)
     )
-    return identity.password_login(
-        settings, the_slot, identity.NEXTCLOUD_CLIENT, secret, username, password
+    return keycloak_login.password_login(
+        settings, the_slot, realm_render.NEXTCLOUD_CLIENT, secret, username, password
     )
 
 

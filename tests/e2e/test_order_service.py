@@ -34,10 +34,10 @@ import requests
 
 from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
+from smartpraxx_provision.adapters.keycloak_login import password_login
 from smartpraxx_provision.adapters.nextcloud import NextcloudAdapter
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.domain.model import Slot
-from smartpraxx_provision.operations.identity import password_login
 from smartpraxx_provision.render.bundle import slot_names
 from smartpraxx_provision.secrets import FileSecretStore
 
@@ -270,7 +270,7 @@ def test_upload_checks_provisions_and_bills_once(stack: dict[str, Any], e2e: Cli
 
 
 def _login(keycloak: Settings, e2e: Cli, username: str, password: str) -> bool:
-    from smartpraxx_provision.adapters.keycloak import LoginRefused
+    from smartpraxx_provision.adapters.keycloak_login import LoginRefused
     from smartpraxx_provision.errors import SmartpraxxError
 
     settings = load_settings(env={}, overrides={"state_dir": str(e2e.state_dir),

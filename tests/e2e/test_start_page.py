@@ -30,7 +30,7 @@ from openpyxl import load_workbook
 from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
 from smartpraxx_provision.config import Settings
 from smartpraxx_provision.domain.model import Slot, ThirdPartyApp
-from smartpraxx_provision.operations import identity
+from smartpraxx_provision.render import realm as realm_render
 from smartpraxx_provision.secrets import FileSecretStore
 from smartpraxx_provision.starter.schema import SHEET_APPS
 from starter_excel_samples.generate import set_value
@@ -112,7 +112,7 @@ def roster(world: dict[str, Any], tls: Tls, roster_port: int) -> Iterator[str]:
     slot = Slot.parse(world["a"]["slot"])
     app = ThirdPartyApp("Dienstplanung", world["roster"] + "/",
                         world["roster"] + "/oidc/callback")
-    secret = FileSecretStore(settings.secrets_dir).require(identity.app_secret_path(slot, app))
+    secret = FileSecretStore(settings.secrets_dir).require(realm_render.app_secret_path(slot, app))
     # the host reaches Keycloak directly; the realm keeps its one (browser) issuer
     backchannel = f"{settings.keycloak_url.rstrip('/')}/realms/{slot.realm}"
     double = dienstplanung.create_app(

@@ -11,8 +11,9 @@ import pytest
 import requests
 from keycloak import KeycloakOpenID
 
-from smartpraxx_provision.adapters.keycloak import (
-    KeycloakAdapter,
+from smartpraxx_provision.adapters import keycloak_login
+from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
+from smartpraxx_provision.adapters.keycloak_login import (
     LoginRefused,
     authorization_code_login,
     jwt_claims,
@@ -30,8 +31,9 @@ from smartpraxx_provision.domain.model import (
     WorkArea,
 )
 from smartpraxx_provision.errors import ConflictError, ExternalServiceError
-from smartpraxx_provision.operations import identity
+from smartpraxx_provision.operations import identity, identity_export, identity_smoke
 from smartpraxx_provision.output import Reporter
+from smartpraxx_provision.render import realm as realm_render
 from smartpraxx_provision.render.bundle import nextcloud_base_url, realm_issuer
 from smartpraxx_provision.secrets import FileSecretStore
 
@@ -130,15 +132,15 @@ def test_realm_settings_as_designed(
     assert realm is not None
     assert realm["displayName"] == "Urologische Praxis Dr. Müller"
     assert realm["defaultLocale"] == "de" and realm["internationalizationEnabled"] is True
-    assert realm["passwordPolicy"] == identity.PASSWORD_POLICY
+    assert realm["passwordPolicy"] == realm_render.PASSWORD_POLICY
     assert "hashAlgorithm(argon2)" in realm["passwordPolicy"]
     assert realm["bruteForceProtected"] is True
     assert realm["sslRequired"] == "external"
-    assert realm["accessTokenLifespan"] == identity.ACCESS_TOKEN_LIFESPAN
+    assert realm["accessTokenLifespan"] == realm_render.ACCESS_TOKEN_LIFESPAN
     assert realm["eventsEnabled"] is True and realm["adminEventsEnabled"] is True
-    assert realm["eventsExpiration"] == identity.EVENTS_EXPIRATION
-    assert realm["attributes"][identity.SLOT_ATTR] == slot.id
-    assert realm["attributes"][identity.PRAXISNAME_ATTR] == "praxis-mueller"
+    assert realm["eventsExpiration"] == realm_render.EVENTS_EXPIRATION
+    assert realm["attributes"][realm_render.SLOT_ATTR] == slot.id
+    assert realm["attributes"][realm_render.PRAXISNAME_ATTR] == "praxis-mueller"
     roles = {r["name"]: r for r in kc_admin.realm_roles(slot.realm)}
     assert roles["arzt"]["attributes"] == {"billable": ["true"]}
     assert {"praxis-admin", "mitarbeitende"} <= set(roles)
@@ -156,7 +158,7 @@ def test_drifted_realm_setting_is_repaired(
     assert result.changes == 1
     realm = kc_admin.get_realm(slot.realm)
     assert realm and realm["sslRequired"] == "external"
-    assert realm["passwordPolicy"] == identity.PASSWORD_POLICY
+    assert realm["passwordPolicy"] == realm_render.PASSWORD_POLICY
     assert any("passwordPolicy" in line and "sslRequired" in line for line in reporter.lines)
 
 
@@ -172,8 +174,8 @@ def test_attribute_round_trip_for_every_attribute(
         assert user_id
         user = kc_admin.get_user(slot.realm, user_id)
         attrs = user.get("attributes") or {}
-        expected = identity.user_attributes(person, spec)
-        for name in identity.MANAGED_USER_ATTRIBUTES:
+        expected = realm_render.user_attributes(person, spec)
+        for name in realm_render.MANAGED_USER_ATTRIBUTES:
             assert sorted(attrs.get(name) or []) == sorted(expected[name]), name
         assert (user["firstName"], user["lastName"]) == (person.first_name, person.last_name)
         assert user["email"] == person.email
@@ -218,7 +220,7 @@ def test_undeclared_attribute_is_detected_on_read_back(
     throwaway_realm: Callable[[], Slot], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Keycloak >= 24 answers 201 and drops an undeclared attribute: we must notice."""
-    declared = [a for a in identity.user_profile_attributes() if a["name"] != "fachrichtung"]
+    declared = [a for a in realm_render.user_profile_attributes() if a["name"] != "fachrichtung"]
     monkeypatch.setattr(identity, "user_profile_attributes", lambda: declared)
     slot = throwaway_realm()
     with pytest.raises(ExternalServiceError) as err:
@@ -235,8 +237,8 @@ def test_real_login_carries_claims_and_issuer(
     spec = make_spec()
     converge(kc_admin, spec, slot, keycloak, kc_secrets)
     enable_login(kc_admin, slot, "amueller")
-    secret = kc_secrets.require(identity.nextcloud_secret_path(slot))
-    tokens = identity.password_login(keycloak, slot, "nextcloud", secret, "amueller", PASSWORD)
+    secret = kc_secrets.require(realm_render.nextcloud_secret_path(slot))
+    tokens = keycloak_login.password_login(keycloak, slot, "nextcloud", secret, "amueller", PASSWORD)
 
     # the issuer user_oidc would use: the realm's discovery document
     discovery = requests.get(f"{realm_issuer(keycloak, slot)}/.well-known/openid-configuration", timeout=10).json()
@@ -271,13 +273,13 @@ def test_wrong_password_and_required_actions_refuse_login(
 ) -> None:
     slot = throwaway_realm()
     converge(kc_admin, make_spec(), slot, keycloak, kc_secrets)
-    secret = kc_secrets.require(identity.nextcloud_secret_path(slot))
+    secret = kc_secrets.require(realm_render.nextcloud_secret_path(slot))
     enable_login(kc_admin, slot, "amueller")
     with pytest.raises(LoginRefused):
-        identity.password_login(keycloak, slot, "nextcloud", secret, "amueller", "Falsch-falsch-123")
+        keycloak_login.password_login(keycloak, slot, "nextcloud", secret, "amueller", "Falsch-falsch-123")
     # a freshly provisioned user has no password at all: cannot log in
     with pytest.raises(LoginRefused):
-        identity.password_login(keycloak, slot, "nextcloud", secret, "bschulz", PASSWORD)
+        keycloak_login.password_login(keycloak, slot, "nextcloud", secret, "bschulz", PASSWORD)
 
 
 def test_user_of_realm_a_cannot_log_in_to_realm_b(
@@ -288,13 +290,13 @@ def test_user_of_realm_a_cannot_log_in_to_realm_b(
     converge(kc_admin, make_spec(), slot_a, keycloak, kc_secrets)
     converge(kc_admin, make_spec(people=(), praxisname="praxis-b"), slot_b, keycloak, kc_secrets)
     enable_login(kc_admin, slot_a, "amueller")
-    secret_a = kc_secrets.require(identity.nextcloud_secret_path(slot_a))
-    secret_b = kc_secrets.require(identity.nextcloud_secret_path(slot_b))
+    secret_a = kc_secrets.require(realm_render.nextcloud_secret_path(slot_a))
+    secret_b = kc_secrets.require(realm_render.nextcloud_secret_path(slot_b))
     assert secret_a != secret_b
-    tokens = identity.password_login(keycloak, slot_a, "nextcloud", secret_a, "amueller", PASSWORD)
+    tokens = keycloak_login.password_login(keycloak, slot_a, "nextcloud", secret_a, "amueller", PASSWORD)
     assert jwt_claims(tokens["id_token"])["iss"].endswith(f"/realms/{slot_a.realm}")
     with pytest.raises(LoginRefused):
-        identity.password_login(keycloak, slot_b, "nextcloud", secret_b, "amueller", PASSWORD)
+        keycloak_login.password_login(keycloak, slot_b, "nextcloud", secret_b, "amueller", PASSWORD)
     # realm A's client secret is worthless at realm B's token endpoint
     resp = requests.post(
         f"{keycloak.keycloak_url}/realms/{slot_b.realm}/protocol/openid-connect/token",
@@ -319,13 +321,13 @@ def test_third_party_client_created_and_usable(
     assert client["baseUrl"] == "https://dienstplan.example.org/"
     assert client["alwaysDisplayInConsole"] is True
     assert client["publicClient"] is False and client["directAccessGrantsEnabled"] is False
-    secret = kc_secrets.require(identity.app_secret_path(slot, app))
+    secret = kc_secrets.require(realm_render.app_secret_path(slot, app))
     assert kc_admin.client_secret(slot.realm, client["id"]) == secret
     nc = clients["nextcloud"]
-    assert sorted(nc["redirectUris"]) == sorted(identity.nextcloud_redirect_uris(keycloak, slot))
+    assert sorted(nc["redirectUris"]) == sorted(realm_render.nextcloud_redirect_uris(keycloak, slot))
     assert nc["baseUrl"] == nextcloud_base_url(keycloak, slot) + "/"
     enable_login(kc_admin, slot, "jweiss")
-    tokens = identity.password_login(
+    tokens = keycloak_login.password_login(
         keycloak, slot, app.client_id, secret, "jweiss", PASSWORD, redirect_uri=app.redirect_uri
     )
     claims = jwt_claims(tokens["id_token"])
@@ -365,7 +367,7 @@ def test_foreign_realm_refused_without_adopt(
     result, _ = converge(kc_admin, make_spec(), slot, keycloak, kc_secrets, adopt=True)
     assert result.created_users == 3
     realm = kc_admin.get_realm(slot.realm)
-    assert realm and realm["attributes"][identity.SLOT_ATTR] == slot.id
+    assert realm and realm["attributes"][realm_render.SLOT_ATTR] == slot.id
 
 
 def test_alias_moves_and_realm_stays(
@@ -379,8 +381,8 @@ def test_alias_moves_and_realm_stays(
     assert identity.set_alias(kc_admin, slot, "praxis-neu", "Praxis Neu", reporter) is False
     realm = kc_admin.get_realm(slot.realm)
     assert realm and realm["realm"] == slot.realm and realm["displayName"] == "Praxis Neu"
-    assert realm["attributes"][identity.PRAXISNAME_ATTR] == "praxis-neu"
-    assert realm["attributes"][identity.SLOT_ATTR] == slot.id
+    assert realm["attributes"][realm_render.PRAXISNAME_ATTR] == "praxis-neu"
+    assert realm["attributes"][realm_render.SLOT_ATTR] == slot.id
 
 
 def test_export_has_no_secrets_and_delete_realm(
@@ -390,7 +392,7 @@ def test_export_has_no_secrets_and_delete_realm(
     slot = throwaway_realm()
     converge(kc_admin, make_spec(), slot, keycloak, kc_secrets)
     before = kc_admin.mutations
-    exported = identity.export_realm(kc_admin, slot)
+    exported = identity_export.export_realm(kc_admin, slot)
     assert kc_admin.mutations == before  # the export POST is read-only
     text = json.dumps(exported)
     for path in kc_secrets.list(f"practices/{slot.id}"):
@@ -412,11 +414,11 @@ def test_smoke_login_cleans_up(
     slot = throwaway_realm()
     spec = make_spec()
     converge(kc_admin, spec, slot, keycloak, kc_secrets)
-    secret = kc_secrets.require(identity.nextcloud_secret_path(slot))
-    claims = identity.smoke_login(kc_admin, keycloak, slot, "nextcloud", secret)
+    secret = kc_secrets.require(realm_render.nextcloud_secret_path(slot))
+    claims = identity_smoke.smoke_login(kc_admin, keycloak, slot, "nextcloud", secret)
     assert claims["iss"] == realm_issuer(keycloak, slot)
     names = [u["username"] for u in kc_admin.users(slot.realm)]
-    assert not [n for n in names if n.startswith(identity.SMOKE_PREFIX)]
+    assert not [n for n in names if n.startswith(realm_render.SMOKE_PREFIX)]
     again, _ = converge(kc_admin, spec, slot, keycloak, kc_secrets)
     assert again.changes == 0
 
@@ -473,7 +475,7 @@ def test_start_page_client_is_public_pkce_only_with_its_exact_address(
     spec = make_spec()
     converge(kc_admin, spec, slot, keycloak, kc_secrets)
     enable_login(kc_admin, slot, "bschulz")
-    page = identity.start_page_url(keycloak, spec.praxisname) + "/"
+    page = realm_render.start_page_url(keycloak, spec.praxisname) + "/"
     tokens = authorization_code_login(keycloak.keycloak_url, slot.realm, "startseite", "", page,
                                       "bschulz", PASSWORD)
     claims = jwt_claims(tokens["id_token"])
@@ -501,7 +503,7 @@ def test_start_page_client_is_public_pkce_only_with_its_exact_address(
 
     for client in kc_admin.clients(slot.realm):
         if client["clientId"] in ("nextcloud", "startseite", "app-dienstplanung"):
-            assert identity.client_safety_problems(client) == [], client["clientId"]
+            assert realm_render.client_safety_problems(client) == [], client["clientId"]
 
 
 def test_rename_moves_the_start_page_client(
@@ -514,7 +516,7 @@ def test_rename_moves_the_start_page_client(
     identity.move_start_page_client(kc_admin, slot, keycloak, "praxis-neu", reporter)
     client = kc_admin.find_client(slot.realm, "startseite")
     assert client is not None
-    new = identity.start_page_url(keycloak, "praxis-neu") + "/"
+    new = realm_render.start_page_url(keycloak, "praxis-neu") + "/"
     assert client["redirectUris"] == [new]
     assert client["attributes"]["post.logout.redirect.uris"] == new
     before = kc_admin.mutations
@@ -533,8 +535,8 @@ def test_third_party_roles_reach_the_client_and_the_start_page_tiles(
     converge(kc_admin, make_spec(third_party_apps=(roster, lab)), slot, keycloak,
                         kc_secrets)
     clients = {c["clientId"]: c for c in kc_admin.clients(slot.realm)}
-    assert clients["app-dienstplanung"]["attributes"][identity.ROLES_ATTR] == "mfa"
-    assert identity.ROLES_ATTR not in clients["app-labor"]["attributes"]
+    assert clients["app-dienstplanung"]["attributes"][realm_render.ROLES_ATTR] == "mfa"
+    assert realm_render.ROLES_ATTR not in clients["app-labor"]["attributes"]
     again, _ = converge(kc_admin, make_spec(third_party_apps=(roster, lab)), slot, keycloak,
                         kc_secrets)
     assert again.changes == 0

@@ -20,7 +20,8 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from smartpraxx_provision.adapters.keycloak import _loopback_cookies, jwt_claims
+from smartpraxx_provision.adapters import keycloak_login
+from smartpraxx_provision.adapters.keycloak_login import _loopback_cookies, jwt_claims
 from smartpraxx_provision.config import Settings, replace
 from smartpraxx_provision.devstack import mailsink
 from smartpraxx_provision.domain.model import Slot
@@ -28,6 +29,7 @@ from smartpraxx_provision.errors import ConflictError, OperationFailed
 from smartpraxx_provision.operations import identity, invitations
 from smartpraxx_provision.operations.context import OpContext
 from smartpraxx_provision.output import Reporter
+from smartpraxx_provision.render import realm as realm_render
 from smartpraxx_provision.render.bundle import nextcloud_base_url, realm_issuer
 from smartpraxx_provision.secrets import FileSecretStore
 
@@ -239,13 +241,13 @@ def test_invitation_arrives_in_german_sets_a_password_and_is_sent_once(
         assert p.email not in text and p.username not in text and p.last_name not in text
 
     # the staff member follows the link, sets a password, and logs in with it
-    secret = ctx.secrets.require(identity.nextcloud_secret_path(slot))
+    secret = ctx.secrets.require(realm_render.nextcloud_secret_path(slot))
     last_page = _follow_invitation(links["bschulz"], NEW_PASSWORD)
     assert "Ihr Benutzerkonto wurde aktualisiert" in last_page
     assert nextcloud_base_url(settings, slot) in last_page
     user = kc.get_user(slot.realm, user_id)
     assert user["requiredActions"] == [] and user["emailVerified"] is True
-    tokens = identity.password_login(settings, slot, "nextcloud", secret, "bschulz", NEW_PASSWORD)
+    tokens = keycloak_login.password_login(settings, slot, "nextcloud", secret, "bschulz", NEW_PASSWORD)
     claims = jwt_claims(tokens["id_token"])
     assert claims["preferred_username"] == "bschulz" and claims["iss"] == issuer
 
@@ -321,7 +323,7 @@ def test_staff_member_can_recover_with_a_german_reset_mail(
     before = len(_mails_to(mail_sink, person.email))
     auth = (f"{realm_issuer(settings, slot)}/protocol/openid-connect/auth?"
             "client_id=nextcloud&response_type=code&scope=openid&redirect_uri="
-            + requests.utils.quote(identity.nextcloud_redirect_uris(settings, slot)[0], safe=""))
+            + requests.utils.quote(realm_render.nextcloud_redirect_uris(settings, slot)[0], safe=""))
     with requests.Session() as session:
         page = session.get(auth, timeout=20)
         _loopback_cookies(session, settings.keycloak_url)

@@ -20,7 +20,7 @@ from smartpraxx_provision.domain.ownership import (
     Owner,
 )
 from smartpraxx_provision.errors import SafetyRefusal
-from smartpraxx_provision.operations import identity
+from smartpraxx_provision.operations import identity, identity_export, identity_smoke
 from smartpraxx_provision.output import Reporter
 from smartpraxx_provision.secrets import FileSecretStore
 from tests.fixtures.stack import DockerScratch
@@ -141,9 +141,9 @@ def test_keycloak_door_labels_its_realm_and_refuses_other_owners(
             lambda t=theirs: identity.converge_realm(t, spec, slot, keycloak, kc_secrets, rep),
             lambda t=theirs: identity.set_alias(t, slot, "x", "X", rep),
             lambda t=theirs: identity.delete_realm(t, slot, rep),
-            lambda t=theirs: identity.export_realm(t, slot),
+            lambda t=theirs: identity_export.export_realm(t, slot),
             lambda t=theirs: t.users(slot.realm),
-            lambda t=theirs: identity.create_test_user(t, slot),
+            lambda t=theirs: identity_smoke.create_test_user(t, slot),
         ]
         for attempt in attempts:
             with pytest.raises(SafetyRefusal) as err:

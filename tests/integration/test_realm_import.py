@@ -15,6 +15,7 @@ from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.errors import ConflictError, ExternalServiceError
 from smartpraxx_provision.operations import identity
 from smartpraxx_provision.output import Reporter
+from smartpraxx_provision.render import realm as realm_render
 from smartpraxx_provision.secrets import FileSecretStore
 from tests.integration.test_identity import make_spec
 
@@ -46,7 +47,7 @@ def snapshot(kc: KeycloakAdapter, slot: Slot, settings: Settings) -> dict[str, A
     realm = slot.realm
     rep = kc.get_realm(realm) or {}
     clients = kc.clients(realm)
-    ours = [c for c in clients if (c.get("attributes") or {}).get(identity.MANAGED_ATTR)]
+    ours = [c for c in clients if (c.get("attributes") or {}).get(realm_render.MANAGED_ATTR)]
     client_data = {}
     for client in ours:
         uuid = str(client["id"])
@@ -124,7 +125,7 @@ def test_one_call_realm_equals_call_by_call_realm(
     a, b = snapshot(kc_admin, one, keycloak), snapshot(kc_admin, fine, keycloak)
     # the secrets differ per slot (each has its own in the store): compare them to the store
     for slot, snap in ((one, a), (fine, b)):
-        secret = kc_secrets.require(identity.nextcloud_secret_path(slot))
+        secret = kc_secrets.require(realm_render.nextcloud_secret_path(slot))
         assert snap["clients"]["nextcloud"]["secret"] == secret
         for client in snap["clients"].values():
             client["secret"] = "<SECRET>"
@@ -142,7 +143,7 @@ def test_one_call_realm_equals_call_by_call_realm(
     assert set(anna["user"]["requiredActions"]) == {"UPDATE_PASSWORD"}
     assert {m["name"] for m in a["clients"]["nextcloud"]["client"]["protocolMappers"]} >= {
         "rolle", "arbeitsbereiche", "fachrichtung", "kv", "groups"}
-    assert a["realm"]["passwordPolicy"] == identity.PASSWORD_POLICY
+    assert a["realm"]["passwordPolicy"] == realm_render.PASSWORD_POLICY
     assert {"lanr", "rolle"} <= {x["name"] for x in a["user_profile"]["attributes"]}
 
 
@@ -168,7 +169,7 @@ def test_refused_import_leaves_no_realm(
     is then created in one call."""
     good = identity.group_payloads
     monkeypatch.setattr(identity, "group_payloads", lambda: [
-        g for g in good() if g["name"] != identity.ROLE_GROUPS[identity.ROLE_STAFF]])
+        g for g in good() if g["name"] != realm_render.ROLE_GROUPS[realm_render.ROLE_STAFF]])
     slot = throwaway_realm()
     before = kc_admin.mutations
     with pytest.raises(ExternalServiceError) as err:
@@ -187,7 +188,7 @@ def test_dropped_attribute_found_on_read_back_and_new_realm_removed(
     throwaway_realm: Callable[[], Slot], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Keycloak accepts the import but drops what the user profile does not declare."""
-    declared = [a for a in identity.user_profile_attributes() if a["name"] != "lanr"]
+    declared = [a for a in realm_render.user_profile_attributes() if a["name"] != "lanr"]
     monkeypatch.setattr(identity, "user_profile_attributes", lambda: declared)
     slot = throwaway_realm()
     reporter = Reporter(quiet=True)
@@ -224,5 +225,5 @@ def test_foreign_realm_appearing_meanwhile_is_not_touched(
     assert "appeared while this run was creating it" in err.value.message
     live = real_get(slot.realm)
     assert live is not None and live["displayName"] == "fremd"
-    assert identity.SLOT_ATTR not in (live.get("attributes") or {})
+    assert realm_render.SLOT_ATTR not in (live.get("attributes") or {})
     assert kc_admin.users(slot.realm) == []

@@ -25,7 +25,8 @@ import pytest
 import requests
 from starlette.testclient import TestClient
 
-from smartpraxx_provision.adapters.keycloak import LoginRefused, _loopback_cookies
+from smartpraxx_provision.adapters import keycloak_login
+from smartpraxx_provision.adapters.keycloak_login import LoginRefused, _loopback_cookies
 from smartpraxx_provision.config import Settings, replace
 from smartpraxx_provision.devstack import mailsink
 from smartpraxx_provision.domain import support as dom
@@ -34,6 +35,7 @@ from smartpraxx_provision.errors import UsageError
 from smartpraxx_provision.operations import identity, support
 from smartpraxx_provision.operations.context import OpContext
 from smartpraxx_provision.output import Reporter
+from smartpraxx_provision.render import realm as realm_render
 from smartpraxx_provision.secrets import FileSecretStore
 from smartpraxx_provision.service.app import create_app
 
@@ -191,7 +193,7 @@ def test_consent_approve_login_expire_export(practice: Practice, mail_sink: Sett
     roles = {r["name"] for r in kc.request(
         "GET", f"admin/realms/{realm}/users/{user_id}/role-mappings/realm/composite",
         what="roles", mutating=False)}
-    assert not roles & {identity.ROLE_ADMIN, identity.ROLE_DOCTOR, identity.ROLE_STAFF}
+    assert not roles & {realm_render.ROLE_ADMIN, realm_render.ROLE_DOCTOR, realm_render.ROLE_STAFF}
     assert kc.request("GET", f"admin/realms/{realm}/users/{user_id}/groups", what="groups",
                       mutating=False) == []
     # ops get the set-password link by mail (no shared password) and log in through OIDC
@@ -199,8 +201,8 @@ def test_consent_approve_login_expire_export(practice: Practice, mail_sink: Sett
     shown = mailsink.show_message(mail_sink, str(ops_mail["id"]))
     [action] = [u for u in shown["links"] if "action-token" in u]
     assert "Ihr Benutzerkonto wurde aktualisiert" in _follow_invitation(action, SUPPORT_PASSWORD)
-    secret = ctx.secrets.require(identity.nextcloud_secret_path(practice.slot))
-    tokens = identity.password_login(settings, practice.slot, "nextcloud", secret,
+    secret = ctx.secrets.require(realm_render.nextcloud_secret_path(practice.slot))
+    tokens = keycloak_login.password_login(settings, practice.slot, "nextcloud", secret,
                                      "support-sp-1", SUPPORT_PASSWORD)
     sessions_path = f"admin/realms/{realm}/users/{user_id}/sessions"
     assert kc.request("GET", sessions_path, what="sessions", mutating=False)
@@ -214,7 +216,7 @@ def test_consent_approve_login_expire_export(practice: Practice, mail_sink: Sett
     assert kc.get_user(realm, user_id)["enabled"] is False
     assert kc.request("GET", sessions_path, what="sessions", mutating=False) == []
     with pytest.raises(LoginRefused):
-        identity.password_login(settings, practice.slot, "nextcloud", secret,
+        keycloak_login.password_login(settings, practice.slot, "nextcloud", secret,
                                 "support-sp-1", SUPPORT_PASSWORD)
     refreshed = requests.post(
         f"{settings.keycloak_url}/realms/{realm}/protocol/openid-connect/token",

@@ -14,7 +14,7 @@ import requests
 from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
 from smartpraxx_provision.config import Settings
 from smartpraxx_provision.domain.model import Slot, ThirdPartyApp
-from smartpraxx_provision.operations import identity
+from smartpraxx_provision.render import realm as realm_render
 from smartpraxx_provision.render.bundle import realm_issuer
 from smartpraxx_provision.secrets import FileSecretStore
 from tests.doubles import dienstplanung
@@ -57,7 +57,7 @@ def test_dienstplanung_signs_in_the_practice_staff_and_nobody_else(
     issuer = realm_issuer(keycloak, slot)
     double = dienstplanung.create_app(
         issuer=issuer, client_id=app.client_id,
-        client_secret=kc_secrets.get(identity.app_secret_path(slot, app)) or "", base_url=base)
+        client_secret=kc_secrets.get(realm_render.app_secret_path(slot, app)) or "", base_url=base)
     with dienstplanung.Server(double, port), requests.Session() as browser:
         page = _login(browser, base + "/", "bschulz")
         assert page.status_code == 200, page.text[:500]

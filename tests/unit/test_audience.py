@@ -9,7 +9,7 @@ import pytest
 from smartpraxx_provision.domain import audience
 from smartpraxx_provision.domain.catalog import REGIONS
 from smartpraxx_provision.domain.model import Person, PracticeSpec, PracticeType, Role, WorkArea
-from smartpraxx_provision.operations import identity
+from smartpraxx_provision.render import realm as realm_render
 
 
 def spec(kv: str = "KV Rheinland-Pfalz", *persons: Person) -> PracticeSpec:
@@ -61,21 +61,21 @@ def test_person_groups_carry_kv_fach_rolle_bereiche() -> None:
 def test_realm_groups_and_memberships_include_the_audience_groups() -> None:
     mfa = person(Role.MFA, WorkArea.ABRECHNUNG)
     s = spec("KZV Bayern", mfa)
-    groups = identity.desired_groups(s)
+    groups = realm_render.desired_groups(s)
     assert groups["audience:kzv-by"] == "kzv-by"
     assert groups["audience:bereich-abrechnung"] == "bereich-abrechnung"
     assert "audience:fach-urologie" not in groups  # nobody has it
-    keys = identity.person_group_keys(mfa, s)
+    keys = realm_render.person_group_keys(mfa, s)
     assert {"audience:kzv-by", "audience:rolle-mfa", "area:abrechnung"} <= keys
-    assert identity.desired_groups() == {k: v for k, v in groups.items()
+    assert realm_render.desired_groups() == {k: v for k, v in groups.items()
                                          if not k.startswith("audience:")}
 
 
 def test_whitelist_regex_manages_only_the_realms_groups() -> None:
-    pattern = identity.group_whitelist_regex()
+    pattern = realm_render.group_whitelist_regex()
     assert pattern.startswith("/^") and pattern.endswith("$/")
     rx = re.compile(pattern[1:-1])
-    for gid in [*audience.all_groups(), *identity.desired_groups().values()]:
+    for gid in [*audience.all_groups(), *realm_render.desired_groups().values()]:
         assert rx.search(gid), gid
     for gid in ("admin", "news-b0123456789ab", "Praxis-Admins-x", "kv-", "fach-Uro"):
         assert not rx.search(gid), gid

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from smartpraxx_provision.adapters.keycloak import KeycloakAdapter, jwt_claims
+from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
+from smartpraxx_provision.adapters.keycloak_login import jwt_claims
 from smartpraxx_provision.config import Settings, load_settings, replace
 from smartpraxx_provision.devstack import keycloak as devkc
 from smartpraxx_provision.domain.model import (
@@ -19,7 +20,7 @@ from smartpraxx_provision.domain.model import (
     WorkArea,
 )
 from smartpraxx_provision.errors import ExternalServiceError, ServiceUnavailableError
-from smartpraxx_provision.operations import identity
+from smartpraxx_provision.render import realm as realm_render
 from smartpraxx_provision.render.bundle import nextcloud_base_url, realm_issuer
 
 SLOT = Slot("cloud023", 7)
@@ -56,8 +57,8 @@ def test_urls(settings: Settings) -> None:
     assert f"{realm_issuer(s, SLOT)}/.well-known/openid-configuration".endswith(
         "/realms/nc07-cloud023/.well-known/openid-configuration"
     )
-    assert identity.start_page_url(s, "praxis-mueller") == "https://mein.smartpraxx.de/praxis-mueller"
-    assert identity.nextcloud_redirect_uris(s, SLOT) == [
+    assert realm_render.start_page_url(s, "praxis-mueller") == "https://mein.smartpraxx.de/praxis-mueller"
+    assert realm_render.nextcloud_redirect_uris(s, SLOT) == [
         "https://nc07.cloud023.smartpraxx.de/apps/user_oidc/code",
         "https://nc07.cloud023.smartpraxx.de/index.php/apps/user_oidc/code",
     ]
@@ -82,10 +83,10 @@ def test_urls_behind_the_local_tls_proxy(settings: Settings) -> None:
         "https://mein.smartpraxx.localhost:9443/realms/nc07-cloud023"
     )
     assert backchannel_issuer_url(s, SLOT) == "http://idp-internal:8080/realms/nc07-cloud023"
-    assert identity.start_page_url(s, "praxis-mueller") == (
+    assert realm_render.start_page_url(s, "praxis-mueller") == (
         "https://mein.smartpraxx.localhost:9443/praxis-mueller"
     )
-    assert identity.nextcloud_redirect_uris(s, SLOT)[0] == (
+    assert realm_render.nextcloud_redirect_uris(s, SLOT)[0] == (
         "https://nc07.cloud023.smartpraxx.localhost:9443/apps/user_oidc/code"
     )
     # without the proxy the containers use the public issuer itself
@@ -94,7 +95,7 @@ def test_urls_behind_the_local_tls_proxy(settings: Settings) -> None:
 
 
 def test_realm_payload(settings: Settings) -> None:
-    p = identity.realm_payload(spec(), SLOT, settings)
+    p = realm_render.realm_payload(spec(), SLOT, settings)
     assert p["realm"] == "nc07-cloud023"
     assert p["displayName"] == "Praxis Dr. Müller"
     assert p["defaultLocale"] == "de" and "de" in p["supportedLocales"]
@@ -120,7 +121,7 @@ def test_realm_payload(settings: Settings) -> None:
 def test_realm_payload_with_smtp_and_theme(settings: Settings) -> None:
     s = replace(settings, smtp_host="mail.example.org", smtp_from="noreply@example.org",
                 smtp_user="mailer", keycloak_login_theme="smartpraxx")
-    p = identity.realm_payload(spec(), SLOT, s, smtp_password="pw")
+    p = realm_render.realm_payload(spec(), SLOT, s, smtp_password="pw")
     assert p["smtpServer"]["host"] == "mail.example.org"
     assert p["smtpServer"]["auth"] == "true" and p["smtpServer"]["password"] == "pw"
     assert p["loginTheme"] == "smartpraxx"
@@ -129,7 +130,7 @@ def test_realm_payload_with_smtp_and_theme(settings: Settings) -> None:
 
 def test_user_fields_and_attributes() -> None:
     s = spec()
-    u = identity.user_fields(person(lanrs=("123456699", "123456628")), s)
+    u = realm_render.user_fields(person(lanrs=("123456699", "123456628")), s)
     assert u["username"] == "amueller" and u["email"] == "anna@example.org"
     assert u["attributes"] == {
         "rolle": ["praxisinhaber"],
@@ -138,31 +139,31 @@ def test_user_fields_and_attributes() -> None:
         "kv": ["KV Rheinland-Pfalz"],
         "lanr": ["123456699", "123456628"],
     }
-    mfa = identity.user_fields(person(role=Role.MFA, lanr=None, specialty=None, admin=False), s)
+    mfa = realm_render.user_fields(person(role=Role.MFA, lanr=None, specialty=None, admin=False), s)
     assert mfa["attributes"]["lanr"] == [] and mfa["attributes"]["fachrichtung"] == []
 
 
 def test_roles_groups_required_actions(settings: Settings) -> None:
     owner = person()
-    assert identity.person_roles(owner) == {"praxis-admin", "arzt", "mitarbeitende"}
+    assert realm_render.person_roles(owner) == {"praxis-admin", "arzt", "mitarbeitende"}
     trainee = person(role=Role.WEITERBILDUNGSASSISTENT, admin=False)
-    assert identity.person_roles(trainee) == {"mitarbeitende"}  # not billable
-    assert identity.person_group_keys(owner) >= {"area:abrechnung", "area:datenschutz-it"}
-    names = identity.desired_groups()
+    assert realm_render.person_roles(trainee) == {"mitarbeitende"}  # not billable
+    assert realm_render.person_group_keys(owner) >= {"area:abrechnung", "area:datenschutz-it"}
+    names = realm_render.desired_groups()
     assert names["area:datenschutz-it"] == "Datenschutz & IT"  # no '/' in group names
     assert all("/" not in n for n in names.values())
     # one mail, one link, set a password: following the link verifies the address too
-    assert identity.required_actions(owner, settings) == ["UPDATE_PASSWORD"]
+    assert realm_render.required_actions(owner, settings) == ["UPDATE_PASSWORD"]
     totp = replace(settings, admin_totp=True)
-    assert identity.required_actions(owner, totp)[-1] == "CONFIGURE_TOTP"
-    assert "CONFIGURE_TOTP" not in identity.required_actions(trainee, totp)
+    assert realm_render.required_actions(owner, totp)[-1] == "CONFIGURE_TOTP"
+    assert "CONFIGURE_TOTP" not in realm_render.required_actions(trainee, totp)
 
 
 def test_user_profile_declares_every_attribute() -> None:
-    attrs = {a["name"]: a for a in identity.user_profile_attributes()}
+    attrs = {a["name"]: a for a in realm_render.user_profile_attributes()}
     # plus the smoke check's marker on its throwaway users (admin-only)
-    assert set(attrs) == {*identity.MANAGED_USER_ATTRIBUTES, identity.SMOKE_MARKER_ATTR}
-    assert attrs[identity.SMOKE_MARKER_ATTR]["permissions"] == {
+    assert set(attrs) == {*realm_render.MANAGED_USER_ATTRIBUTES, realm_render.SMOKE_MARKER_ATTR}
+    assert attrs[realm_render.SMOKE_MARKER_ATTR]["permissions"] == {
         "view": ["admin"],
         "edit": ["admin"],
     }
@@ -173,7 +174,7 @@ def test_user_profile_declares_every_attribute() -> None:
 
 
 def test_clients(settings: Settings) -> None:
-    nc = identity.nextcloud_client_payload(settings, SLOT, spec(), "s3cret")
+    nc = realm_render.nextcloud_client_payload(settings, SLOT, spec(), "s3cret")
     assert nc["clientId"] == "nextcloud" and nc["publicClient"] is False
     assert nc["secret"] == "s3cret" and nc["directAccessGrantsEnabled"] is False
     assert nc["webOrigins"] == ["http://nc07.cloud023.smartpraxx.de"]
@@ -188,12 +189,12 @@ def test_clients(settings: Settings) -> None:
         assert m["config"]["userinfo.token.claim"] == "true"
     app = ThirdPartyApp("Dienstplanung Süd", "https://dp.example.org/x",
                         "https://dp.example.org/cb")
-    tp = identity.third_party_client_payload(app, "t")
+    tp = realm_render.third_party_client_payload(app, "t")
     assert tp["clientId"] == "app-dienstplanung-sued"
     assert tp["redirectUris"] == ["https://dp.example.org/cb"]
     assert tp["webOrigins"] == ["https://dp.example.org"]
-    assert identity.app_secret_path(SLOT, app) == "practices/nc07-cloud023/oidc-dienstplanung-sued"
-    assert identity.nextcloud_secret_path(SLOT) == "practices/nc07-cloud023/oidc-nextcloud"
+    assert realm_render.app_secret_path(SLOT, app) == "practices/nc07-cloud023/oidc-dienstplanung-sued"
+    assert realm_render.nextcloud_secret_path(SLOT) == "practices/nc07-cloud023/oidc-nextcloud"
 
 
 @pytest.mark.parametrize(
@@ -211,7 +212,7 @@ def test_clients(settings: Settings) -> None:
     ],
 )
 def test_differences(desired: object, live: object, expected: list[str]) -> None:
-    assert identity.differences(desired, live) == expected
+    assert realm_render.differences(desired, live) == expected
 
 
 def test_jwt_claims_rejects_garbage() -> None:

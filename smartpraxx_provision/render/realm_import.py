@@ -4,7 +4,7 @@ what Keycloak stored against it.
 ``operations/identity.py`` creates a realm that does not exist yet with a single
 ``POST /admin/realms`` (Keycloak's own import) instead of dozens of fine-grained calls, then
 reads everything back. This module holds no builders of its own for the managed state: the
-caller passes the parts produced by identity.py's payload builders (realm settings, user-profile
+caller passes the parts produced by render/realm.py's payload builders (realm settings, user-profile
 attributes, roles, groups, users, clients), so whatever those builders gain flows into the
 one-call path unchanged. What is added here is only what an *import* needs on top:
 
@@ -26,50 +26,50 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .realm import comparable_realm, field_differences, user_differences
+
 USER_PROFILE_COMPONENT = "org.keycloak.userprofile.UserProfileProvider"
 USER_PROFILE_PROVIDER = "declarative-user-profile"
 USER_PROFILE_CONFIG_KEY = "kc.user.profile.config"
+
+
+def _builtin_attribute(name: str, validations: dict[str, Any], *, required: bool) -> dict[str, Any]:
+    """One of Keycloak's built-in user-profile attributes as a fresh realm declares it."""
+    attribute: dict[str, Any] = {
+        "name": name,
+        "displayName": f"${{{name}}}",
+        "validations": validations,
+    }
+    if required:
+        attribute["required"] = {"roles": ["user"]}
+    attribute["permissions"] = {"view": ["admin", "user"], "edit": ["admin", "user"]}
+    attribute["multivalued"] = False
+    return attribute
+
 
 # Keycloak 26's built-in user profile of a new realm (GET .../users/profile of a fresh realm,
 # 26.5.6). An imported realm gets exactly this plus our attributes, like a realm whose profile
 # the fine-grained converge extended.
 DEFAULT_USER_PROFILE: dict[str, Any] = {
     "attributes": [
-        {
-            "name": "username",
-            "displayName": "${username}",
-            "validations": {
+        _builtin_attribute(
+            "username",
+            {
                 "length": {"min": 3, "max": 255},
                 "username-prohibited-characters": {},
                 "up-username-not-idn-homograph": {},
             },
-            "permissions": {"view": ["admin", "user"], "edit": ["admin", "user"]},
-            "multivalued": False,
-        },
-        {
-            "name": "email",
-            "displayName": "${email}",
-            "validations": {"email": {}, "length": {"max": 255}},
-            "required": {"roles": ["user"]},
-            "permissions": {"view": ["admin", "user"], "edit": ["admin", "user"]},
-            "multivalued": False,
-        },
-        {
-            "name": "firstName",
-            "displayName": "${firstName}",
-            "validations": {"length": {"max": 255}, "person-name-prohibited-characters": {}},
-            "required": {"roles": ["user"]},
-            "permissions": {"view": ["admin", "user"], "edit": ["admin", "user"]},
-            "multivalued": False,
-        },
-        {
-            "name": "lastName",
-            "displayName": "${lastName}",
-            "validations": {"length": {"max": 255}, "person-name-prohibited-characters": {}},
-            "required": {"roles": ["user"]},
-            "permissions": {"view": ["admin", "user"], "edit": ["admin", "user"]},
-            "multivalued": False,
-        },
+            required=False,
+        ),
+        _builtin_attribute("email", {"email": {}, "length": {"max": 255}}, required=True),
+        *(
+            _builtin_attribute(
+                name,
+                {"length": {"max": 255}, "person-name-prohibited-characters": {}},
+                required=True,
+            )
+            for name in ("firstName", "lastName")
+        ),
     ],
     "groups": [
         {
@@ -85,21 +85,21 @@ DEFAULT_USER_PROFILE: dict[str, Any] = {
 class ImportUser:
     """One person as the fine-grained converge would create them."""
 
-    fields: dict[str, Any]  # identity.user_fields(): username, email, names, enabled, attributes
+    fields: dict[str, Any]  # realm.user_fields(): username, email, names, enabled, attributes
     required_actions: list[str]
-    realm_roles: list[str]  # our realm roles (identity.person_roles)
-    groups: list[str]  # our group names (identity.desired_groups()[key])
+    realm_roles: list[str]  # our realm roles (realm.person_roles)
+    groups: list[str]  # our group names (realm.desired_groups()[key])
 
 
 @dataclass(frozen=True)
 class RealmParts:
-    """The desired state of a new realm, as built by identity.py's payload builders."""
+    """The desired state of a new realm, as built by render/realm.py's payload builders."""
 
-    realm: dict[str, Any]  # identity.realm_payload()
-    user_profile_attributes: list[dict[str, Any]]  # identity.user_profile_attributes()
+    realm: dict[str, Any]  # realm.realm_payload()
+    user_profile_attributes: list[dict[str, Any]]  # realm.user_profile_attributes()
     roles: list[dict[str, Any]]  # {"name", "description", "attributes"}
     groups: list[dict[str, Any]]  # {"name", "attributes"}
-    clients: list[dict[str, Any]]  # identity.*_client_payload() incl. secret and mappers
+    clients: list[dict[str, Any]]  # realm.*_client_payload() incl. secret and mappers
     users: list[ImportUser] = field(default_factory=list)
 
     @property
@@ -209,55 +209,44 @@ def _norm(value: Any) -> Any:
     return value
 
 
+def _same_normalized(desired: Any, live: Any) -> bool:
+    if desired is None:
+        return live is None
+    return live is not None and _norm(desired) == _norm(live)
+
+
 def subset_differences(desired: Any, live: Any, prefix: str = "") -> list[str]:
     """Field names of ``desired`` that ``live`` does not match (dicts as subsets, lists of
-    scalars as sets, scalars by string form; same rules as identity.differences)."""
-    if isinstance(desired, dict):
-        live_dict = live if isinstance(live, dict) else {}
-        out: list[str] = []
-        for key, value in desired.items():
-            out.extend(subset_differences(value, live_dict.get(key), f"{prefix}{key}."))
-        return out
-    name = prefix.rstrip(".")
-    if isinstance(desired, list):
-        live_list = live if isinstance(live, list) else ([] if live is None else [live])
-        if all(not isinstance(v, (dict, list)) for v in desired):
-            same = sorted(map(str, map(_norm, desired))) == sorted(map(str, map(_norm, live_list)))
-        else:
-            same = desired == live_list
-        return [] if same else [name]
-    if desired is None:
-        return [] if live is None else [name]
-    return [] if live is not None and _norm(desired) == _norm(live) else [name]
+    scalars as sets, scalars by normalized string form; the traversal of realm.differences)."""
+    return field_differences(
+        desired, live, prefix, same=_same_normalized, text=lambda v: str(_norm(v))
+    )
 
 
-def import_differences(parts: RealmParts, got: ReadBack) -> list[str]:
-    """What Keycloak did not store as sent. Persons are named by their position in the spec
-    ("user 3"), never by username or value; every managed attribute of every user is checked
-    (Keycloak drops attributes the user profile does not declare and still answers 201)."""
-    out: list[str] = []
-    realm = {k: v for k, v in parts.realm.items() if k != "realm"}
-    smtp = realm.get("smtpServer")
-    if isinstance(smtp, dict):  # Keycloak masks the stored password
-        realm["smtpServer"] = {k: v for k, v in smtp.items() if k != "password"}
-    out += [f"realm.{d}" for d in subset_differences(realm, got.realm)]
+def _missing_or_different(
+    kind: str, wanted: Sequence[Mapping[str, Any]], live: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """``<kind>.<name>`` of each wanted representation that is absent or differs (by name)."""
+    by_name = {r["name"]: r for r in live}
+    return [
+        f"{kind}.{want['name']}"
+        for want in wanted
+        if want["name"] not in by_name or subset_differences(want, by_name[want["name"]])
+    ]
 
+
+def _profile_differences(parts: RealmParts, got: ReadBack) -> list[str]:
     declared = {a.get("name"): a for a in got.user_profile.get("attributes") or []}
+    out: list[str] = []
     for attr in parts.user_profile_attributes:
         live = declared.get(attr["name"])
         if live is None or subset_differences(attr, live):
             out.append(f"user profile.{attr['name']}")
+    return out
 
-    roles = {r["name"]: r for r in got.roles}
-    for role in parts.roles:
-        if role["name"] not in roles or subset_differences(role, roles[role["name"]]):
-            out.append(f"role.{role['name']}")
 
-    groups = {g["name"]: g for g in got.groups}
-    for group in parts.groups:
-        if group["name"] not in groups or subset_differences(group, groups[group["name"]]):
-            out.append(f"group.{group['name']}")
-
+def _client_differences(parts: RealmParts, got: ReadBack) -> list[str]:
+    out: list[str] = []
     clients = {c["clientId"]: c for c in got.clients}
     for want in parts.clients:
         cid = want["clientId"]
@@ -274,33 +263,32 @@ def import_differences(parts: RealmParts, got: ReadBack) -> list[str]:
             current = mappers.get(mapper["name"])
             if current is None or subset_differences(mapper, current):
                 out.append(f"client.{cid}.mapper.{mapper['name']}")
+    return out
 
-    users = {u.get("username"): u for u in got.users}
-    for index, user in enumerate(parts.users, start=1):
-        want = user.fields
-        live_user = users.get(want["username"])
-        label = f"user {index}"
-        if live_user is None:
-            out.append(f"{label} missing")
-            continue
-        top = {k: v for k, v in want.items() if k != "attributes"}
-        out += [f"{label} {d}" for d in subset_differences(top, live_user)]
-        live_attrs = live_user.get("attributes") or {}
-        for name, values in want["attributes"].items():
-            if sorted(values) != sorted(live_attrs.get(name) or []):
-                out.append(f"{label} attributes.{name}")
-        if sorted(live_user.get("requiredActions") or []) != sorted(user.required_actions):
-            out.append(f"{label} requiredActions")
-        if live_user.get("emailVerified") is not False:
-            out.append(f"{label} emailVerified")
-        uid = str(live_user.get("id"))
-        for role_name in user.realm_roles:
-            if uid not in got.role_members.get(role_name, set()):
-                out.append(f"{label} role {role_name}")
-        group_members = got.group_members
-        for group_name in user.groups if group_members is not None else ():
-            if group_members is not None and uid not in group_members.get(group_name, set()):
-                out.append(f"{label} group {group_name}")
+
+def _user_import_differences(
+    label: str, user: ImportUser, live_user: dict[str, Any], got: ReadBack
+) -> list[str]:
+    out = [f"{label} {d}" for d in user_differences(user.fields, live_user, subset_differences)]
+    if sorted(live_user.get("requiredActions") or []) != sorted(user.required_actions):
+        out.append(f"{label} requiredActions")
+    if live_user.get("emailVerified") is not False:
+        out.append(f"{label} emailVerified")
+    uid = str(live_user.get("id"))
+    for role_name in user.realm_roles:
+        if uid not in got.role_members.get(role_name, set()):
+            out.append(f"{label} role {role_name}")
+    group_members = got.group_members
+    for group_name in user.groups if group_members is not None else ():
+        if group_members is not None and uid not in group_members.get(group_name, set()):
+            out.append(f"{label} group {group_name}")
+    return out
+
+
+def _unexpected_members(
+    parts: RealmParts, got: ReadBack, users: Mapping[Any, dict[str, Any]]
+) -> list[str]:
+    """Roles and groups with members the spec does not put there."""
     expected_roles: dict[str, set[str]] = {r["name"]: set() for r in parts.roles}
     expected_groups: dict[str, set[str]] = {g["name"]: set() for g in parts.groups}
     for user in parts.users:
@@ -311,6 +299,7 @@ def import_differences(parts: RealmParts, got: ReadBack) -> list[str]:
             expected_roles.setdefault(role_name, set()).add(str(live_user.get("id")))
         for group_name in user.groups:
             expected_groups.setdefault(group_name, set()).add(str(live_user.get("id")))
+    out: list[str] = []
     for role_name, members in got.role_members.items():
         if members - expected_roles.get(role_name, set()):
             out.append(f"role {role_name}: unexpected members")
@@ -318,3 +307,22 @@ def import_differences(parts: RealmParts, got: ReadBack) -> list[str]:
         if members - expected_groups.get(group_name, set()):
             out.append(f"group {group_name}: unexpected members")
     return out
+
+
+def import_differences(parts: RealmParts, got: ReadBack) -> list[str]:
+    """What Keycloak did not store as sent. Persons are named by their position in the spec
+    ("user 3"), never by username or value; every managed attribute of every user is checked
+    (Keycloak drops attributes the user profile does not declare and still answers 201)."""
+    out = [f"realm.{d}" for d in subset_differences(comparable_realm(parts.realm), got.realm)]
+    out += _profile_differences(parts, got)
+    out += _missing_or_different("role", parts.roles, got.roles)
+    out += _missing_or_different("group", parts.groups, got.groups)
+    out += _client_differences(parts, got)
+    users = {u.get("username"): u for u in got.users}
+    for index, user in enumerate(parts.users, start=1):
+        live_user = users.get(user.fields["username"])
+        if live_user is None:
+            out.append(f"user {index} missing")
+        else:
+            out += _user_import_differences(f"user {index}", user, live_user, got)
+    return out + _unexpected_members(parts, got, users)
