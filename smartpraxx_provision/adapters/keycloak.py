@@ -322,6 +322,13 @@ class KeycloakAdapter:
         adapter.admin = KeycloakAdmin(connection=adapter._connection)
         return adapter
 
+    def realm_reader(self, realm: str, client_id: str, client_secret: str) -> KeycloakAdapter:
+        """``service_account`` of ``realm`` on the same nodes with the same timeout."""
+        return KeycloakAdapter.service_account(
+            self.url, realm, client_id, client_secret,
+            timeout=float(self._connection.timeout or 30), failover_urls=self.urls[1:],
+        )
+
     # --- plumbing ------------------------------------------------------------------------
 
     @property

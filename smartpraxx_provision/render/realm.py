@@ -36,6 +36,13 @@ EVENTS_EXPIRATION = 90 * 24 * 3600  # seconds, login and admin events
 
 NEXTCLOUD_CLIENT = "nextcloud"
 START_PAGE_CLIENT = "startseite"
+# A confidential client whose service account may only read its realm (realm-management's
+# view roles), imported with every new realm: the read-back right after the import goes
+# through it. Keycloak makes the first master-admin request that touches a new realm pay for
+# it (8.8 s at 200 realms, 0.16 s at 0: benchmarks/RESULTS-realms.md); the realm's own
+# read-only token does not (0.36 s for token + whole read-back at 200 realms).
+READER_CLIENT = "smartpraxx-reader"
+READER_ROLES = ("view-clients", "view-realm", "view-users")
 ROLE_ADMIN = "praxis-admin"
 ROLE_DOCTOR = "arzt"
 ROLE_STAFF = "mitarbeitende"
@@ -426,6 +433,10 @@ def client_safety_problems(payload: dict[str, Any]) -> list[str]:
     if payload.get("publicClient") and attrs.get("pkce.code.challenge.method") != "S256":
         problems.append("a public client without PKCE S256")
     return problems
+
+
+def reader_secret_path(slot: Slot) -> str:
+    return f"practices/{slot.id}/keycloak-{READER_CLIENT}"
 
 
 def nextcloud_secret_path(slot: Slot) -> str:

@@ -26,7 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .realm import comparable_realm, field_differences, user_differences
+from .realm import (
+    READER_CLIENT,
+    READER_ROLES,
+    comparable_realm,
+    field_differences,
+    user_differences,
+)
 
 USER_PROFILE_COMPONENT = "org.keycloak.userprofile.UserProfileProvider"
 USER_PROFILE_PROVIDER = "declarative-user-profile"
@@ -101,6 +107,7 @@ class RealmParts:
     groups: list[dict[str, Any]]  # {"name", "attributes"}
     clients: list[dict[str, Any]]  # realm.*_client_payload() incl. secret and mappers
     users: list[ImportUser] = field(default_factory=list)
+    reader_secret: str | None = None  # the READER_CLIENT's secret; None: no reader imported
 
     @property
     def name(self) -> str:
@@ -157,6 +164,33 @@ def import_client(client: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def reader_client(secret: str) -> dict[str, Any]:
+    """The read-only admin client of a new realm (render/realm.py ``READER_CLIENT``): no
+    login flow of any kind, only its service account's client-credentials grant."""
+    return {
+        "clientId": READER_CLIENT,
+        "name": "smartpraxx (nur lesend)",
+        "enabled": True,
+        "publicClient": False,
+        "secret": secret,
+        "serviceAccountsEnabled": True,
+        "standardFlowEnabled": False,
+        "implicitFlowEnabled": False,
+        "directAccessGrantsEnabled": False,
+        "frontchannelLogout": False,
+    }
+
+
+def reader_service_account() -> dict[str, Any]:
+    """The reader's service-account user, holding realm-management's view roles only."""
+    return {
+        "username": f"service-account-{READER_CLIENT}",
+        "enabled": True,
+        "serviceAccountClientId": READER_CLIENT,
+        "clientRoles": {"realm-management": list(READER_ROLES)},
+    }
+
+
 def realm_representation(parts: RealmParts) -> dict[str, Any]:
     """The complete RealmRepresentation of a new practice realm (one POST /admin/realms)."""
     profile = user_profile_config(parts.user_profile_attributes)
@@ -165,6 +199,9 @@ def realm_representation(parts: RealmParts) -> dict[str, Any]:
     rep["groups"] = [dict(g) for g in parts.groups]
     rep["clients"] = [import_client(c) for c in parts.clients]
     rep["users"] = [import_user(u, parts.name) for u in parts.users]
+    if parts.reader_secret is not None:
+        rep["clients"].append(reader_client(parts.reader_secret))
+        rep["users"].append(reader_service_account())
     components = dict(rep.get("components") or {})
     components[USER_PROFILE_COMPONENT] = [
         {

@@ -130,6 +130,10 @@ def test_one_call_realm_equals_call_by_call_realm(
         for client in snap["clients"].values():
             client["secret"] = "<SECRET>"
             client["client"].pop("secret", None)
+    # the one call also imports the realm's read-only reader (its read-back goes through it)
+    assert realm_render.READER_CLIENT in a["client_ids"]
+    assert realm_render.READER_CLIENT not in b["client_ids"]
+    a["client_ids"].remove(realm_render.READER_CLIENT)
     for key in a:
         assert a[key] == b[key], key
     # what the test compares is really there
@@ -145,6 +149,40 @@ def test_one_call_realm_equals_call_by_call_realm(
         "rolle", "arbeitsbereiche", "fachrichtung", "kv", "groups"}
     assert a["realm"]["passwordPolicy"] == realm_render.PASSWORD_POLICY
     assert {"lanr", "rolle"} <= {x["name"] for x in a["user_profile"]["attributes"]}
+
+
+def test_new_realm_reader_reads_its_realm_only_and_writes_nothing(
+    kc_admin: KeycloakAdapter, keycloak: Settings, kc_secrets: FileSecretStore,
+    throwaway_realm: Callable[[], Slot],
+) -> None:
+    slot = throwaway_realm()
+    converge(kc_admin, slot, keycloak, kc_secrets)
+    realm = slot.realm
+    client = kc_admin.find_client(realm, realm_render.READER_CLIENT)
+    assert client is not None and client["serviceAccountsEnabled"] and not client["publicClient"]
+    assert not (client["standardFlowEnabled"] or client["implicitFlowEnabled"]
+                or client["directAccessGrantsEnabled"]), "no login flow of any kind"
+    account = kc_admin.request(
+        "GET", f"admin/realms/{realm}/clients/{client['id']}/service-account-user",
+        what="read the reader's service account")
+    mappings = kc_admin.request(
+        "GET", f"admin/realms/{realm}/users/{account['id']}/role-mappings",
+        what="read the reader's roles")
+    granted = {r["name"] for r in mappings["clientMappings"]["realm-management"]["mappings"]}
+    assert granted == set(realm_render.READER_ROLES)
+
+    secret = kc_secrets.require(realm_render.reader_secret_path(slot))
+    reader = kc_admin.realm_reader(realm, realm_render.READER_CLIENT, secret)
+    assert (reader.get_realm(realm) or {}).get("realm") == realm
+    assert {u["username"] for u in reader.users(realm)} == {"amueller", "jweiss", "bschulz"}
+    with pytest.raises(ExternalServiceError) as refused:
+        reader.request("PUT", f"admin/realms/{realm}", {"displayName": "fremd"},
+                       what="change the realm")
+    assert refused.value.details.get("status") == 403
+    with pytest.raises(ExternalServiceError) as other:
+        reader.request("GET", "admin/realms/master", what="read another realm")
+    assert other.value.details.get("status") == 403
+    assert (kc_admin.get_realm(realm) or {}).get("displayName") != "fremd"
 
 
 def test_second_converge_after_one_call_changes_nothing(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,26 @@ def test_java_home_setting_checked(tmp_path: Path, state_dir: Path) -> None:
     with pytest.raises(ServiceUnavailableError) as err:
         devkc.find_java_home(bad)
     assert "21" in err.value.message and err.value.hint
+
+
+def test_new_realm_imports_a_read_only_reader_without_login_flows() -> None:
+    from smartpraxx_provision.render.realm_import import (
+        RealmParts,
+        reader_client,
+        realm_representation,
+    )
+
+    parts = RealmParts(realm={"realm": "nc07-cloud023"}, user_profile_attributes=[], roles=[],
+                       groups=[], clients=[])
+    assert realm_render.READER_CLIENT not in [c["clientId"] for c in
+                                             realm_representation(parts)["clients"]]
+    rep = realm_representation(dataclasses.replace(parts, reader_secret="s3cret-of-the-store"))
+    (client,) = [c for c in rep["clients"] if c["clientId"] == realm_render.READER_CLIENT]
+    assert client == reader_client("s3cret-of-the-store")
+    assert client["serviceAccountsEnabled"] and not client["publicClient"]
+    assert not any(client[k] for k in ("standardFlowEnabled", "implicitFlowEnabled",
+                                       "directAccessGrantsEnabled"))
+    (account,) = [u for u in rep["users"] if u.get("serviceAccountClientId")]
+    assert account["clientRoles"] == {"realm-management": ["view-clients", "view-realm",
+                                                            "view-users"]}
+    assert all(role.startswith("view-") for role in realm_render.READER_ROLES)
