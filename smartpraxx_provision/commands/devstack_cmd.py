@@ -10,6 +10,11 @@ import typer
 from ..output import Reporter
 from .common import MachineJsonOpt, emit, group
 
+RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Rebuild the service images (no cache).")]
+RebuildBaseOpt = Annotated[
+    bool, typer.Option("--rebuild-base", help="Also re-run debootstrap for the base image.")
+]
+
 
 def _summary(result: dict[str, Any]) -> Iterator[str]:
     timings = result.get("timings") or {}
@@ -61,13 +66,8 @@ def _message_lines(message: dict[str, Any]) -> Iterator[str]:
 
 def up(
     ctx: typer.Context,
-    rebuild: Annotated[
-        bool, typer.Option("--rebuild", help="Rebuild the service images (no cache).")
-    ] = False,
-    rebuild_base: Annotated[
-        bool,
-        typer.Option("--rebuild-base", help="Also re-run debootstrap for the base image."),
-    ] = False,
+    rebuild: RebuildOpt = False,
+    rebuild_base: RebuildBaseOpt = False,
     json_out: MachineJsonOpt = False,
 ) -> None:
     """Bring the local stack up; a second run only reports what already runs."""

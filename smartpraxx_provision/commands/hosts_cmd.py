@@ -19,6 +19,17 @@ HostArg = Annotated[str, typer.Argument(help="Host name, e.g. cloud023.")]
 TlsCaOpt = Annotated[Path | None, typer.Option("--tls-ca", help="CA certificate.")]
 TlsCertOpt = Annotated[Path | None, typer.Option("--tls-cert", help="Client certificate.")]
 TlsKeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="Client key.")]
+# add's (declarations too long for their parameter's line)
+EndpointOpt = Annotated[
+    str,
+    typer.Option(
+        "--endpoint",
+        help="unix:///var/run/docker.sock | ssh://user@host | tcp://host:2376 (with --tls-*).",
+    ),
+]
+BootstrappingOpt = Annotated[
+    bool, typer.Option("--bootstrapping", help="Register it as not yet ready.")
+]
 
 
 def _tls(ca: Path | None, cert: Path | None, key: Path | None) -> dict[str, str] | None:
@@ -96,18 +107,9 @@ def _set_state(ctx: typer.Context, name: str, state: str, dry_run: bool, json_ou
 def add(
     ctx: typer.Context,
     name: HostArg,
-    endpoint: Annotated[
-        str,
-        typer.Option(
-            "--endpoint",
-            help="unix:///var/run/docker.sock | ssh://user@host | "
-            "tcp://host:2376 (with --tls-*).",
-        ),
-    ],
+    endpoint: EndpointOpt,
     capacity: Annotated[int, typer.Option("--capacity", min=0, help="Max. slots.")] = 50,
-    bootstrapping: Annotated[
-        bool, typer.Option("--bootstrapping", help="Register it as not yet ready.")
-    ] = False,
+    bootstrapping: BootstrappingOpt = False,
     tls_ca: TlsCaOpt = None,
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,

@@ -14,6 +14,22 @@ from .common import DryRunOpt, JsonOpt, YesOpt, add_commands, emit, op_context, 
 if TYPE_CHECKING:
     from ..operations.context import OpContext
 
+# the options whose declaration does not fit on their parameter's line
+# provision's
+ReuseNameOpt = Annotated[
+    bool, typer.Option("--reuse-name", help="Release a tombstoned praxisname (ops only).")
+]
+PruneOpt = Annotated[
+    bool, typer.Option("--prune", help="Delete users missing from the Excel (default: disable).")
+]
+AdoptOpt = Annotated[
+    bool, typer.Option("--adopt", help="Take over an existing realm not created by this tool.")
+]
+# rename's
+ConfirmFeeOpt = Annotated[
+    bool, typer.Option("--confirm-fee", help="Confirm the paid change of the praxisname.")
+]
+
 
 def _provision_lines(result: dict[str, Any], praxisname: str, op: OpContext) -> Iterator[str]:
     yield f"{'no changes' if result['no_changes'] else 'provisioned'}: {praxisname} on {result['slot']}"
@@ -64,20 +80,10 @@ def _smoke_lines(result: dict[str, Any]) -> Iterator[str]:
 def provision(
     ctx: typer.Context,
     starter: Annotated[Path, typer.Argument(help="The practice's Starter Excel (.xlsx).")],
-    host: Annotated[
-        str | None, typer.Option("--host", help="Pin the slot to cloudYYY.")
-    ] = None,
-    reuse_name: Annotated[
-        bool, typer.Option("--reuse-name", help="Release a tombstoned praxisname (ops only).")
-    ] = False,
-    prune: Annotated[
-        bool,
-        typer.Option("--prune", help="Delete users missing from the Excel (default: disable)."),
-    ] = False,
-    adopt: Annotated[
-        bool,
-        typer.Option("--adopt", help="Take over an existing realm not created by this tool."),
-    ] = False,
+    host: Annotated[str | None, typer.Option("--host", help="Pin the slot to cloudYYY.")] = None,
+    reuse_name: ReuseNameOpt = False,
+    prune: PruneOpt = False,
+    adopt: AdoptOpt = False,
     no_smoke: Annotated[bool, typer.Option("--no-smoke", help="Skip the smoke check.")] = False,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
@@ -103,9 +109,7 @@ def rename(
     ctx: typer.Context,
     old: Annotated[str, typer.Argument(help="Current praxisname.")],
     new: Annotated[str, typer.Argument(help="New praxisname.")],
-    confirm_fee: Annotated[
-        bool, typer.Option("--confirm-fee", help="Confirm the paid change of the praxisname.")
-    ] = False,
+    confirm_fee: ConfirmFeeOpt = False,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     json_out: JsonOpt = False,

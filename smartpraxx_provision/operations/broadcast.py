@@ -36,7 +36,7 @@ from typing import Any
 from ..domain.audience import Target
 from ..errors import ExternalServiceError, SmartpraxxError, UsageError
 from ..inventory import broadcasts as store
-from ..inventory.models import PracticeRecord
+from ..inventory.models import PracticeRecord, record_dict
 from ..render.templates import template_bytes
 from .context import OpContext
 
@@ -59,15 +59,8 @@ class Outcome:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "praxisname": self.praxisname,
-            "practice_id": self.practice_id,
-            "state": self.state,
-            "recipients": self.recipients,
-            "announcement_id": self.announcement_id,
-            "error": self.error,
-            "seconds": round(self.seconds, 3),
-        }
+        """Its fields; the seconds rounded to milliseconds."""
+        return {**record_dict(self), "seconds": round(self.seconds, 3)}
 
 
 # --- pure -----------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from ..adapters.keycloak import KeycloakAdapter
 from ..config import Settings
 from ..domain.model import PracticeSpec, Slot
 from ..errors import ConfigError, ExternalServiceError, NotFoundError, UsageError
+from ..inventory.models import record_dict
 from ..output import Reporter
 from ..render.realm import NEXTCLOUD_CLIENT, SMOKE_PREFIX, SMTP_PASSWORD_SECRET
 from ..secrets import SecretStore
@@ -55,13 +56,8 @@ class InvitationResult:
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "sent": self.sent,
-            "already_invited": self.already_invited,
-            "set_up": self.set_up,
-            "failed": self.failed,
-            "errors": list(dict.fromkeys(self.errors)),
-        }
+        """Its fields; the errors without repeats."""
+        return {**record_dict(self), "errors": list(dict.fromkeys(self.errors))}
 
 
 # --- settings ---------------------------------------------------------------------------
