@@ -135,24 +135,25 @@ class _CountingConnection(KeycloakOpenIDConnection):
     def refresh_token(self) -> None:
         self._failover("token refresh", super().refresh_token)
 
+    def _mutation(
+        self, method: str, call: Callable[..., requests.Response], *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """A counted mutating request ``call(*args, **kwargs)``, failed over like any other."""
+        self._count()
+        return self._failover(method, lambda: call(*args, **kwargs))
+
     def raw_get(self, *args: Any, **kwargs: Any) -> requests.Response:
         call = super().raw_get
         return self._failover("GET", lambda: call(*args, **kwargs))
 
     def raw_post(self, *args: Any, **kwargs: Any) -> requests.Response:
-        self._count()
-        call = super().raw_post
-        return self._failover("POST", lambda: call(*args, **kwargs))
+        return self._mutation("POST", super().raw_post, *args, **kwargs)
 
     def raw_put(self, *args: Any, **kwargs: Any) -> requests.Response:
-        self._count()
-        call = super().raw_put
-        return self._failover("PUT", lambda: call(*args, **kwargs))
+        return self._mutation("PUT", super().raw_put, *args, **kwargs)
 
     def raw_delete(self, *args: Any, **kwargs: Any) -> requests.Response:
-        self._count()
-        call = super().raw_delete
-        return self._failover("DELETE", lambda: call(*args, **kwargs))
+        return self._mutation("DELETE", super().raw_delete, *args, **kwargs)
 
 
 def _node_list(url: str, failover_urls: Sequence[str]) -> list[str]:
@@ -196,19 +197,32 @@ class KeycloakAdapter:
         timeout: float = 30.0,
         failover_urls: Sequence[str] = (),
     ) -> None:
+        self._connect(
+            url,
+            admin_user,
+            timeout,
+            failover_urls,
+            username=admin_user,
+            password=admin_password,
+            realm_name="master",
+            user_realm_name="master",
+            client_id="admin-cli",
+        )
+
+    def _connect(
+        self, url: str, admin_user: str, timeout: float, failover_urls: Sequence[str], **login: str
+    ) -> None:
+        """The admin client of ``url`` (and its failover nodes), acting as ``admin_user`` and
+        logging in with ``login`` (KeycloakOpenIDConnection's realm and credential fields)."""
         self.url = url.rstrip("/")
         self.admin_user = admin_user
         self.urls = _node_list(self.url, failover_urls)
         self._connection = _CountingConnection(
             server_url=self.url + "/",
             nodes=self.urls,
-            username=admin_user,
-            password=admin_password,
-            realm_name="master",
-            user_realm_name="master",
-            client_id="admin-cli",
             timeout=max(1, int(timeout)),
             max_retries=1,
+            **login,
         )
         self.admin = KeycloakAdmin(connection=self._connection)
 
@@ -306,20 +320,16 @@ class KeycloakAdapter:
         that realm (client-credentials grant) holding ``realm-management`` roles. Its token is
         issued by that realm and reaches only ``/admin/realms/<realm>/...``."""
         adapter = cls.__new__(cls)
-        adapter.url = url.rstrip("/")
-        adapter.admin_user = f"service-account-{client_id}"
-        adapter.urls = _node_list(adapter.url, failover_urls)
-        adapter._connection = _CountingConnection(
-            server_url=adapter.url + "/",
-            nodes=adapter.urls,
+        adapter._connect(
+            url,
+            f"service-account-{client_id}",
+            timeout,
+            failover_urls,
             realm_name=realm,
             user_realm_name=realm,
             client_id=client_id,
             client_secret_key=client_secret,
-            timeout=max(1, int(timeout)),
-            max_retries=1,
         )
-        adapter.admin = KeycloakAdmin(connection=adapter._connection)
         return adapter
 
     # --- plumbing ------------------------------------------------------------------------
