@@ -33,7 +33,7 @@ import copy
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 import requests
@@ -185,23 +185,23 @@ def _keycloak_message(exc: KeycloakError) -> str:
     return text[:200]
 
 
+class ConnectOptions(TypedDict, total=False):
+    """How the door reaches Keycloak, whoever logs in (the master admin, a service account)."""
+
+    timeout: float  # seconds a request may take (default 30)
+    failover_urls: Sequence[str]  # the other nodes of a cluster, tried in order (default none)
+
+
 class KeycloakAdapter:
     """Admin access to one Keycloak (master realm admin)."""
 
     def __init__(
-        self,
-        url: str,
-        admin_user: str,
-        admin_password: str,
-        *,
-        timeout: float = 30.0,
-        failover_urls: Sequence[str] = (),
+        self, url: str, admin_user: str, admin_password: str, **options: Unpack[ConnectOptions]
     ) -> None:
         self._connect(
             url,
             admin_user,
-            timeout,
-            failover_urls,
+            options,
             username=admin_user,
             password=admin_password,
             realm_name="master",
@@ -209,18 +209,16 @@ class KeycloakAdapter:
             client_id="admin-cli",
         )
 
-    def _connect(
-        self, url: str, admin_user: str, timeout: float, failover_urls: Sequence[str], **login: str
-    ) -> None:
+    def _connect(self, url: str, admin_user: str, options: ConnectOptions, **login: str) -> None:
         """The admin client of ``url`` (and its failover nodes), acting as ``admin_user`` and
         logging in with ``login`` (KeycloakOpenIDConnection's realm and credential fields)."""
         self.url = url.rstrip("/")
         self.admin_user = admin_user
-        self.urls = _node_list(self.url, failover_urls)
+        self.urls = _node_list(self.url, options.get("failover_urls", ()))
         self._connection = _CountingConnection(
             server_url=self.url + "/",
             nodes=self.urls,
-            timeout=max(1, int(timeout)),
+            timeout=max(1, int(options.get("timeout", 30.0))),
             max_retries=1,
             **login,
         )
@@ -312,9 +310,7 @@ class KeycloakAdapter:
         realm: str,
         client_id: str,
         client_secret: str,
-        *,
-        timeout: float = 30.0,
-        failover_urls: Sequence[str] = (),
+        **options: Unpack[ConnectOptions],
     ) -> KeycloakAdapter:
         """Admin access scoped to ONE realm: the service account of a confidential client in
         that realm (client-credentials grant) holding ``realm-management`` roles. Its token is
@@ -323,8 +319,7 @@ class KeycloakAdapter:
         adapter._connect(
             url,
             f"service-account-{client_id}",
-            timeout,
-            failover_urls,
+            options,
             realm_name=realm,
             user_realm_name=realm,
             client_id=client_id,
