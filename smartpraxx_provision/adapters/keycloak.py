@@ -33,7 +33,7 @@ import copy
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 import requests
@@ -135,24 +135,25 @@ class _CountingConnection(KeycloakOpenIDConnection):
     def refresh_token(self) -> None:
         self._failover("token refresh", super().refresh_token)
 
+    def _mutation(
+        self, method: str, call: Callable[..., requests.Response], *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """A counted mutating request ``call(*args, **kwargs)``, failed over like any other."""
+        self._count()
+        return self._failover(method, lambda: call(*args, **kwargs))
+
     def raw_get(self, *args: Any, **kwargs: Any) -> requests.Response:
         call = super().raw_get
         return self._failover("GET", lambda: call(*args, **kwargs))
 
     def raw_post(self, *args: Any, **kwargs: Any) -> requests.Response:
-        self._count()
-        call = super().raw_post
-        return self._failover("POST", lambda: call(*args, **kwargs))
+        return self._mutation("POST", super().raw_post, *args, **kwargs)
 
     def raw_put(self, *args: Any, **kwargs: Any) -> requests.Response:
-        self._count()
-        call = super().raw_put
-        return self._failover("PUT", lambda: call(*args, **kwargs))
+        return self._mutation("PUT", super().raw_put, *args, **kwargs)
 
     def raw_delete(self, *args: Any, **kwargs: Any) -> requests.Response:
-        self._count()
-        call = super().raw_delete
-        return self._failover("DELETE", lambda: call(*args, **kwargs))
+        return self._mutation("DELETE", super().raw_delete, *args, **kwargs)
 
 
 def _node_list(url: str, failover_urls: Sequence[str]) -> list[str]:
@@ -184,31 +185,42 @@ def _keycloak_message(exc: KeycloakError) -> str:
     return text[:200]
 
 
+class ConnectOptions(TypedDict, total=False):
+    """How the door reaches Keycloak, whoever logs in (the master admin, a service account)."""
+
+    timeout: float  # seconds a request may take (default 30)
+    failover_urls: Sequence[str]  # the other nodes of a cluster, tried in order (default none)
+
+
 class KeycloakAdapter:
     """Admin access to one Keycloak (master realm admin)."""
 
     def __init__(
-        self,
-        url: str,
-        admin_user: str,
-        admin_password: str,
-        *,
-        timeout: float = 30.0,
-        failover_urls: Sequence[str] = (),
+        self, url: str, admin_user: str, admin_password: str, **options: Unpack[ConnectOptions]
     ) -> None:
-        self.url = url.rstrip("/")
-        self.admin_user = admin_user
-        self.urls = _node_list(self.url, failover_urls)
-        self._connection = _CountingConnection(
-            server_url=self.url + "/",
-            nodes=self.urls,
+        self._connect(
+            url,
+            admin_user,
+            options,
             username=admin_user,
             password=admin_password,
             realm_name="master",
             user_realm_name="master",
             client_id="admin-cli",
-            timeout=max(1, int(timeout)),
+        )
+
+    def _connect(self, url: str, admin_user: str, options: ConnectOptions, **login: str) -> None:
+        """The admin client of ``url`` (and its failover nodes), acting as ``admin_user`` and
+        logging in with ``login`` (KeycloakOpenIDConnection's realm and credential fields)."""
+        self.url = url.rstrip("/")
+        self.admin_user = admin_user
+        self.urls = _node_list(self.url, options.get("failover_urls", ()))
+        self._connection = _CountingConnection(
+            server_url=self.url + "/",
+            nodes=self.urls,
+            timeout=max(1, int(options.get("timeout", 30.0))),
             max_retries=1,
+            **login,
         )
         self.admin = KeycloakAdmin(connection=self._connection)
 
@@ -298,28 +310,21 @@ class KeycloakAdapter:
         realm: str,
         client_id: str,
         client_secret: str,
-        *,
-        timeout: float = 30.0,
-        failover_urls: Sequence[str] = (),
+        **options: Unpack[ConnectOptions],
     ) -> KeycloakAdapter:
         """Admin access scoped to ONE realm: the service account of a confidential client in
         that realm (client-credentials grant) holding ``realm-management`` roles. Its token is
         issued by that realm and reaches only ``/admin/realms/<realm>/...``."""
         adapter = cls.__new__(cls)
-        adapter.url = url.rstrip("/")
-        adapter.admin_user = f"service-account-{client_id}"
-        adapter.urls = _node_list(adapter.url, failover_urls)
-        adapter._connection = _CountingConnection(
-            server_url=adapter.url + "/",
-            nodes=adapter.urls,
+        adapter._connect(
+            url,
+            f"service-account-{client_id}",
+            options,
             realm_name=realm,
             user_realm_name=realm,
             client_id=client_id,
             client_secret_key=client_secret,
-            timeout=max(1, int(timeout)),
-            max_retries=1,
         )
-        adapter.admin = KeycloakAdmin(connection=adapter._connection)
         return adapter
 
     def realm_reader(self, realm: str, client_id: str, client_secret: str) -> KeycloakAdapter:
@@ -394,9 +399,18 @@ class KeycloakAdapter:
         self.admin.change_current_realm(realm)
         return self.admin
 
-    def _in_realm(self, realm: str, what: str, call: Callable[[KeycloakAdmin], _T]) -> _T:
+    def _in_realm(self, realm: str, action: str, call: Callable[[KeycloakAdmin], _T]) -> _T:
         """``call`` on the admin client switched to ``realm`` (owner checked once), its
-        failures turned into the tool's errors naming ``what`` was tried."""
+        failures turned into the tool's errors naming what was tried: "``action`` in realm
+        ``realm``" (e.g. "create a group in realm r")."""
+        return self._realm_call(realm, f"{action} in realm {realm}", call)
+
+    def _of_realm(self, realm: str, action: str, call: Callable[[KeycloakAdmin], _T]) -> _T:
+        """As ``_in_realm`` for what belongs to the realm itself: "``action`` of realm
+        ``realm``" (e.g. "list clients of realm r")."""
+        return self._realm_call(realm, f"{action} of realm {realm}", call)
+
+    def _realm_call(self, realm: str, what: str, call: Callable[[KeycloakAdmin], _T]) -> _T:
         with self._guard(what):
             return call(self._use(realm))
 
@@ -512,60 +526,46 @@ class KeycloakAdapter:
     # --- user profile --------------------------------------------------------------------
 
     def get_user_profile(self, realm: str) -> dict[str, Any]:
-        return self._in_realm(
-            realm,
-            f"read the user profile of realm {realm}",
-            lambda admin: admin.get_realm_users_profile(),
+        return self._of_realm(
+            realm, "read the user profile", lambda admin: admin.get_realm_users_profile()
         )
 
     def update_user_profile(self, realm: str, config: dict[str, Any]) -> None:
-        self._in_realm(
-            realm,
-            f"update the user profile of realm {realm}",
-            lambda admin: admin.update_realm_users_profile(config),
+        self._of_realm(
+            realm, "update the user profile", lambda admin: admin.update_realm_users_profile(config)
         )
 
     # --- roles and groups ----------------------------------------------------------------
 
     def realm_roles(self, realm: str) -> list[dict[str, Any]]:
-        return self._in_realm(
-            realm,
-            f"list roles of realm {realm}",
-            lambda admin: admin.get_realm_roles(brief_representation=False),
+        return self._of_realm(
+            realm, "list roles", lambda admin: admin.get_realm_roles(brief_representation=False)
         )
 
     def create_realm_role(self, realm: str, payload: dict[str, Any]) -> None:
-        self._in_realm(
-            realm, f"create a role in realm {realm}", lambda admin: admin.create_realm_role(payload)
-        )
+        self._in_realm(realm, "create a role", lambda admin: admin.create_realm_role(payload))
 
     def update_realm_role(self, realm: str, name: str, payload: dict[str, Any]) -> None:
         self._in_realm(
-            realm,
-            f"update role {name} in realm {realm}",
-            lambda admin: admin.update_realm_role(name, payload),
+            realm, f"update role {name}", lambda admin: admin.update_realm_role(name, payload)
         )
 
     def role_member_ids(self, realm: str, role: str) -> set[str]:
         members = self._in_realm(
             realm,
-            f"list members of role {role} in realm {realm}",
+            f"list members of role {role}",
             lambda admin: admin.get_realm_role_members(role, query={"briefRepresentation": True}),
         )
         return {m["id"] for m in members}
 
     def assign_realm_roles(self, realm: str, user_id: str, roles: list[dict[str, Any]]) -> None:
         self._in_realm(
-            realm,
-            f"assign roles in realm {realm}",
-            lambda admin: admin.assign_realm_roles(user_id, roles),
+            realm, "assign roles", lambda admin: admin.assign_realm_roles(user_id, roles)
         )
 
     def remove_realm_roles(self, realm: str, user_id: str, roles: list[dict[str, Any]]) -> None:
         self._in_realm(
-            realm,
-            f"remove roles in realm {realm}",
-            lambda admin: admin.delete_realm_roles_of_user(user_id, roles),
+            realm, "remove roles", lambda admin: admin.delete_realm_roles_of_user(user_id, roles)
         )
 
     def groups(self, realm: str) -> list[dict[str, Any]]:
@@ -579,16 +579,10 @@ class KeycloakAdapter:
         return groups
 
     def create_group(self, realm: str, payload: dict[str, Any]) -> None:
-        self._in_realm(
-            realm, f"create a group in realm {realm}", lambda admin: admin.create_group(payload)
-        )
+        self._in_realm(realm, "create a group", lambda admin: admin.create_group(payload))
 
     def update_group(self, realm: str, group_id: str, payload: dict[str, Any]) -> None:
-        self._in_realm(
-            realm,
-            f"update a group in realm {realm}",
-            lambda admin: admin.update_group(group_id, payload),
-        )
+        self._in_realm(realm, "update a group", lambda admin: admin.update_group(group_id, payload))
 
     def group_member_ids(self, realm: str, group_id: str) -> set[str]:
         members = self.request(
@@ -601,15 +595,13 @@ class KeycloakAdapter:
 
     def add_to_group(self, realm: str, user_id: str, group_id: str) -> None:
         self._in_realm(
-            realm,
-            f"add a user to a group in realm {realm}",
-            lambda admin: admin.group_user_add(user_id, group_id),
+            realm, "add a user to a group", lambda admin: admin.group_user_add(user_id, group_id)
         )
 
     def remove_from_group(self, realm: str, user_id: str, group_id: str) -> None:
         self._in_realm(
             realm,
-            f"remove a user from a group in realm {realm}",
+            "remove a user from a group",
             lambda admin: admin.group_user_remove(user_id, group_id),
         )
 
@@ -632,9 +624,7 @@ class KeycloakAdapter:
         return out
 
     def get_user(self, realm: str, user_id: str) -> dict[str, Any]:
-        return self._in_realm(
-            realm, f"read a user of realm {realm}", lambda admin: admin.get_user(user_id)
-        )
+        return self._of_realm(realm, "read a user", lambda admin: admin.get_user(user_id))
 
     def find_user_id(self, realm: str, username: str) -> str | None:
         found = self.request(
@@ -648,28 +638,20 @@ class KeycloakAdapter:
     def create_user(self, realm: str, payload: dict[str, Any]) -> str:
         return str(
             self._in_realm(
-                realm,
-                f"create a user in realm {realm}",
-                lambda admin: admin.create_user(payload, exist_ok=False),
+                realm, "create a user", lambda admin: admin.create_user(payload, exist_ok=False)
             )
         )
 
     def update_user(self, realm: str, user_id: str, payload: dict[str, Any]) -> None:
-        self._in_realm(
-            realm,
-            f"update a user in realm {realm}",
-            lambda admin: admin.update_user(user_id, payload),
-        )
+        self._in_realm(realm, "update a user", lambda admin: admin.update_user(user_id, payload))
 
     def delete_user(self, realm: str, user_id: str) -> None:
-        self._in_realm(
-            realm, f"delete a user in realm {realm}", lambda admin: admin.delete_user(user_id)
-        )
+        self._in_realm(realm, "delete a user", lambda admin: admin.delete_user(user_id))
 
     def set_password(self, realm: str, user_id: str, password: str, *, temporary: bool) -> None:
         self._in_realm(
             realm,
-            f"set a user's password in realm {realm}",
+            "set a user's password",
             lambda admin: admin.set_user_password(user_id, password, temporary=temporary),
         )
 
@@ -697,9 +679,7 @@ class KeycloakAdapter:
     # --- clients -------------------------------------------------------------------------
 
     def clients(self, realm: str) -> list[dict[str, Any]]:
-        return self._in_realm(
-            realm, f"list clients of realm {realm}", lambda admin: admin.get_clients()
-        )
+        return self._of_realm(realm, "list clients", lambda admin: admin.get_clients())
 
     def find_client(self, realm: str, client_id: str) -> dict[str, Any] | None:
         """One client by its clientId (with protocol mappers), None when absent."""
@@ -715,7 +695,7 @@ class KeycloakAdapter:
         return str(
             self._in_realm(
                 realm,
-                f"create client {payload.get('clientId')} in realm {realm}",
+                f"create client {payload.get('clientId')}",
                 lambda admin: admin.create_client(payload),
             )
         )
@@ -723,22 +703,16 @@ class KeycloakAdapter:
     def update_client(self, realm: str, client_uuid: str, payload: dict[str, Any]) -> None:
         self._in_realm(
             realm,
-            f"update client {payload.get('clientId')} in realm {realm}",
+            f"update client {payload.get('clientId')}",
             lambda admin: admin.update_client(client_uuid, payload),
         )
 
     def delete_client(self, realm: str, client_uuid: str) -> None:
-        self._in_realm(
-            realm,
-            f"delete a client in realm {realm}",
-            lambda admin: admin.delete_client(client_uuid),
-        )
+        self._in_realm(realm, "delete a client", lambda admin: admin.delete_client(client_uuid))
 
     def client_secret(self, realm: str, client_uuid: str) -> str | None:
         data = self._in_realm(
-            realm,
-            f"read a client secret in realm {realm}",
-            lambda admin: admin.get_client_secrets(client_uuid),
+            realm, "read a client secret", lambda admin: admin.get_client_secrets(client_uuid)
         )
         value = data.get("value") if isinstance(data, dict) else None
         return str(value) if value else None
@@ -746,7 +720,7 @@ class KeycloakAdapter:
     def add_client_mapper(self, realm: str, client_uuid: str, payload: dict[str, Any]) -> None:
         self._in_realm(
             realm,
-            f"add a protocol mapper in realm {realm}",
+            "add a protocol mapper",
             lambda admin: admin.add_mapper_to_client(client_uuid, payload),
         )
 
@@ -755,7 +729,7 @@ class KeycloakAdapter:
     ) -> None:
         self._in_realm(
             realm,
-            f"update a protocol mapper in realm {realm}",
+            "update a protocol mapper",
             lambda admin: admin.update_client_mapper(client_uuid, mapper_id, payload),
         )
 

@@ -3,9 +3,10 @@
 No admin session here (that is ``adapters/keycloak.py``'s door): ``authorization_code_login``
 drives the realm's login form like a browser and redeems the code (tests and the smoke check,
 through ``password_login``); ``browser_login`` logs in through an OIDC client such as
-Nextcloud's user_oidc; ``exchange_code`` redeems a code a browser brought back; ``jwt_claims``
-reads a token's payload. Refusals are ``LoginRefused``, an unreachable server is
-``ServiceUnavailableError``. Messages never carry passwords, secrets or codes.
+Nextcloud's user_oidc; ``exchange_code`` redeems a code a browser brought back (both code
+flows take the realm's client as one ``OidcClient``); ``jwt_claims`` reads a token's payload.
+Refusals are ``LoginRefused``, an unreachable server is ``ServiceUnavailableError``.
+Messages never carry passwords, secrets or codes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import json
 import secrets as _secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urljoin, urlparse
@@ -78,6 +80,11 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge.decode()
 
 
+def _unreachable(message: str, obj: str) -> ServiceUnavailableError:
+    """The error of a login step whose server did not answer (the hint: how to start it)."""
+    return ServiceUnavailableError(message, obj=obj, hint=UP_HINT)
+
+
 def _login_request(
     base_url: str, obj: str, send: Callable[..., requests.Response], url: str, **kwargs: Any
 ) -> requests.Response:
@@ -86,9 +93,7 @@ def _login_request(
     try:
         return send(url, **kwargs)
     except requests.RequestException as exc:
-        raise ServiceUnavailableError(
-            f"Keycloak at {base_url} cannot be reached for a login", obj=obj, hint=UP_HINT
-        ) from exc
+        raise _unreachable(f"Keycloak at {base_url} cannot be reached for a login", obj) from exc
 
 
 def _auth_query(client_id: str, redirect_uri: str, state: str, nonce: str, challenge: str) -> str:
@@ -149,36 +154,45 @@ def _checked_tokens(tokens: requests.Response, nonce: str, obj: str) -> dict[str
     return result
 
 
-def authorization_code_login(
-    base_url: str,
-    realm: str,
-    client_id: str,
-    client_secret: str,
-    redirect_uri: str,
-    username: str,
-    password: str,
-    *,
-    timeout: float = 30.0,
-    verify: str | bool = True,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OidcClient:
+    """A realm's OpenID Connect client as a login uses it: where Keycloak is, the client and
+    its secret ("" for a public client), the redirect URI (never contacted) and how to call."""
+
+    base_url: str
+    realm: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    timeout: float = 30.0
+    verify: str | bool = True  # the local proxy's CA when Keycloak is behind it
+
+    def endpoint(self, name: str) -> str:
+        """The URL of the realm's OpenID Connect endpoint ``name`` (``auth``, ``token``)."""
+        realm_base = f"{self.base_url.rstrip('/')}/realms/{quote(self.realm)}"
+        return f"{realm_base}/protocol/openid-connect/{name}"
+
+
+def authorization_code_login(client: OidcClient, username: str, password: str) -> dict[str, Any]:
     """A real OpenID Connect authorization-code login, driving Keycloak's login form.
 
     GET the auth endpoint (a browser session with cookies), parse the form's action, POST the
-    credentials, take the ``code`` from the redirect to ``redirect_uri`` (which is never
+    credentials, take the ``code`` from the redirect to ``client.redirect_uri`` (which is never
     contacted) and exchange it at the token endpoint. Returns the token response.
     Raises ``LoginRefused`` when Keycloak shows the form again or asks for another step.
     """
-    realm_base = f"{base_url.rstrip('/')}/realms/{quote(realm)}/protocol/openid-connect"
+    base_url, client_id, redirect_uri = client.base_url, client.client_id, client.redirect_uri
     state = _secrets.token_urlsafe(16)
     nonce = _secrets.token_urlsafe(16)
     verifier, challenge = pkce_pair()
     query = _auth_query(client_id, redirect_uri, state, nonce, challenge)
-    obj = f"realm {realm}"
+    obj = f"realm {client.realm}"
     with requests.Session() as session:
         # per request: REQUESTS_CA_BUNDLE would override a session-level verify
-        session.verify = verify  # the local proxy's CA when the login form is behind it
-        each: dict[str, Any] = {"timeout": timeout, "verify": verify}
-        page = _login_request(base_url, obj, session.get, f"{realm_base}/auth?{query}", **each)
+        session.verify = client.verify  # the local proxy's CA when the login form is behind it
+        each: dict[str, Any] = {"timeout": client.timeout, "verify": client.verify}
+        auth_url = f"{client.endpoint('auth')}?{query}"
+        page = _login_request(base_url, obj, session.get, auth_url, **each)
         action = _login_form(page, client_id, obj)
         _loopback_cookies(session, base_url)
         credentials = _credentials(username, password)
@@ -191,11 +205,11 @@ def authorization_code_login(
             "code": code,
             "redirect_uri": redirect_uri,
             "client_id": client_id,
-            "client_secret": client_secret,
+            "client_secret": client.client_secret,
             "code_verifier": verifier,
         }
         tokens = _login_request(
-            base_url, obj, session.post, f"{realm_base}/token", data=token_request, **each
+            base_url, obj, session.post, client.endpoint("token"), data=token_request, **each
         )
     return _checked_tokens(tokens, nonce, obj)
 
@@ -235,10 +249,8 @@ def browser_login(
     try:
         page = session.get(start_url, timeout=timeout, verify=verify)
     except requests.RequestException as exc:
-        raise ServiceUnavailableError(
-            f"{start_url} cannot be reached for a login ({type(exc).__name__}: {exc})",
-            obj=obj,
-            hint=UP_HINT,
+        raise _unreachable(
+            f"{start_url} cannot be reached for a login ({type(exc).__name__}: {exc})", obj
         ) from exc
     form = _form_action(page.text)
     if page.status_code != 200 or not form:
@@ -254,42 +266,32 @@ def browser_login(
             action, data=_credentials(username, password), timeout=timeout, verify=verify
         )
     except requests.RequestException as exc:
-        raise ServiceUnavailableError(
-            f"the login at {action.split('?', 1)[0]} did not complete ({type(exc).__name__})",
-            obj=obj,
-            hint=UP_HINT,
+        raise _unreachable(
+            f"the login at {action.split('?', 1)[0]} did not complete ({type(exc).__name__})", obj
         ) from exc
     if _form_action(answer.text):
         raise LoginRefused(f"Keycloak refused the credentials for {start_url}", obj=obj)
     return answer
 
 
-def exchange_code(
-    base_url: str,
-    realm: str,
-    client_id: str,
-    client_secret: str,
-    code: str,
-    redirect_uri: str,
-    verifier: str,
-    *,
-    timeout: float = 30.0,
-    verify: str | bool = True,
-) -> dict[str, Any]:
-    """Exchange an authorization code at the realm's token endpoint (confidential client,
-    PKCE). Raises LoginRefused when Keycloak refuses the code."""
-    url = f"{base_url.rstrip('/')}/realms/{quote(realm)}/protocol/openid-connect/token"
+def exchange_code(client: OidcClient, code: str, verifier: str) -> dict[str, Any]:
+    """Exchange an authorization code a browser brought back at the realm's token endpoint
+    (confidential client, PKCE). Raises LoginRefused when Keycloak refuses the code."""
+    url = client.endpoint("token")
+    realm = client.realm
     try:
         resp = requests.post(
             url,
             data={"grant_type": "authorization_code", "code": code,
-                  "redirect_uri": redirect_uri, "code_verifier": verifier},
-            auth=(client_id, client_secret), timeout=timeout, verify=verify,
+                  "redirect_uri": client.redirect_uri, "code_verifier": verifier},
+            auth=(client.client_id, client.client_secret),
+            timeout=client.timeout,
+            verify=client.verify,
         )
     except requests.RequestException as exc:
-        raise ServiceUnavailableError(
-            f"the token endpoint of realm {realm} did not answer ({type(exc).__name__})",
-            obj=url, hint=UP_HINT) from exc
+        raise _unreachable(
+            f"the token endpoint of realm {realm} did not answer ({type(exc).__name__})", url
+        ) from exc
     if resp.status_code != 200:
         raise LoginRefused(f"Keycloak refused the code of realm {realm} "
                            f"(HTTP {resp.status_code})", obj=f"realm {realm}")
@@ -315,18 +317,16 @@ def password_login(
     contacted. Raises ``LoginRefused`` when Keycloak refuses."""
     # the login form lives on the browser-facing host (its cookies too; behind the local TLS
     # proxy, or a cluster's front): start there, as a browser does (default: keycloak_url)
-    base = settings.keycloak_public_url
-    return authorization_code_login(
-        base,
+    client = OidcClient(
+        settings.keycloak_public_url,
         slot.realm,
         client_id,
         client_secret,
         redirect_uri or nextcloud_redirect_uris(settings, slot)[0],
-        username,
-        password,
         timeout=settings.keycloak_timeout,
         verify=tls_verify(settings),
     )
+    return authorization_code_login(client, username, password)
 
 
 def tls_verify(settings: Settings) -> str | bool:

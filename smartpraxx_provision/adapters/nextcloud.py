@@ -280,20 +280,35 @@ class NextcloudAdapter:
 
 
 # Where user_oidc shows each option in ``user_oidc:providers`` JSON (names differ from the
-# options, see the occ notes) and whether it is a 0/1 flag there.
+# options, see the occ notes): three options at the top level, the others under ``settings``
+# as the option's camelCase name (``--mapping-uid``: ``settings.mappingUid``).
+_PROVIDER_TOP_FIELDS = {
+    "--clientid": "clientId", "--discoveryuri": "discoveryEndpoint", "--scope": "scope"
+}
+_PROVIDER_SETTINGS = (
+    "--unique-uid", "--mapping-uid", "--mapping-display-name", "--mapping-email",
+    "--mapping-groups", "--group-provisioning", "--group-whitelist-regex",
+    "--send-id-token-hint", "--check-bearer",
+)
+# the options user_oidc shows as a 0/1 flag
+_PROVIDER_FLAGS = frozenset(
+    {"--unique-uid", "--group-provisioning", "--send-id-token-hint", "--check-bearer"}
+)
+
+
+def _settings_field(option: str) -> str:
+    """``--send-id-token-hint``: ``settings.sendIdTokenHint``."""
+    first, *rest = option.removeprefix("--").split("-")
+    return "settings." + first + "".join(word.capitalize() for word in rest)
+
+
+# Each option's place in the providers JSON and whether it is a 0/1 flag there.
 OIDC_PROVIDER_FIELDS: dict[str, tuple[str, bool]] = {
-    "--clientid": ("clientId", False),
-    "--discoveryuri": ("discoveryEndpoint", False),
-    "--scope": ("scope", False),
-    "--unique-uid": ("settings.uniqueUid", True),
-    "--mapping-uid": ("settings.mappingUid", False),
-    "--mapping-display-name": ("settings.mappingDisplayName", False),
-    "--mapping-email": ("settings.mappingEmail", False),
-    "--mapping-groups": ("settings.mappingGroups", False),
-    "--group-provisioning": ("settings.groupProvisioning", True),
-    "--group-whitelist-regex": ("settings.groupWhitelistRegex", False),
-    "--send-id-token-hint": ("settings.sendIdTokenHint", True),
-    "--check-bearer": ("settings.checkBearer", True),
+    option: (path, option in _PROVIDER_FLAGS)
+    for option, path in (
+        *_PROVIDER_TOP_FIELDS.items(),
+        *((option, _settings_field(option)) for option in _PROVIDER_SETTINGS),
+    )
 }
 
 

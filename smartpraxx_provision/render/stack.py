@@ -101,7 +101,7 @@ class ContainerPlan:
     restart_policy: str = RESTART_POLICY
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AbsentContainer:
     """A container the slot must not have under the current settings."""
 
@@ -110,7 +110,7 @@ class AbsentContainer:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StackPlan:
     network: str
     network_labels: dict[str, str]
@@ -242,7 +242,7 @@ def slot_stack(spec: PracticeSpec, slot: Slot, settings: Settings) -> StackPlan:
         volume_labels=slot_labels(slot, "volume"),
         steps=tuple(
             built[role] if role in running
-            else AbsentContainer(role, getattr(names, role), absent[role])
+            else AbsentContainer(role=role, name=getattr(names, role), reason=absent[role])
             for role in ROLES
         ),
     )

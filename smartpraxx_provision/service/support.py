@@ -27,7 +27,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..adapters.keycloak_login import LoginRefused, exchange_code, jwt_claims, pkce_pair, tls_verify
+from ..adapters.keycloak_login import (
+    LoginRefused,
+    OidcClient,
+    exchange_code,
+    jwt_claims,
+    pkce_pair,
+    tls_verify,
+)
 from ..errors import SmartpraxxError, UsageError
 from ..operations import support as ops
 from ..operations.context import OpContext
@@ -141,10 +148,11 @@ class _ConsentPages:
     def _exchange(self, pending: _Pending, code: str) -> str:
         ctx = self.ctx
         secret = ops.consent_client_secret(ctx, pending.realm)
-        tokens = exchange_code(ctx.settings.keycloak_url, pending.realm, ops.CONSENT_CLIENT,
-                               secret, code, ops.callback_url(ctx), pending.verifier,
-                               timeout=ctx.settings.keycloak_timeout,
-                               verify=tls_verify(ctx.settings))
+        client = OidcClient(ctx.settings.keycloak_url, pending.realm, ops.CONSENT_CLIENT,
+                            secret, ops.callback_url(ctx),
+                            timeout=ctx.settings.keycloak_timeout,
+                            verify=tls_verify(ctx.settings))
+        tokens = exchange_code(client, code, pending.verifier)
         claims = jwt_claims(str(tokens["id_token"]))  # straight from the token endpoint
         if claims.get("nonce") != pending.nonce or claims.get("azp") != ops.CONSENT_CLIENT:
             raise LoginRefused("the ID token does not belong to this login",

@@ -15,6 +15,7 @@ from smartpraxx_provision.adapters import keycloak_login
 from smartpraxx_provision.adapters.keycloak import KeycloakAdapter
 from smartpraxx_provision.adapters.keycloak_login import (
     LoginRefused,
+    OidcClient,
     authorization_code_login,
     jwt_claims,
 )
@@ -476,15 +477,15 @@ def test_start_page_client_is_public_pkce_only_with_its_exact_address(
     converge(kc_admin, spec, slot, keycloak, kc_secrets)
     enable_login(kc_admin, slot, "bschulz")
     page = realm_render.start_page_url(keycloak, spec.praxisname) + "/"
-    tokens = authorization_code_login(keycloak.keycloak_url, slot.realm, "startseite", "", page,
-                                      "bschulz", PASSWORD)
+    start_page = OidcClient(keycloak.keycloak_url, slot.realm, "startseite", "", page)
+    tokens = authorization_code_login(start_page, "bschulz", PASSWORD)
     claims = jwt_claims(tokens["id_token"])
     assert claims["aud"] == "startseite" and claims["name"] == "Ben Schulz"
     assert claims["rolle"] == "mfa"
 
     with pytest.raises(LoginRefused):
-        authorization_code_login(keycloak.keycloak_url, slot.realm, "startseite", "",
-                                 page + "anders/", "bschulz", PASSWORD)
+        other_address = dataclasses.replace(start_page, redirect_uri=page + "anders/")
+        authorization_code_login(other_address, "bschulz", PASSWORD)
     auth = f"{keycloak.keycloak_url}/realms/{slot.realm}/protocol/openid-connect"
     no_pkce = requests.get(f"{auth}/auth", params={
         "client_id": "startseite", "response_type": "code", "scope": "openid",

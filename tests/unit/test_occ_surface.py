@@ -116,6 +116,22 @@ def test_operations_options_are_in_the_table() -> None:
     assert set(opts) == set(OIDC_PROVIDER_FIELDS)
 
 
+def test_provider_fields_name_user_oidc_json_paths() -> None:
+    """Top-level names as user_oidc spells them, the rest camelCase under ``settings``."""
+    assert OIDC_PROVIDER_FIELDS["--clientid"] == ("clientId", False)
+    assert OIDC_PROVIDER_FIELDS["--discoveryuri"] == ("discoveryEndpoint", False)
+    assert OIDC_PROVIDER_FIELDS["--scope"] == ("scope", False)
+    assert OIDC_PROVIDER_FIELDS["--mapping-display-name"] == ("settings.mappingDisplayName", False)
+    regex = OIDC_PROVIDER_FIELDS["--group-whitelist-regex"]
+    assert regex == ("settings.groupWhitelistRegex", False)
+    assert OIDC_PROVIDER_FIELDS["--send-id-token-hint"] == ("settings.sendIdTokenHint", True)
+    assert len(OIDC_PROVIDER_FIELDS) == 12
+    flags = {option for option, (_, is_flag) in OIDC_PROVIDER_FIELDS.items() if is_flag}
+    assert flags == {
+        "--unique-uid", "--group-provisioning", "--send-id-token-hint", "--check-bearer"
+    }
+
+
 # --- the argv of a real converge -------------------------------------------------------------
 
 
