@@ -61,22 +61,28 @@ class KeycloakInfo:
 
 
 def keycloak_home(settings: Settings) -> Path:
+    """The local Keycloak of this state dir: its server folder, pid file and log."""
     return settings.state_dir / "keycloak"
 
 
 def server_dir(settings: Settings) -> Path:
+    """The server this state dir runs: small parts copied from the cached distribution, the
+    jars symlinked to it (``prepare_server_dir``), and its own ``data/``."""
     return keycloak_home(settings) / "server"
 
 
 def data_dir(settings: Settings) -> Path:
+    """The server's H2 database (mode 0700): realms, users, the admin's password hash."""
     return server_dir(settings) / "data"
 
 
 def local_url(settings: Settings) -> str:
+    """Where the tool reaches this Keycloak: loopback only."""
     return f"http://127.0.0.1:{settings.keycloak_port}"
 
 
 def dist_dir(settings: Settings) -> Path:
+    """The unpacked distribution from Maven Central, one per version, shared by state dirs."""
     return settings.cache_dir / f"keycloak-{settings.keycloak_version}"
 
 

@@ -165,8 +165,10 @@ class OperationRecord:
     kind: str
     praxisname: str
     state: str
+    """One of ``OPERATION_STATES``; only one operation per praxisname is ``running``."""
     hostname: str
     pid: int
+    """Host and process of the run: a ``running`` one whose process is gone was interrupted."""
     started_at: datetime
     ended_at: datetime | None = None
 
@@ -178,7 +180,9 @@ class JournalEntry:
     op_id: str
     step: str
     seq: int
+    """The step's place in its operation (1, 2, ...), in the order the steps ran."""
     state: str
+    """One of ``STEP_STATES``; ``started`` and never ended: the run stopped inside it."""
     detail: str
     started_at: datetime
     updated_at: datetime
