@@ -3,13 +3,15 @@
 * ``smartpraxx/debian-base:bookworm``: ``debootstrap --variant=minbase bookworm`` from the
   Debian mirror of this machine's apt sources, tarred to ``cache_dir/images/`` and brought in
   with ``docker import``. No image registry is needed.
-* FROM it (build arg ``BASE_IMAGE``): ``smartpraxx/mariadb:dev``, ``smartpraxx/redis:dev``
-  (``images/mariadb``, ``images/redis``) and the Nextcloud stand-in test double
-  ``smartpraxx/nextcloud-standin:dev`` (``images/nextcloud-standin``, when its Dockerfile
-  exists).
+* FROM it: ``smartpraxx/debian-apt:dev`` (``images/apt``), which adds ``install-packages``,
+  the one way the images install Debian packages;
+* FROM that (build arg ``BASE_IMAGE``): ``smartpraxx/mariadb:dev``, ``smartpraxx/redis:dev``,
+  ``smartpraxx/idp-gateway:dev`` (``images/mariadb``, ``images/redis``, ``images/idp-gateway``)
+  and the Nextcloud stand-in test double ``smartpraxx/nextcloud-standin:dev``
+  (``images/nextcloud-standin``, when its Dockerfile exists).
 
 A service image carries the label ``de.smartpraxx.context-hash`` (its build context's files
-plus the base image id): present with the same hash = skipped; sources or base changed =
+plus the id of the image it is built FROM): present with the same hash = skipped; sources or base changed =
 rebuilt. ``rebuild=True`` rebuilds the service images without cache, ``rebuild_base=True``
 re-runs debootstrap.
 """
@@ -34,6 +36,7 @@ from .service import run_logged
 
 SUITE = "bookworm"
 BASE_TAG = f"smartpraxx/debian-base:{SUITE}"
+APT_TAG = "smartpraxx/debian-apt:dev"
 MARIADB_TAG = "smartpraxx/mariadb:dev"
 REDIS_TAG = "smartpraxx/redis:dev"
 STANDIN_TAG = "smartpraxx/nextcloud-standin:dev"
@@ -61,10 +64,12 @@ class ServiceImage:
     tag: str
     context: Path
     optional: bool = False  # sources written by another part of the project
+    base: str = "apt"  # the key of the image it is built FROM ("base": the Debian base)
 
 
 def service_images(local_tag: str = "dev") -> list[ServiceImage]:
     return [
+        ServiceImage("apt", _tagged(APT_TAG, local_tag), IMAGES_DIR / "apt", base="base"),
         ServiceImage("mariadb", _tagged(MARIADB_TAG, local_tag), IMAGES_DIR / "mariadb"),
         ServiceImage("redis", _tagged(REDIS_TAG, local_tag), IMAGES_DIR / "redis"),
         ServiceImage(
@@ -307,7 +312,7 @@ def ensure_service_image(
     image: ServiceImage,
     reporter: Reporter,
     engine: DockerEngine,
-    base_id: str,
+    base_tag: str,
     rebuild: bool = False,
 ) -> dict[str, Any]:
     start = time.monotonic()
@@ -317,7 +322,7 @@ def ensure_service_image(
         reporter.warn(f"{what}: no {image.context / 'Dockerfile'}; {image.tag} not built")
         result.update(status="sources-missing", context=str(image.context))
         return result
-    wanted = context_hash(image.context, base_id)
+    wanted = context_hash(image.context, engine.image_id(base_tag))
     labels = engine.image_labels(image.tag)
     if labels is not None and not rebuild and labels.get(LABEL_CONTEXT_HASH) == wanted:
         reporter.skip(f"image {image.tag} present, up to date")
@@ -334,7 +339,7 @@ def ensure_service_image(
     engine.build_image(
         image.context,
         image.tag,
-        buildargs={"BASE_IMAGE": BASE_TAG},
+        buildargs={"BASE_IMAGE": base_tag},
         labels={LABEL_CONTEXT_HASH: wanted, LABEL_MANAGED: "true"},
         reporter=reporter,
         nocache=rebuild,
@@ -351,11 +356,12 @@ def ensure_images(
     """Base image, then every service image. Returns key → {tag, status, seconds...}."""
     engine = engine or DockerEngine()
     results = {"base": ensure_base_image(settings, reporter, engine, rebuild=rebuild_base)}
-    base_id = engine.image_id(BASE_TAG)
-    for image in service_images(settings.local_image_tag):
+    tags = {"base": BASE_TAG}
+    for image in service_images(settings.local_image_tag):  # each after the one it is FROM
         results[image.key] = ensure_service_image(
-            image, reporter, engine, base_id, rebuild=rebuild or rebuild_base
+            image, reporter, engine, tags[image.base], rebuild=rebuild or rebuild_base
         )
+        tags[image.key] = image.tag
     return results
 
 

@@ -157,36 +157,38 @@ class PracticeRecord:
         }
 
 
-@dataclass(frozen=True)
-class OperationRecord:
-    """One run of an operation (provision, rename, decommission ...) on a praxisname."""
+@dataclass(frozen=True, kw_only=True)
+class _Run:
+    """What an operation and each of its steps have: the operation, a state and a time span."""
 
     op_id: str
+    state: str
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperationRecord(_Run):
+    """One run of an operation (provision, rename, decommission ...) on a praxisname.
+    ``state`` is one of ``OPERATION_STATES``; one operation per praxisname is ``running``."""
+
     kind: str
     praxisname: str
-    state: str
-    """One of ``OPERATION_STATES``; only one operation per praxisname is ``running``."""
     hostname: str
     pid: int
     """Host and process of the run: a ``running`` one whose process is gone was interrupted."""
-    started_at: datetime
-    ended_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class JournalEntry:
-    """One step of an operation; one row per (op_id, step), updated in place."""
+@dataclass(frozen=True, kw_only=True)
+class JournalEntry(_Run):
+    """One step of an operation; one row per (op_id, step), updated in place. ``state`` is
+    one of ``STEP_STATES``; ``started`` and never ended: the run stopped inside the step."""
 
-    op_id: str
     step: str
     seq: int
     """The step's place in its operation (1, 2, ...), in the order the steps ran."""
-    state: str
-    """One of ``STEP_STATES``; ``started`` and never ended: the run stopped inside it."""
     detail: str
-    started_at: datetime
     updated_at: datetime
-    ended_at: datetime | None = None
 
 
 @dataclass(frozen=True)
