@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from smartpraxx_provision.adapters.docker_engine import ContainerSpec, DockerEngine
-from smartpraxx_provision.devstack.images import BASE_TAG, MARIADB_TAG, REDIS_TAG
+from smartpraxx_provision.devstack.images import MARIADB_TAG, REDIS_TAG, from_tag
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' wait helper
 
@@ -54,7 +54,7 @@ def main() -> None:
     volumes = [f"{prefix}-dbdata", f"{prefix}-appdata"]
     try:
         start = time.monotonic()
-        cmd = ["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={BASE_TAG}", "-t", tag]
+        cmd = ["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={from_tag('nextcloud-standin')}", "-t", tag]
         subprocess.run([*cmd, *(["--no-cache"] if no_cache else []), str(CONTEXT)],
                        check=True, stdout=subprocess.DEVNULL, timeout=1800)
         print(f"build ({'no cache' if no_cache else 'layer cache'}): "

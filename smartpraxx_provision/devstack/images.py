@@ -356,13 +356,19 @@ def ensure_images(
     """Base image, then every service image. Returns key → {tag, status, seconds...}."""
     engine = engine or DockerEngine()
     results = {"base": ensure_base_image(settings, reporter, engine, rebuild=rebuild_base)}
-    tags = {"base": BASE_TAG}
     for image in service_images(settings.local_image_tag):  # each after the one it is FROM
         results[image.key] = ensure_service_image(
-            image, reporter, engine, tags[image.base], rebuild=rebuild or rebuild_base
+            image, reporter, engine, from_tag(image.key, settings.local_image_tag),
+            rebuild=rebuild or rebuild_base,
         )
-        tags[image.key] = image.tag
     return results
+
+
+def from_tag(key: str, local_tag: str = "dev") -> str:
+    """The image the service image ``key`` is built FROM (its ``BASE_IMAGE`` build arg)."""
+    images = {img.key: img for img in service_images(local_tag)}
+    base = images[key].base
+    return BASE_TAG if base == "base" else images[base].tag
 
 
 def images_status(engine: DockerEngine, local_tag: str = "dev") -> dict[str, dict[str, Any]]:

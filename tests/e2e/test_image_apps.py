@@ -19,7 +19,7 @@ from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.nextcloud import NextcloudAdapter
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.devstack import mailsink
-from smartpraxx_provision.devstack.images import BASE_TAG, IMAGES_DIR
+from smartpraxx_provision.devstack.images import IMAGES_DIR, from_tag
 from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.domain.ownership import LABEL_MANAGED
 from smartpraxx_provision.operations.nextcloud_stack import slot_names
@@ -40,7 +40,8 @@ def image_without_passwords(docker_engine: DockerEngine) -> Iterator[str]:
     docker_engine.build_image(
         IMAGES_DIR / "nextcloud-standin",
         tag,
-        buildargs={"BASE_IMAGE": BASE_TAG, "NEXTCLOUD_STANDIN_WITHOUT_APPS": "passwords"},
+        buildargs={"BASE_IMAGE": from_tag("nextcloud-standin", base.local_image_tag),
+                   "NEXTCLOUD_STANDIN_WITHOUT_APPS": "passwords"},
         labels={LABEL_MANAGED: "true"},
     )
     yield tag

@@ -19,7 +19,7 @@ import pytest
 from smartpraxx_provision.adapters.docker_engine import DockerEngine
 from smartpraxx_provision.adapters.nextcloud import NextcloudAdapter
 from smartpraxx_provision.config import Settings, load_settings
-from smartpraxx_provision.devstack.images import BASE_TAG, IMAGES_DIR
+from smartpraxx_provision.devstack.images import IMAGES_DIR, from_tag
 from smartpraxx_provision.domain.model import AppChoice, PracticeSpec, PracticeType, Slot
 from smartpraxx_provision.domain.ownership import LABEL_MANAGED, LABEL_SLOT
 from smartpraxx_provision.errors import EXIT_FAILED, OperationFailed
@@ -72,13 +72,15 @@ def engine() -> Iterator[DockerEngine]:
 def image(engine: DockerEngine) -> Iterator[str]:
     """The stand-in image without Passwords (built here from the same sources, removed after)."""
     base = load_settings(env={})
-    if not engine.image_exists(BASE_TAG) or not engine.image_exists(base.nextcloud_image):
+    built_from = from_tag("nextcloud-standin", base.local_image_tag)
+    if not engine.image_exists(built_from) or not engine.image_exists(base.nextcloud_image):
         pytest.skip("stand-in images are not built: run smartpraxx-provision dev-stack up")
     tag = f"smartpraxx/nextcloud-standin:{base.local_image_tag}-nopw-{os.getpid()}"
     engine.build_image(
         IMAGES_DIR / "nextcloud-standin",
         tag,
-        buildargs={"BASE_IMAGE": BASE_TAG, "NEXTCLOUD_STANDIN_WITHOUT_APPS": "passwords"},
+        buildargs={"BASE_IMAGE": from_tag("nextcloud-standin", base.local_image_tag),
+                   "NEXTCLOUD_STANDIN_WITHOUT_APPS": "passwords"},
         labels={LABEL_MANAGED: "true"},
     )
     try:

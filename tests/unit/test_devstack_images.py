@@ -137,3 +137,16 @@ def test_healthcheck_is_in_nanoseconds() -> None:
         "retries": 3,
         "start_period": 1_000_000_000,
     }
+
+
+def test_every_service_image_is_built_from_the_apt_image_which_is_built_from_the_base() -> None:
+    from smartpraxx_provision.devstack.images import BASE_TAG, from_tag, service_images
+
+    keys = [img.key for img in service_images("t1")]
+    assert keys[0] == "apt" and from_tag("apt", "t1") == BASE_TAG
+    for key in keys[1:]:  # built after the apt image, FROM it (in the local tag)
+        assert from_tag(key, "t1") == "smartpraxx/debian-apt:t1", key
+    dockerfiles = [img.context / "Dockerfile" for img in service_images()]
+    for dockerfile in dockerfiles[1:]:
+        text = dockerfile.read_text(encoding="utf-8")
+        assert "apt-get" not in text and "install-packages" in text, dockerfile
