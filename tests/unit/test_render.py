@@ -19,6 +19,7 @@ import yaml
 
 from smartpraxx_provision.config import Settings, load_settings
 from smartpraxx_provision.domain.model import AppChoice, PracticeSpec, PracticeType, Slot
+from smartpraxx_provision.domain.ownership import LABEL_SLOT
 from smartpraxx_provision.errors import UsageError
 from smartpraxx_provision.operations.nextcloud_stack import write_bundle
 from smartpraxx_provision.render import bundle as b
@@ -180,7 +181,7 @@ def test_compose_file_structure(tmp_path: Path) -> None:
     for svc in doc["services"].values():
         assert "environment" not in svc  # secrets only through env_file
         assert svc["env_file"][0].startswith("env/")
-        assert svc["labels"][b.LABEL_SLOT] == slot.id
+        assert svc["labels"][LABEL_SLOT] == slot.id
         assert svc["mem_limit"]
         assert svc["restart"] == "unless-stopped"
         assert svc["networks"] == ["slot"]
