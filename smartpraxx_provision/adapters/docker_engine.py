@@ -77,6 +77,7 @@ if TYPE_CHECKING:
 
 LOCAL_HINT = "smartpraxx-provision dev-stack up"
 DEFAULT_EXEC_TIMEOUT = 300.0
+PROBE_API_VERSION = "1.24"  # the oldest the SDK speaks: asks a TLS engine for its own
 
 
 # --- value types -------------------------------------------------------------------------
@@ -307,7 +308,9 @@ class DockerEngine:
                         client_cert=(f["cert"], f["key"]), ca_cert=f["ca"], verify=True
                     )
             try:
-                self._client = docker.DockerClient(**kwargs)
+                self._client = (
+                    _tls_client(kwargs) if "tls" in kwargs else docker.DockerClient(**kwargs)
+                )
             except docker.errors.DockerException as exc:
                 if "paramiko" in str(exc):
                     raise ConfigError(
@@ -665,6 +668,19 @@ class DockerEngine:
             hint=f"docker port {name}",
         )
 
+    def container_ports(self, name: str) -> dict[int, int]:
+        """container port → host port of every published TCP port (missing container: {})."""
+        with self._call("inspect ports of", name):
+            c = self._get(name)
+            if c is None:
+                return {}
+            bindings = (c.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+            return {
+                int(cport.split("/")[0]): int(b[0]["HostPort"])
+                for cport, b in bindings.items()
+                if cport.endswith("/tcp") and b and b[0].get("HostPort")
+            }
+
     def remove_container(self, name: str) -> bool:
         """Force-remove a container and its anonymous volumes (named volumes stay).
 
@@ -880,6 +896,24 @@ class DockerEngine:
 
 
 # --- exec stream helpers ---------------------------------------------------------------------
+
+
+def _tls_client(kwargs: dict[str, Any]) -> Any:
+    """A TLS engine's client that trusts only the host record's CA: requests would let
+    REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace it (and use the environment's proxies), also for
+    the API version query of ``version="auto"``, so that query runs with ``trust_env`` off."""
+
+    def client(version: str) -> Any:
+        made = docker.DockerClient(**{**kwargs, "version": version})
+        made.api.trust_env = False
+        return made
+
+    probe = client(PROBE_API_VERSION)  # no request yet: the version is given
+    try:
+        version = str(probe.api.version(api_version=False)["ApiVersion"])
+    finally:
+        probe.close()
+    return client(version)
 
 
 def _guarded_iter(engine: DockerEngine, stream: Iterable[bytes], name: str) -> Iterator[bytes]:
