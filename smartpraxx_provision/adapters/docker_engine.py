@@ -875,6 +875,48 @@ class DockerEngine:
             )
             return self._image_id(tag)
 
+    def copy_image_to(self, tag: str, target: DockerEngine) -> int:
+        """``docker save`` of ``tag`` here streamed into ``docker load`` on ``target``; returns
+        the bytes sent.
+
+        The saved tar travels chunk by chunk (``get_image`` yields them, ``load_image`` sends
+        the generator as a chunked request body), never whole in memory or on disk. Errors of
+        either side leave through that side's ``_call`` (naming its engine); an ``error`` entry
+        of the load's progress stream and a loaded image whose ID differs from this engine's
+        are ExternalServiceError. One attempt, no retries; loading again is harmless.
+        """
+        wanted = self.image_id(tag)  # missing here: the usual error naming this engine
+        sent = 0
+
+        def saved() -> Iterator[bytes]:
+            nonlocal sent
+            with self._call("save image", tag):
+                for chunk in self.api.get_image(tag):
+                    sent += len(chunk)
+                    yield chunk
+
+        with target._call("load image", tag):
+            for entry in target.api.load_image(saved()) or ():
+                if isinstance(entry, dict) and entry.get("error"):
+                    raise ExternalServiceError(
+                        f"Docker engine at {target.url} failed to load image {tag} "
+                        f"({sent} bytes sent): {str(entry['error']).strip()[:300]}",
+                        obj=tag,
+                        hint=f"check the disk space and the log of the engine at {target.url}",
+                        details={"image": tag, "engine": target.url, "bytes": sent},
+                    )
+        loaded = target.image_id(tag) if target.image_exists(tag) else None
+        if loaded != wanted:
+            raise ExternalServiceError(
+                f"image {tag} loaded into the Docker engine at {target.url} is "
+                f"{loaded or 'missing'}, not {wanted} as on {self.url}",
+                obj=tag,
+                hint=f"compare: docker image inspect {tag} on both engines",
+                details={"image": tag, "engine": target.url, "source": self.url,
+                         "wanted": wanted, "loaded": loaded, "bytes": sent},
+            )
+        return sent
+
     # -- archives --------------------------------------------------------------------------
 
     def get_archive(self, name: str, path: str) -> Iterator[bytes]:

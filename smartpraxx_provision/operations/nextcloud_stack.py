@@ -4,6 +4,9 @@ Steps are idempotent: each re-reads live state and changes only what differs, re
 "changed"/"up to date" lines through the Reporter. Every Docker object carries the slot's
 labels and a slot-scoped name (``slot_names``), so nothing here can touch another slot.
 
+* ``ensure_stack_images`` — the images of the slot's containers on its engine: a remote
+  engine lacking one gets it copied from the local engine (``docker save | docker load``,
+  streamed, verified by image ID); run first by ``launch_stack``.
 * ``launch_stack`` — the slot's container plan (render/stack.py ``slot_stack``: network,
   volumes, MariaDB, Redis, the idp gateway in the local TLS mode, Nextcloud, optional cron)
   applied in its order through the Docker API (not compose), with secrets drawn from the
@@ -35,12 +38,23 @@ from typing import Any
 
 import requests
 
-from ..adapters.docker_engine import ContainerSpec, DockerEngine, SecretFile, healthcheck
+from ..adapters.docker_engine import (
+    LOCAL_HINT,
+    ContainerSpec,
+    DockerEngine,
+    SecretFile,
+    healthcheck,
+)
 from ..adapters.nextcloud import NextcloudAdapter, provider_differences
 from ..config import Settings
 from ..domain.model import PracticeSpec, Slot
 from ..domain.ownership import LABEL_SLOT
-from ..errors import ExternalServiceError, OperationFailed, SmartpraxxError
+from ..errors import (
+    ExternalServiceError,
+    OperationFailed,
+    ServiceUnavailableError,
+    SmartpraxxError,
+)
 from ..output import Reporter
 from ..render.bundle import (
     APP_PORT,
@@ -75,6 +89,7 @@ __all__ = [
     "bundle_dir",
     "configure_nextcloud",
     "container_spec",
+    "ensure_stack_images",
     "launch_stack",
     "remove_stack",
     "slot_names",
@@ -253,6 +268,78 @@ def container_spec(
     )
 
 
+def _no_copy_reason(engine: DockerEngine, source: DockerEngine, tag: str) -> str | None:
+    """Why ``tag`` cannot be copied from ``source`` to ``engine`` (None: it can)."""
+    if engine.is_local:
+        return f"{engine.url} is the local engine; images are built or loaded there, not copied"
+    if source.url == engine.url:
+        return f"the source engine is {engine.url} itself"
+    try:
+        if source.image_exists(tag):
+            return None
+    except (ServiceUnavailableError, ExternalServiceError) as exc:
+        return f"the local engine at {source.url} cannot be asked: {exc.message}"
+    return f"the local engine at {source.url} does not have it either"
+
+
+def _copy_image(engine: DockerEngine, source: DockerEngine, tag: str, reporter: Reporter) -> None:
+    """Copy one image the engine lacks from ``source``, or refuse naming image and engine."""
+    reason = _no_copy_reason(engine, source, tag)
+    if reason is not None:
+        hint = (
+            f"{LOCAL_HINT} builds the local images"
+            if engine.is_local
+            else f"{LOCAL_HINT} builds the local images (then they are copied), "
+            f"or load the image on {engine.url} yourself"
+        )
+        raise ExternalServiceError(
+            f"image {tag} is not present on the Docker engine at {engine.url} and cannot "
+            f"be copied there: {reason}",
+            obj=tag,
+            hint=hint,
+            details={"image": tag, "engine": engine.url, "source": source.url, "reason": reason},
+        )
+    t0 = time.monotonic()
+    size = source.copy_image_to(tag, engine)
+    reporter.change(
+        f"image {tag} copied to {engine.url} "
+        f"({size / 1_000_000:.1f} MB, {time.monotonic() - t0:.1f} s)"
+    )
+
+
+def ensure_stack_images(
+    engine: DockerEngine,
+    stack: StackPlan,
+    reporter: Reporter,
+    source: DockerEngine | None = None,
+) -> list[str]:
+    """Make every image of the stack's containers present on ``engine``; the tags copied.
+
+    Present: skipped. Missing on a remote engine: copied from ``source`` (default: the local
+    engine, ``DockerEngine()``, connected only when something is missing) when it has the
+    image. Missing otherwise (a local engine, or no source has it or answers): refused with
+    ExternalServiceError naming image and engine, nothing else done. Idempotent. Two
+    provisions to the same host at once may both copy the same image; ``docker load`` of
+    identical content is harmless, so nothing serialises that.
+    """
+    missing = []
+    for tag in stack.images():
+        if engine.image_exists(tag):
+            reporter.skip(f"image {tag} present on {engine.url}")
+        else:
+            missing.append(tag)
+    if not missing:
+        return []
+    src = source if source is not None else DockerEngine()
+    try:
+        for tag in missing:
+            _copy_image(engine, src, tag, reporter)
+    finally:
+        if source is None:
+            src.close()
+    return missing
+
+
 def _ensure_network_and_volumes(engine: DockerEngine, stack: StackPlan, reporter: Reporter) -> None:
     if engine.ensure_network(stack.network, stack.network_labels):
         reporter.change(f"network {stack.network} created")
@@ -284,14 +371,18 @@ def launch_stack(
     settings: Settings,
     secrets: SecretStore,
     reporter: Reporter,
+    *,
+    image_source: DockerEngine | None = None,
 ) -> dict[str, Any]:
-    """Converge the slot's network, volumes and containers (``slot_stack``, in its order);
-    wait until Nextcloud is ready. The secret-free bundle is written to ``bundle_dir``."""
+    """Converge the slot's images (``ensure_stack_images``, from ``image_source``), network,
+    volumes and containers (``slot_stack``, in its order); wait until Nextcloud is ready.
+    The secret-free bundle is written to ``bundle_dir``."""
     start = time.monotonic()
     stack = slot_stack(spec, slot, settings)
     refs = slot_secret_refs(slot)
     write_bundle(render_slot_bundle(spec, slot, settings, refs), bundle_dir(settings, slot))
     result: dict[str, Any] = {"slot": slot.id, "containers": {}}
+    result["images_copied"] = ensure_stack_images(engine, stack, reporter, image_source)
     _ensure_network_and_volumes(engine, stack, reporter)
     ready: set[str] = set()
     status: dict[str, Any] = {}

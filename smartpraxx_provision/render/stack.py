@@ -125,6 +125,10 @@ class StackPlan:
     def container(self, role: str) -> ContainerPlan:
         return next(c for c in self.containers if c.role == role)
 
+    def images(self) -> tuple[str, ...]:
+        """The distinct images the slot's containers run (launch order; absent ones none)."""
+        return tuple(dict.fromkeys(c.image for c in self.containers))
+
 
 def container_roles(settings: Settings) -> tuple[str, ...]:
     """The roles of the containers a slot runs under ``settings`` (launch order)."""

@@ -25,9 +25,16 @@ from tests.unit.test_render import SAMPLES
 class FakeEngine:
     """A FAKE Docker engine: records the calls launch_stack makes, everything answers ok."""
 
+    url = "unix:///var/run/docker.sock"
+    is_local = True
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.specs: dict[str, ContainerSpec] = {}
+
+    def image_exists(self, tag: str) -> bool:
+        self.calls.append(("image", tag))
+        return True
 
     def ensure_network(self, name: str, labels: dict[str, str]) -> bool:
         self.calls.append(("network", name))
@@ -110,9 +117,13 @@ def test_launch_follows_the_plan_in_order(
     idp: tuple[str, str],
     cron: tuple[str, str],
 ) -> None:
-    engine, _ = _launch(tmp_path, monkeypatch, **overrides)
+    engine, settings = _launch(tmp_path, monkeypatch, **overrides)
     s = "nc07-cloud023"
+    images = [settings.mariadb_image, settings.redis_image]
+    if idp[0] == "container":
+        images.append(f"smartpraxx/idp-gateway:{settings.local_image_tag}")
     assert engine.calls == [
+        *(("image", tag) for tag in [*images, settings.nextcloud_image]),  # first, once each
         ("network", f"{s}-net"),
         ("volume", f"{s}-db"),
         ("volume", f"{s}-data"),
