@@ -11,7 +11,9 @@ extra).
 
 Rules kept here:
 
-* published ports are always bound to ``127.0.0.1``; nothing addresses a container IP;
+* published ports are bound to the engine's *publish address*, ``127.0.0.1`` unless the
+  host record says otherwise (a docker-in-docker test host publishes on ``0.0.0.0`` inside
+  its own network namespace); nothing addresses a container IP;
 * ``ensure_container`` is idempotent: a SHA-256 of the spec (and the image id) is stored in
   the ``de.smartpraxx.spec-hash`` label, never the spec itself; secrets are never in a
   container's env: ``secret_files`` are written into the created container (0400, owned by
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
 
 
 LOCAL_HINT = "smartpraxx-provision dev-stack up"
+LOOPBACK = "127.0.0.1"  # the default publish address
 DEFAULT_EXEC_TIMEOUT = 300.0
 PROBE_API_VERSION = "1.24"  # the oldest the SDK speaks: asks a TLS engine for its own
 
@@ -102,10 +105,11 @@ class ContainerSpec:
 
     ``volumes`` maps a named volume (created with the spec's labels if missing) to its mount
     path; a key starting with ``/`` is a host bind mount instead (e.g. ``/sys/fs/cgroup`` for a
-    fleet engine). ``ports`` maps container port to host port (0 = random), always on
-    127.0.0.1. ``healthcheck`` is the Docker API form (see :func:`healthcheck`). ``extra`` is
-    passed to the SDK's ``containers.create`` as is (``cap_add``, ``security_opt``,
-    ``device_cgroup_rules``, ``cgroupns``, ``tmpfs``...) for the few containers that need it.
+    fleet engine). ``ports`` maps container port to host port (0 = random), on the engine's
+    publish address, 127.0.0.1 unless the host record says otherwise. ``healthcheck`` is the
+    Docker API form (see :func:`healthcheck`). ``extra`` is passed to the SDK's
+    ``containers.create`` as is (``cap_add``, ``security_opt``, ``device_cgroup_rules``,
+    ``cgroupns``, ``tmpfs``...) for the few containers that need it.
     """
 
     name: str
@@ -124,10 +128,13 @@ class ContainerSpec:
     secret_files: tuple[SecretFile, ...] = field(default=(), repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def spec_hash(self, image_id: str = "") -> str:
-        """SHA-256 over the canonical JSON of the spec plus the image id."""
+    def spec_hash(self, image_id: str = "", publish_address: str = LOOPBACK) -> str:
+        """SHA-256 over the canonical JSON of the spec plus the image id (and the publish
+        address of published ports when it is not 127.0.0.1, so a change recreates them)."""
         data = dataclasses.asdict(self)
         data["image_id"] = image_id
+        if self.ports and publish_address != LOOPBACK:
+            data["publish_address"] = publish_address
         canonical = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -199,8 +206,10 @@ class DockerEngine:
         tls_cert_dir: Path | None = None,
         tls: dict[str, str] | None = None,
         timeout: int = 120,
+        publish_address: str = LOOPBACK,
     ) -> None:
         self.base_url = base_url
+        self.publish_address = publish_address  # where published ports are bound
         self._tls_cert_dir = tls_cert_dir
         self._tls_files = tls  # {"ca", "cert", "key"} paths of a host record
         self._timeout = timeout
@@ -522,7 +531,8 @@ class DockerEngine:
             "labels": {LABEL_MANAGED: "true", **spec.labels, LABEL_SPEC_HASH: spec_hash},
             "volumes": {k: {"bind": v, "mode": "rw"} for k, v in spec.volumes.items()},
             "ports": {
-                f"{cport}/tcp": ("127.0.0.1", hport or None) for cport, hport in spec.ports.items()
+                f"{cport}/tcp": (self.publish_address, hport or None)
+                for cport, hport in spec.ports.items()
             },
             "restart_policy": {"Name": spec.restart_policy},
             "detach": True,
@@ -609,7 +619,7 @@ class DockerEngine:
         if self.owner is not None:
             spec = dataclasses.replace(spec, labels=self._owned_labels(spec.labels))
         with self._call("create container", spec.name):
-            wanted = spec.spec_hash(self._image_id(spec.image))
+            wanted = spec.spec_hash(self._image_id(spec.image), self.publish_address)
             current = self._get(spec.name)
             outcome = "created"
             if current is not None:
@@ -655,7 +665,7 @@ class DockerEngine:
             return bytes(raw).decode("utf-8", errors="replace")
 
     def published_port(self, name: str, container_port: int) -> int:
-        """The host port (on 127.0.0.1) that ``container_port`` is published on."""
+        """The host port (on the publish address) that ``container_port`` is published on."""
         with self._call("inspect ports of", name):
             c = self.client.containers.get(name)
             ports = (c.attrs.get("NetworkSettings") or {}).get("Ports") or {}

@@ -30,6 +30,12 @@ EndpointOpt = Annotated[
 BootstrappingOpt = Annotated[
     bool, typer.Option("--bootstrapping", help="Register it as not yet ready.")
 ]
+_PUBLISH_HELP = (
+    "IP address on the engine the slots' containers publish their ports on (0.0.0.0 for a "
+    "docker-in-docker test host)."
+)
+PublishOpt = Annotated[str, typer.Option("--publish-address", help=_PUBLISH_HELP)]
+SetPublishOpt = Annotated[str | None, typer.Option("--publish-address", help=_PUBLISH_HELP)]
 
 
 def _tls(ca: Path | None, cert: Path | None, key: Path | None) -> dict[str, str] | None:
@@ -64,11 +70,16 @@ def _set_tls(
     return None if no_tls else False
 
 
+def _publish(h: HostRecord) -> str:
+    """The endpoint column's note of a publish address other than the default."""
+    return f" (publish {h.publish_address})" if h.publish_address != "127.0.0.1" else ""
+
+
 def _host_rows(hosts: list[HostRecord]) -> Iterator[str]:
     return table(
         f"{'HOST':<10} {'STATE':<14} {'USED':>9} {'NEXT':<6} {'TLS':<4} ENDPOINT",
         (f"{h.name:<10} {h.state:<14} {f'{h.used}/{h.capacity}':>9} nc{h.next_number:02d}   "
-         f"{'yes' if h.tls else 'no':<4} {h.endpoint}" for h in hosts),
+         f"{'yes' if h.tls else 'no':<4} {h.endpoint}{_publish(h)}" for h in hosts),
         "no hosts (smartpraxx-provision hosts add cloud001 --endpoint ...)",
     )
 
@@ -113,6 +124,7 @@ def add(
     tls_ca: TlsCaOpt = None,
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
+    publish_address: PublishOpt = "127.0.0.1",
     dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -124,7 +136,7 @@ def add(
     op = op_context(ctx, json_out)
     if dry_run:
         plan = add_host_plan(op, name, endpoint, capacity=capacity, tls=tls,
-                             bootstrapping=bootstrapping)
+                             bootstrapping=bootstrapping, publish_address=publish_address)
         emit(ctx, json_out, {"ok": True, "dry_run": True, "plan": plan}, [
             f"would add host {name} ({endpoint}, capacity {capacity}, {plan['state']})"
             if not plan["exists"]
@@ -132,7 +144,8 @@ def add(
         ])
         return
     result = add_host(
-        op, name, endpoint, capacity=capacity, tls=tls, bootstrapping=bootstrapping
+        op, name, endpoint, capacity=capacity, tls=tls, bootstrapping=bootstrapping,
+        publish_address=publish_address,
     )
     emit(ctx, json_out, result.to_dict())
 
@@ -149,19 +162,22 @@ def set_(
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
     no_tls: Annotated[bool, typer.Option("--no-tls", help="Drop the TLS files.")] = False,
+    publish_address: SetPublishOpt = None,
     dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Change a host's endpoint, TLS files or capacity (a new endpoint must answer)."""
+    """Change a host's endpoint, TLS files, capacity or publish address (a new endpoint
+    must answer)."""
     from ..operations.hosts import set_host
 
     tls = _set_tls(tls_ca, tls_cert, tls_key, no_tls)
-    if endpoint is None and capacity is None and tls is False:
+    if endpoint is None and capacity is None and tls is False and publish_address is None:
         raise UsageError(
             "nothing to change", obj=name, hint=f"smartpraxx-provision hosts set {name} --help"
         )
     op = op_context(ctx, json_out)
-    result = set_host(op, name, endpoint=endpoint, capacity=capacity, tls=tls, dry_run=dry_run)
+    result = set_host(op, name, endpoint=endpoint, capacity=capacity, tls=tls,
+                      publish_address=publish_address, dry_run=dry_run)
     would = f"would change host {name}" if result.changed else f"host {name}: nothing to change"
     emit(ctx, json_out, {**result.to_dict(), "dry_run": dry_run}, [would] if dry_run else [])
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 HOST_STATES = ("active", "draining", "bootstrapping")
+# where a host's containers publish their ports unless its record says otherwise
+DEFAULT_PUBLISH_ADDRESS = "127.0.0.1"
 PRACTICE_STATES = (
     "allocated",
     "provisioning",
@@ -72,6 +74,8 @@ class HostRecord:
     updated_at: datetime
     engine_id: str | None = None  # the Docker engine's ID as last probed
     engine_version: str | None = None
+    # the IP address on the engine that the slots' containers publish their ports on
+    publish_address: str = DEFAULT_PUBLISH_ADDRESS
 
     @property
     def free(self) -> int:
@@ -89,6 +93,7 @@ class HostRecord:
             "next_slot": f"nc{self.next_number:02d}",
             "engine_id": self.engine_id,
             "engine_version": self.engine_version,
+            "publish_address": self.publish_address,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }

@@ -21,6 +21,7 @@ Guarantees (DESIGN.md invariants 1, 2, 5):
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -37,6 +38,7 @@ from ..domain.model import HOST_RE, Slot
 from ..errors import ConfigError, ConflictError, InventoryError, NotFoundError, UsageError
 from .backend import Backend, IntegrityViolation, Tx, split_statements
 from .models import (
+    DEFAULT_PUBLISH_ADDRESS,
     HOST_STATES,
     OPERATION_STATES,
     PRACTICE_STATES,
@@ -163,6 +165,24 @@ def validate_endpoint(endpoint: str, tls: dict[str, str] | None) -> None:
             obj=endpoint,
             hint="pass --tls-ca, --tls-cert and --tls-key together",
         )
+
+
+def validate_publish_address(address: str, host: str) -> str:
+    """The canonical form of an IPv4 or IPv6 literal; a UsageError naming the host otherwise."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        raise UsageError(
+            f"host {host}: --publish-address {address!r} is not an IP address",
+            obj=host,
+            hint="an IPv4 or IPv6 literal: 127.0.0.1 (the default), or 0.0.0.0 for a host "
+            "whose front proxy reaches the slots from outside the engine's loopback",
+        ) from None
+
+
+def _stored_address(address: str) -> str | None:
+    """A publish address as the hosts table keeps it: NULL for the default 127.0.0.1."""
+    return None if address == DEFAULT_PUBLISH_ADDRESS else address
 
 
 class Inventory:
@@ -294,6 +314,7 @@ class Inventory:
             updated_at=_req_dt(row["updated_at"]),
             engine_id=row.get("engine_id"),
             engine_version=row.get("engine_version"),
+            publish_address=row.get("publish_address") or DEFAULT_PUBLISH_ADDRESS,
         )
 
     def add_host(
@@ -304,10 +325,12 @@ class Inventory:
         state: str = "active",
         tls: dict[str, str] | None = None,
         engine: dict[str, str] | None = None,
+        publish_address: str = DEFAULT_PUBLISH_ADDRESS,
     ) -> HostRecord:
         """Register host ``name``; adding it again with the same settings changes nothing.
 
-        ``engine``: ``{"id", "version"}`` of the Docker engine that answered the probe."""
+        ``engine``: ``{"id", "version"}`` of the Docker engine that answered the probe;
+        ``publish_address``: where the slots' containers publish their ports on it."""
         m = HOST_RE.match(name)
         if not m:
             raise UsageError(
@@ -318,12 +341,15 @@ class Inventory:
         if capacity < 0:
             raise UsageError(f"capacity must be >= 0, got {capacity}", obj=name)
         validate_endpoint(endpoint, tls)
+        address = validate_publish_address(publish_address, name)
         tls = tls or {}
         with self._tx(write=True) as tx:
             rows = self._host_rows(tx, name)
             if rows:
                 existing = self._host(rows[0])
-                if (existing.endpoint, existing.capacity, existing.tls or {}) != (endpoint, capacity, tls):
+                wanted = (endpoint, capacity, tls, address)
+                if (existing.endpoint, existing.capacity, existing.tls or {},
+                        existing.publish_address) != wanted:
                     raise ConflictError(
                         f"host {name} exists with other settings",
                         obj=name,
@@ -334,11 +360,11 @@ class Inventory:
             try:
                 tx.execute(
                     "INSERT INTO hosts (name, number, endpoint, capacity, state, tls_ca, tls_cert,"
-                    " tls_key, next_number, created_at, updated_at, engine_id, engine_version)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                    " tls_key, next_number, created_at, updated_at, engine_id, engine_version,"
+                    " publish_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
                     (name, int(m.group("number")), endpoint, capacity, state, tls.get("ca"),
                      tls.get("cert"), tls.get("key"), now, now, (engine or {}).get("id"),
-                     (engine or {}).get("version")),
+                     (engine or {}).get("version"), _stored_address(address)),
                 )
             except IntegrityViolation as exc:
                 raise ConflictError(
@@ -376,9 +402,12 @@ class Inventory:
         capacity: int | None = None,
         tls: dict[str, str] | bool | None = False,
         engine: dict[str, str] | None = None,
+        publish_address: str | None = None,
     ) -> HostRecord:
         """Change a host's endpoint, TLS files (``None`` = no TLS, ``False`` = unchanged),
-        capacity or probed engine facts. The slot numbering stays."""
+        capacity, publish address or probed engine facts. The slot numbering stays."""
+        if publish_address is not None:
+            publish_address = validate_publish_address(publish_address, name)
         with self._tx(write=True) as tx:
             current = self._host(self._known_host_row(tx, name))
             new_tls = current.tls if tls is False else tls
@@ -390,7 +419,8 @@ class Inventory:
             t = new_tls or {}
             tx.execute(
                 "UPDATE hosts SET endpoint = ?, capacity = ?, tls_ca = ?, tls_cert = ?,"
-                " tls_key = ?, engine_id = ?, engine_version = ?, updated_at = ? WHERE name = ?",
+                " tls_key = ?, engine_id = ?, engine_version = ?, publish_address = ?,"
+                " updated_at = ? WHERE name = ?",
                 (
                     new_endpoint,
                     current.capacity if capacity is None else capacity,
@@ -399,6 +429,7 @@ class Inventory:
                     t.get("key"),
                     (engine or {}).get("id", current.engine_id),
                     (engine or {}).get("version", current.engine_version),
+                    _stored_address(publish_address or current.publish_address),
                     self._now(),
                     name,
                 ),

@@ -67,7 +67,9 @@ class OpContext:
                 record = self.inventory.get_host(host)
                 if record is None:
                     raise host_not_in_inventory(host)
-                self._engines[host] = DockerEngine(record.endpoint, tls=record.tls)
+                self._engines[host] = DockerEngine(
+                    record.endpoint, tls=record.tls, publish_address=record.publish_address
+                )
             return self._engines[host]
 
     # --- ownership (DESIGN invariant 8) -------------------------------------------------

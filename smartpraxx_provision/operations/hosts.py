@@ -8,6 +8,12 @@ engine is not up yet without a probe (it takes no practices); ``hosts activate``
 When practices live on a host, moving its endpoint to a different engine (another engine
 ID) is refused: their containers are on the old one.
 
+A host's *publish address* (``--publish-address``, default 127.0.0.1) is the IP address on
+its engine that the slots' containers publish their ports on: a host whose front proxy
+reaches the slots from outside the engine's loopback (the docker-in-docker test hosts)
+publishes on 0.0.0.0. Changing it needs no probe; the next converge of a slot recreates its
+containers that publish ports.
+
 Placement (``provision`` of a new practice) probes the candidate hosts and skips any whose
 engine does not answer, so an unreachable host gets no new practices.
 """
@@ -19,7 +25,8 @@ from typing import Any
 
 from ..errors import ConflictError, NotFoundError, ServiceUnavailableError
 from ..inventory import HostRecord, Inventory
-from ..inventory.store import validate_endpoint
+from ..inventory.models import DEFAULT_PUBLISH_ADDRESS
+from ..inventory.store import validate_endpoint, validate_publish_address
 from .context import OpContext
 
 PROBE_TIMEOUT = 10  # seconds for one engine probe
@@ -99,7 +106,7 @@ def list_hosts(ctx: OpContext) -> list[HostRecord]:
 
 def add_host_plan(
     ctx: OpContext, name: str, endpoint: str, *, capacity: int, tls: dict[str, str] | None,
-    bootstrapping: bool,
+    bootstrapping: bool, publish_address: str = DEFAULT_PUBLISH_ADDRESS,
 ) -> dict[str, Any]:
     """What ``hosts add --dry-run`` shows (the endpoint is checked, the engine not probed)."""
     validate_endpoint(endpoint, tls)
@@ -107,6 +114,7 @@ def add_host_plan(
         "host": name,
         "endpoint": endpoint,
         "capacity": capacity,
+        "publish_address": validate_publish_address(publish_address, name),
         "state": "bootstrapping" if bootstrapping else "active",
         "exists": ctx.inventory.get_host(name) is not None,
         "probe": "no (bootstrapping)" if bootstrapping else "the engine must answer",
@@ -121,20 +129,21 @@ def add_host(
     capacity: int,
     tls: dict[str, str] | None,
     bootstrapping: bool,
+    publish_address: str = DEFAULT_PUBLISH_ADDRESS,
 ) -> HostChange:
     """Register a host after probing its engine (unprobed with ``bootstrapping``); a host
     registered with the same settings is left as it is, with other settings refused."""
     validate_endpoint(endpoint, tls)
+    address = validate_publish_address(publish_address, name)
     existing = ctx.inventory.get_host(name)
-    if existing is not None and (existing.endpoint, existing.capacity, existing.tls or {}) != (
-        endpoint,
-        capacity,
-        tls or {},
-    ):
+    if existing is not None and (
+        existing.endpoint, existing.capacity, existing.tls or {}, existing.publish_address
+    ) != (endpoint, capacity, tls or {}, address):
         raise ConflictError(
             f"host {name} exists with other settings; nothing was changed",
             obj=name,
-            hint=f"smartpraxx-provision hosts set {name} --endpoint/--capacity/--tls-* ...",
+            hint=f"smartpraxx-provision hosts set {name} "
+            "--endpoint/--capacity/--tls-*/--publish-address ...",
         )
     if existing is not None:
         ctx.reporter.skip(f"host {name} exists, up to date")
@@ -142,11 +151,32 @@ def add_host(
     engine = None if bootstrapping else probe_engine(endpoint, tls, name)
     state = "bootstrapping" if bootstrapping else "active"
     record = ctx.inventory.add_host(
-        name, endpoint, capacity=capacity, state=state, tls=tls, engine=_engine_facts(engine)
+        name, endpoint, capacity=capacity, state=state, tls=tls, engine=_engine_facts(engine),
+        publish_address=address,
     )
     seen = f"; engine {engine['id']} (Docker {engine['version']})" if engine else ""
-    ctx.reporter.change(f"host {name} added ({endpoint}, capacity {capacity}, {state}){seen}")
+    where = f", publish address {address}" if address != DEFAULT_PUBLISH_ADDRESS else ""
+    ctx.reporter.change(
+        f"host {name} added ({endpoint}, capacity {capacity}, {state}{where}){seen}"
+    )
     return HostChange(record, True, engine)
+
+
+def _probe_moved_endpoint(
+    current: HostRecord, endpoint: str, tls: dict[str, str] | None
+) -> dict[str, str]:
+    """Probe a host's new endpoint/TLS; refuse another engine than its practices live on."""
+    name = current.name
+    engine = probe_engine(endpoint, tls, name)
+    if current.used and current.engine_id and engine["id"] != current.engine_id:
+        raise ConflictError(
+            f"host {name}: {endpoint} is another Docker engine (ID {engine['id']}) than "
+            f"the one its {current.used} practice(s) live on (ID {current.engine_id}); "
+            "nothing was changed",
+            obj=name,
+            hint="point the endpoint at the host's own engine",
+        )
+    return engine
 
 
 def set_host(
@@ -156,38 +186,45 @@ def set_host(
     endpoint: str | None = None,
     capacity: int | None = None,
     tls: dict[str, str] | bool | None = False,
+    publish_address: str | None = None,
     dry_run: bool = False,
 ) -> HostChange:
-    """Change endpoint, TLS files or capacity; an endpoint/TLS change re-probes the engine."""
+    """Change endpoint, TLS files, capacity or publish address; an endpoint/TLS change
+    re-probes the engine."""
     inv = ctx.inventory
     current = _require(inv, name)
     new_endpoint = endpoint if endpoint is not None else current.endpoint
     new_tls = current.tls if tls is False else tls
     assert not isinstance(new_tls, bool)
     validate_endpoint(new_endpoint, new_tls)
+    address = (
+        current.publish_address
+        if publish_address is None
+        else validate_publish_address(publish_address, name)
+    )
     engine: dict[str, str] | None = None
     if (new_endpoint, new_tls) != (current.endpoint, current.tls):
-        engine = probe_engine(new_endpoint, new_tls, name)
-        if current.used and current.engine_id and engine["id"] != current.engine_id:
-            raise ConflictError(
-                f"host {name}: {new_endpoint} is another Docker engine (ID {engine['id']}) than "
-                f"the one its {current.used} practice(s) live on (ID {current.engine_id}); "
-                "nothing was changed",
-                obj=name,
-                hint="point the endpoint at the host's own engine",
-            )
-    changed = (new_endpoint, new_tls) != (current.endpoint, current.tls) or (
-        capacity is not None and capacity != current.capacity
-    )
+        engine = _probe_moved_endpoint(current, new_endpoint, new_tls)
+    changed = (new_endpoint, new_tls, address) != (
+        current.endpoint, current.tls, current.publish_address
+    ) or (capacity is not None and capacity != current.capacity)
     if dry_run or not changed:
         if not dry_run:
             ctx.reporter.skip(f"host {name} is up to date")
         return HostChange(current, changed, engine)
     record = inv.update_host(
-        name, endpoint=new_endpoint, capacity=capacity, tls=new_tls, engine=_engine_facts(engine)
+        name, endpoint=new_endpoint, capacity=capacity, tls=new_tls, engine=_engine_facts(engine),
+        publish_address=address,
     )
     ctx.engines_reset(name)
-    ctx.reporter.change(f"host {name}: endpoint {record.endpoint}, capacity {record.capacity}")
+    where = (
+        f", publish address {record.publish_address}"
+        if address != current.publish_address
+        else ""
+    )
+    ctx.reporter.change(
+        f"host {name}: endpoint {record.endpoint}, capacity {record.capacity}{where}"
+    )
     return HostChange(record, True, engine)
 
 

@@ -80,6 +80,21 @@ def test_add_host_rejects_bad_input(
     assert inventory.list_hosts() == []
 
 
+def test_publish_address_round_trips_and_changes(inventory: Inventory) -> None:
+    """Migration 0010 on both backends: 127.0.0.1 unless the host record says otherwise."""
+    assert inventory.add_host("cloud001", ENGINE).publish_address == "127.0.0.1"
+    assert inventory.add_host("cloud002", ENGINE, publish_address="0.0.0.0").publish_address == (
+        "0.0.0.0"
+    )
+    with pytest.raises(ConflictError, match="other settings"):
+        inventory.add_host("cloud002", ENGINE)
+    with pytest.raises(UsageError, match="--publish-address"):
+        inventory.add_host("cloud003", ENGINE, publish_address="localhost")
+    assert inventory.get_host("cloud003") is None
+    inventory.update_host("cloud001", publish_address="::")
+    assert [h.publish_address for h in inventory.list_hosts()] == ["::", "0.0.0.0"]
+
+
 def test_loopback_tcp_without_tls_is_allowed(inventory: Inventory) -> None:
     assert inventory.add_host("cloud009", "tcp://127.0.0.1:23750").endpoint.startswith("tcp://")
 
@@ -390,6 +405,7 @@ ALLOWED_COLUMNS = {
         # migration 0006: the Docker engine that answered the probe of hosts add/set
         "engine_id",
         "engine_version",
+        "publish_address",  # migration 0010: where the slots' containers publish their ports
     },
     "practices": {
         "slot_id",
