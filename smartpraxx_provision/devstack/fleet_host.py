@@ -54,6 +54,8 @@ LABEL_FLEET_HOST = "de.smartpraxx.fleet-host"
 LABEL_DEVSTACK = "de.smartpraxx.devstack"  # the mark of the state dir that made it
 ENGINE_PORT = 2376
 SLOT_PORTS = 24  # the block of host ports the slots' containers publish on
+# on 127.0.0.1 a host takes 1 + SLOT_PORTS fixed ports: its engine's, then the slots' block
+# (fixed, so that a restarted host keeps its endpoint and its slots their ports)
 PORT_SEARCH = (21000, 32000)  # where on 127.0.0.1 a free block is looked for
 PUBLISH_ADDRESS = "0.0.0.0"  # the inner engine's publish address (hosts add --publish-address)
 READY_TIMEOUT = 90.0
@@ -178,7 +180,7 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def free_port_block(size: int = SLOT_PORTS, search: tuple[int, int] = PORT_SEARCH) -> int:
+def free_port_block(size: int = SLOT_PORTS + 1, search: tuple[int, int] = PORT_SEARCH) -> int:
     """The first port of ``size`` consecutive free ports on 127.0.0.1 (bounded search)."""
     for first in range(search[0], search[1] - size, size):
         if all(_port_free(p) for p in range(first, first + size)):
@@ -210,7 +212,7 @@ def _require_ours(engine: DockerEngine, settings: Settings, kind: str, obj: str,
 def _spec(settings: Settings, name: str, server_dir: Path, first: int, image: str) -> ContainerSpec:
     from .proxy import run_dir
 
-    block = range(first, first + SLOT_PORTS)
+    block = range(first + 1, first + 1 + SLOT_PORTS)
     socket_dir = run_dir(settings)
     socket_dir.mkdir(parents=True, exist_ok=True)
     return ContainerSpec(
@@ -223,7 +225,7 @@ def _spec(settings: Settings, name: str, server_dir: Path, first: int, image: st
             "/sys/fs/cgroup": "/sys/fs/cgroup",
             str(socket_dir.resolve()): str(socket_dir.resolve()),
         },
-        ports={ENGINE_PORT: 0, **{p: p for p in block}},
+        ports={ENGINE_PORT: first, **{p: p for p in block}},
         restart_policy="no",
         extra={
             "cap_add": ["SYS_ADMIN", "NET_ADMIN"],
@@ -236,10 +238,9 @@ def _spec(settings: Settings, name: str, server_dir: Path, first: int, image: st
     )
 
 
-def _existing_block(engine: DockerEngine, cname: str) -> int | None:
-    ports = engine.container_ports(cname)
-    published = sorted(host for cport, host in ports.items() if cport != ENGINE_PORT)
-    return published[0] if published else None
+def _existing_first(engine: DockerEngine, cname: str) -> int | None:
+    """The engine's (first) port of an existing host container."""
+    return engine.container_ports(cname).get(ENGINE_PORT)
 
 
 def ensure_fleet_host(
@@ -254,19 +255,14 @@ def ensure_fleet_host(
     server_dir, client = ensure_tls(settings, name)
     _require_ours(engine, settings, "volume", f"{cname}-docker", name)
     exists = _require_ours(engine, settings, "container", cname, name)
-    first = _existing_block(engine, cname) if exists else None
-    outcome = engine.ensure_container(
-        _spec(settings, name, server_dir, first or free_port_block(), image.tag))
+    first = (_existing_first(engine, cname) if exists else None) or free_port_block()
+    outcome = engine.ensure_container(_spec(settings, name, server_dir, first, image.tag))
     if outcome == "running":
         reporter.skip(f"test fleet host {name} running")
     else:
         reporter.change(f"test fleet host {name}: container {cname} {outcome}")
-    block = _existing_block(engine, cname) or 0
-    host = FleetHost(
-        name=name, container=cname,
-        endpoint=f"tcp://127.0.0.1:{engine.published_port(cname, ENGINE_PORT)}", tls=client,
-        ports=(block, block + SLOT_PORTS - 1),
-    )
+    host = FleetHost(name=name, container=cname, endpoint=f"tcp://127.0.0.1:{first}",
+                     tls=client, ports=(first + 1, first + SLOT_PORTS))
     wait_engine(host, engine)
     return host
 
