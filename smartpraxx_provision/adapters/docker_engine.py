@@ -37,6 +37,7 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import socket
 import tarfile
 import threading
@@ -764,13 +765,17 @@ class DockerEngine:
         """Run ``cmd`` in the running container; stdout and stderr separated.
 
         ``env`` travels in the exec API's environment (never argv). ``stdin`` is written and
-        then half-closed so the command sees EOF (local socket, plain tcp:// and ssh://; TLS
-        engines cannot half-close and refuse ``stdin``). The wait is bounded by ``timeout``:
-        on expiry the connection is dropped and ExternalServiceError raised (the process in
-        the container may still run).
+        then half-closed so the command sees EOF (local socket, plain tcp:// and ssh://). A TLS
+        connection cannot be half-closed: there ``stdin`` goes into a private file in the
+        container (mode 0600, owned by ``user``), the command reads it as its stdin through
+        ``sh`` and the file is removed again (:meth:`_exec_stdin_file`). The wait is bounded by
+        ``timeout``: on expiry the connection is dropped and ExternalServiceError raised (the
+        process in the container may still run).
         """
         what = f"{name} ({cmd[0] if cmd else '?'})"
         self._check_container_once(name)
+        if stdin is not None and self.uses_tls:
+            return self._exec_stdin_file(name, cmd, user, env, workdir, stdin, timeout)
         with self._call("exec in", name):
             created = self.api.exec_create(
                 name,
@@ -804,6 +809,36 @@ class DockerEngine:
             out.decode("utf-8", errors="replace"),
             err.decode("utf-8", errors="replace"),
         )
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.base_url is not None and (
+            self._tls_files is not None or self._tls_cert_dir is not None
+        )
+
+    def _exec_stdin_file(
+        self, name: str, cmd: list[str], user: str | None, env: dict[str, str] | None,
+        workdir: str | None, stdin: bytes, timeout: float,
+    ) -> ExecResult:
+        """``exec`` with ``stdin`` on a TLS engine: the data in ``/tmp/.smartpraxx-stdin-*``
+        (0600, the exec user's), ``sh -c '"$@" < file'``, the file removed in any case."""
+        path = f"/tmp/.smartpraxx-stdin-{secrets.token_hex(8)}"  # noqa: S108 (in the container)
+        with self._call("write stdin file to", name):
+            container = self.client.containers.get(name)
+            uid, gid = self._image_user(container, user) if user else (0, 0)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(path.rpartition("/")[2])
+            info.size, info.mode, info.uid, info.gid = len(stdin), 0o600, uid, gid
+            tar.addfile(info, io.BytesIO(stdin))
+        self.put_archive(name, "/tmp", buf.getvalue())  # noqa: S108 (in the container)
+        try:
+            return self.exec(
+                name, ["sh", "-c", 'f="$1"; shift; exec "$@" < "$f"', "sh", path, *cmd],
+                user=user, env=env, workdir=workdir, timeout=timeout,
+            )
+        finally:
+            self.exec(name, ["rm", "-f", path], user=user, timeout=30)
 
     # -- images ----------------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ SLOT_PORTS = 24  # the block of host ports the slots' containers publish on
 # on 127.0.0.1 a host takes 1 + SLOT_PORTS fixed ports: its engine's, then the slots' block
 # (fixed, so that a restarted host keeps its endpoint and its slots their ports)
 PORT_SEARCH = (21000, 32000)  # where on 127.0.0.1 a free block is looked for
-PUBLISH_ADDRESS = "0.0.0.0"  # the inner engine's publish address (hosts add --publish-address)
+PUBLISH_ADDRESS = "0.0.0.0"  # noqa: S104 (inside the fleet host: hosts add --publish-address)
 READY_TIMEOUT = 90.0
 CERT_DAYS = 30
 
@@ -78,6 +78,7 @@ class FleetHost:
             "hosts", "add", self.name, "--endpoint", self.endpoint,
             "--tls-ca", self.tls["ca"], "--tls-cert", self.tls["cert"],
             "--tls-key", self.tls["key"], "--publish-address", PUBLISH_ADDRESS,
+            "--slot-port-base", str(self.ports[0]),
         ]
 
 
