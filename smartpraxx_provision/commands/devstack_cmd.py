@@ -110,6 +110,41 @@ def mail_show(
     emit(ctx, json_out, {"ok": True, "message": message}, _message_lines(message))
 
 
+FleetHostArg = Annotated[str, typer.Argument(help="The test fleet host's name, e.g. cloud002.")]
+
+
+def fleet_host_up(ctx: typer.Context, name: FleetHostArg, json_out: MachineJsonOpt = False) -> None:
+    """Start a test fleet host (docker-in-docker engine, mutual TLS on 127.0.0.1).
+
+    Prints the hosts add command that registers it."""
+    from ..devstack import fleet_host
+
+    host = fleet_host.ensure_fleet_host(ctx.obj.settings, Reporter(), name)
+    add = "smartpraxx-provision " + " ".join(host.hosts_add_args())
+    emit(ctx, json_out, {"ok": True, "host": name, "endpoint": host.endpoint, "tls": host.tls,
+                         "slot_ports": list(host.ports), "hosts_add": add},
+         [f"test fleet host {name}: engine {host.endpoint} (mutual TLS), slot ports "
+          f"{host.ports[0]}-{host.ports[1]} on 127.0.0.1", f"register it: {add}"])
+
+
+def fleet_host_stop(ctx: typer.Context, name: FleetHostArg, json_out: MachineJsonOpt = False) -> None:
+    """Stop a test fleet host (its engine and every slot on it): an honest "host down"."""
+    from ..devstack import fleet_host
+
+    stopped = fleet_host.stop_fleet_host(ctx.obj.settings, name)
+    emit(ctx, json_out, {"ok": True, "host": name, "stopped": stopped},
+         [f"test fleet host {name} {'stopped' if stopped else 'was not running'}"])
+
+
+def fleet_host_down(ctx: typer.Context, name: FleetHostArg, json_out: MachineJsonOpt = False) -> None:
+    """Remove a test fleet host and its engine volume (everything on it is gone)."""
+    from ..devstack import fleet_host
+
+    removed = fleet_host.remove_fleet_host(ctx.obj.settings, name)
+    emit(ctx, json_out, {"ok": True, "host": name, "removed": removed},
+         [f"test fleet host {name} {'removed' if removed else 'did not exist'}"])
+
+
 def register(app: typer.Typer) -> None:
     stack_app = group(
         app, "dev-stack", "The local stack: Docker engine, local images, Keycloak, mail sink.",
@@ -117,3 +152,6 @@ def register(app: typer.Typer) -> None:
     )
     group(stack_app, "mail", "The local mail sink's mailbox: what the realms sent.",
           {"list": mail_list, "show": mail_show})
+    group(stack_app, "fleet-host",
+          "Test fleet hosts: docker-in-docker engines over mutual TLS (not for production).",
+          {"up": fleet_host_up, "stop": fleet_host_stop, "down": fleet_host_down})
