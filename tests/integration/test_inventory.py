@@ -406,6 +406,7 @@ ALLOWED_COLUMNS = {
         "engine_id",
         "engine_version",
         "publish_address",  # migration 0010: where the slots' containers publish their ports
+        "slot_port_base",  # migration 0010: the slots' fixed app ports (NULL: random)
     },
     "practices": {
         "slot_id",
