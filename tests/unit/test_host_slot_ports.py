@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from smartpraxx_provision.adapters.docker_engine import ContainerSpec
 from smartpraxx_provision.cli import main
 from smartpraxx_provision.config import Settings
 from smartpraxx_provision.domain.model import Slot, app_host_port
@@ -168,3 +169,10 @@ def test_cli_add_set_list(run: Any) -> None:
     assert code == 0 and "random slot ports" in err
     assert run("hosts", "list")[1].splitlines()[1].endswith(ENGINE)
     assert json.loads(run("hosts", "list", "--json")[1])["hosts"][0]["slot_port_base"] is None
+
+
+def test_a_new_base_changes_the_app_containers_spec_hash() -> None:
+    """So the next converge recreates the app container on its new port."""
+    random_port = ContainerSpec(name="nc01-cloud002-app", image="i", ports={APP_PORT: 0})
+    fixed = ContainerSpec(name="nc01-cloud002-app", image="i", ports={APP_PORT: 21000})
+    assert random_port.spec_hash("id") != fixed.spec_hash("id")
