@@ -36,6 +36,14 @@ _PUBLISH_HELP = (
 )
 PublishOpt = Annotated[str, typer.Option("--publish-address", help=_PUBLISH_HELP)]
 SetPublishOpt = Annotated[str | None, typer.Option("--publish-address", help=_PUBLISH_HELP)]
+PortBaseOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--slot-port-base",
+        help="Fixed app ports: slot ncXX publishes on N+XX-1, so routes survive an engine "
+        "restart (0: random ports, the default).",
+    ),
+]
 
 
 def _tls(ca: Path | None, cert: Path | None, key: Path | None) -> dict[str, str] | None:
@@ -71,8 +79,17 @@ def _set_tls(
 
 
 def _publish(h: HostRecord) -> str:
-    """The endpoint column's note of a publish address other than the default."""
-    return f" (publish {h.publish_address})" if h.publish_address != "127.0.0.1" else ""
+    """The endpoint column's note of a publish address other than the default and of a
+    slot port base."""
+    notes = [f"publish {h.publish_address}"] if h.publish_address != "127.0.0.1" else []
+    if h.slot_port_base is not None:
+        notes.append(f"slot ports {h.slot_port_base}+")
+    return f" ({', '.join(notes)})" if notes else ""
+
+
+def _port_base(given: int | None) -> int | None:
+    """``--slot-port-base`` as the operations take it: 0 for random ports is ``None``."""
+    return None if given == 0 else given
 
 
 def _host_rows(hosts: list[HostRecord]) -> Iterator[str]:
@@ -125,6 +142,7 @@ def add(
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
     publish_address: PublishOpt = "127.0.0.1",
+    slot_port_base: PortBaseOpt = None,
     dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -133,10 +151,12 @@ def add(
     from ..operations.hosts import add_host, add_host_plan
 
     tls = _tls(tls_ca, tls_cert, tls_key)
+    base = _port_base(slot_port_base)
     op = op_context(ctx, json_out)
     if dry_run:
         plan = add_host_plan(op, name, endpoint, capacity=capacity, tls=tls,
-                             bootstrapping=bootstrapping, publish_address=publish_address)
+                             bootstrapping=bootstrapping, publish_address=publish_address,
+                             slot_port_base=base)
         emit(ctx, json_out, {"ok": True, "dry_run": True, "plan": plan}, [
             f"would add host {name} ({endpoint}, capacity {capacity}, {plan['state']})"
             if not plan["exists"]
@@ -145,7 +165,7 @@ def add(
         return
     result = add_host(
         op, name, endpoint, capacity=capacity, tls=tls, bootstrapping=bootstrapping,
-        publish_address=publish_address,
+        publish_address=publish_address, slot_port_base=base,
     )
     emit(ctx, json_out, result.to_dict())
 
@@ -163,21 +183,23 @@ def set_(
     tls_key: TlsKeyOpt = None,
     no_tls: Annotated[bool, typer.Option("--no-tls", help="Drop the TLS files.")] = False,
     publish_address: SetPublishOpt = None,
+    slot_port_base: PortBaseOpt = None,
     dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Change a host's endpoint, TLS files, capacity or publish address (a new endpoint
-    must answer)."""
+    """Change a host's endpoint, TLS files, capacity, publish address or slot port base
+    (a new endpoint must answer)."""
     from ..operations.hosts import set_host
 
     tls = _set_tls(tls_ca, tls_cert, tls_key, no_tls)
-    if endpoint is None and capacity is None and tls is False and publish_address is None:
+    if (endpoint, capacity, publish_address, slot_port_base) == (None,) * 4 and tls is False:
         raise UsageError(
             "nothing to change", obj=name, hint=f"smartpraxx-provision hosts set {name} --help"
         )
     op = op_context(ctx, json_out)
+    base: int | bool | None = False if slot_port_base is None else _port_base(slot_port_base)
     result = set_host(op, name, endpoint=endpoint, capacity=capacity, tls=tls,
-                      publish_address=publish_address, dry_run=dry_run)
+                      publish_address=publish_address, slot_port_base=base, dry_run=dry_run)
     would = f"would change host {name}" if result.changed else f"host {name}: nothing to change"
     emit(ctx, json_out, {**result.to_dict(), "dry_run": dry_run}, [would] if dry_run else [])
 

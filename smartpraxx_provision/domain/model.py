@@ -222,3 +222,19 @@ class Slot:
     def realm(self) -> str:
         """The realm's technical name: fixed at creation, derived from the slot."""
         return self.id
+
+
+# A host's fixed slot ports (``hosts add|set --slot-port-base``) lie in this range.
+MIN_SLOT_PORT, MAX_PORT = 1024, 65535
+
+
+def app_host_port(slot_number: int, base: int | None) -> int:
+    """The host port slot ``ncXX``'s Nextcloud app publishes on: ``base + XX - 1`` with a
+    slot port base, else 0 (a random free port, chosen anew by each engine start)."""
+    if base is None:
+        return 0
+    port = base + slot_number - 1
+    if port > MAX_PORT:
+        raise ValueError(f"slot nc{slot_number:02d}: port {port} (slot port base {base}) "
+                         f"is above {MAX_PORT}")
+    return port

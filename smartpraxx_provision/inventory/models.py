@@ -76,6 +76,8 @@ class HostRecord:
     engine_version: str | None = None
     # the IP address on the engine that the slots' containers publish their ports on
     publish_address: str = DEFAULT_PUBLISH_ADDRESS
+    # the host port of slot nc01's app (ncXX: base + XX - 1); None: random free ports
+    slot_port_base: int | None = None
 
     @property
     def free(self) -> int:
@@ -94,6 +96,7 @@ class HostRecord:
             "engine_id": self.engine_id,
             "engine_version": self.engine_version,
             "publish_address": self.publish_address,
+            "slot_port_base": self.slot_port_base,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }

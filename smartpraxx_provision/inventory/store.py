@@ -34,7 +34,7 @@ from importlib import resources
 from typing import Any
 
 from ..config import Settings
-from ..domain.model import HOST_RE, Slot
+from ..domain.model import HOST_RE, MAX_PORT, MIN_SLOT_PORT, Slot
 from ..errors import ConfigError, ConflictError, InventoryError, NotFoundError, UsageError
 from .backend import Backend, IntegrityViolation, Tx, split_statements
 from .models import (
@@ -180,6 +180,20 @@ def validate_publish_address(address: str, host: str) -> str:
         ) from None
 
 
+def validate_slot_port_base(base: int | None, capacity: int, host: str) -> int | None:
+    """``base`` when the host's ``capacity`` slots get ports 1024..65535 from it (ncXX: base
+    + XX - 1); a UsageError naming the host otherwise. ``None``: random ports, always fine."""
+    if base is None or (base >= MIN_SLOT_PORT and base + capacity - 1 <= MAX_PORT):
+        return base
+    raise UsageError(
+        f"host {host}: --slot-port-base {base} does not fit capacity {capacity} "
+        f"(ports {base}..{base + capacity - 1})",
+        obj=host,
+        hint=f"a base from {MIN_SLOT_PORT} to {MAX_PORT - max(capacity, 1) + 1}, so that "
+        "every slot's port is a valid unprivileged port",
+    )
+
+
 def _stored_address(address: str) -> str | None:
     """A publish address as the hosts table keeps it: NULL for the default 127.0.0.1."""
     return None if address == DEFAULT_PUBLISH_ADDRESS else address
@@ -315,6 +329,7 @@ class Inventory:
             engine_id=row.get("engine_id"),
             engine_version=row.get("engine_version"),
             publish_address=row.get("publish_address") or DEFAULT_PUBLISH_ADDRESS,
+            slot_port_base=row.get("slot_port_base"),
         )
 
     def add_host(
@@ -326,11 +341,13 @@ class Inventory:
         tls: dict[str, str] | None = None,
         engine: dict[str, str] | None = None,
         publish_address: str = DEFAULT_PUBLISH_ADDRESS,
+        slot_port_base: int | None = None,
     ) -> HostRecord:
         """Register host ``name``; adding it again with the same settings changes nothing.
 
         ``engine``: ``{"id", "version"}`` of the Docker engine that answered the probe;
-        ``publish_address``: where the slots' containers publish their ports on it."""
+        ``publish_address``: where the slots' containers publish their ports on it;
+        ``slot_port_base``: the app port of slot nc01 (``None``: random ports)."""
         m = HOST_RE.match(name)
         if not m:
             raise UsageError(
@@ -342,14 +359,15 @@ class Inventory:
             raise UsageError(f"capacity must be >= 0, got {capacity}", obj=name)
         validate_endpoint(endpoint, tls)
         address = validate_publish_address(publish_address, name)
+        validate_slot_port_base(slot_port_base, capacity, name)
         tls = tls or {}
         with self._tx(write=True) as tx:
             rows = self._host_rows(tx, name)
             if rows:
                 existing = self._host(rows[0])
-                wanted = (endpoint, capacity, tls, address)
+                wanted = (endpoint, capacity, tls, address, slot_port_base)
                 if (existing.endpoint, existing.capacity, existing.tls or {},
-                        existing.publish_address) != wanted:
+                        existing.publish_address, existing.slot_port_base) != wanted:
                     raise ConflictError(
                         f"host {name} exists with other settings",
                         obj=name,
@@ -361,10 +379,11 @@ class Inventory:
                 tx.execute(
                     "INSERT INTO hosts (name, number, endpoint, capacity, state, tls_ca, tls_cert,"
                     " tls_key, next_number, created_at, updated_at, engine_id, engine_version,"
-                    " publish_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                    " publish_address, slot_port_base)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
                     (name, int(m.group("number")), endpoint, capacity, state, tls.get("ca"),
                      tls.get("cert"), tls.get("key"), now, now, (engine or {}).get("id"),
-                     (engine or {}).get("version"), _stored_address(address)),
+                     (engine or {}).get("version"), _stored_address(address), slot_port_base),
                 )
             except IntegrityViolation as exc:
                 raise ConflictError(
@@ -403,9 +422,11 @@ class Inventory:
         tls: dict[str, str] | bool | None = False,
         engine: dict[str, str] | None = None,
         publish_address: str | None = None,
+        slot_port_base: int | bool | None = False,
     ) -> HostRecord:
         """Change a host's endpoint, TLS files (``None`` = no TLS, ``False`` = unchanged),
-        capacity, publish address or probed engine facts. The slot numbering stays."""
+        capacity, publish address, slot port base (``None`` = random ports, ``False`` =
+        unchanged) or probed engine facts. The slot numbering stays."""
         if publish_address is not None:
             publish_address = validate_publish_address(publish_address, name)
         with self._tx(write=True) as tx:
@@ -416,20 +437,25 @@ class Inventory:
             validate_endpoint(new_endpoint, new_tls)
             if capacity is not None and capacity < 0:
                 raise UsageError(f"capacity must be >= 0, got {capacity}", obj=name)
+            new_capacity = current.capacity if capacity is None else capacity
+            base = current.slot_port_base if slot_port_base is False else slot_port_base
+            assert not isinstance(base, bool)
+            validate_slot_port_base(base, new_capacity, name)
             t = new_tls or {}
             tx.execute(
                 "UPDATE hosts SET endpoint = ?, capacity = ?, tls_ca = ?, tls_cert = ?,"
                 " tls_key = ?, engine_id = ?, engine_version = ?, publish_address = ?,"
-                " updated_at = ? WHERE name = ?",
+                " slot_port_base = ?, updated_at = ? WHERE name = ?",
                 (
                     new_endpoint,
-                    current.capacity if capacity is None else capacity,
+                    new_capacity,
                     t.get("ca"),
                     t.get("cert"),
                     t.get("key"),
                     (engine or {}).get("id", current.engine_id),
                     (engine or {}).get("version", current.engine_version),
                     _stored_address(publish_address or current.publish_address),
+                    base,
                     self._now(),
                     name,
                 ),

@@ -14,6 +14,11 @@ reaches the slots from outside the engine's loopback (the docker-in-docker test 
 publishes on 0.0.0.0. Changing it needs no probe; the next converge of a slot recreates its
 containers that publish ports.
 
+A host's *slot port base* (``--slot-port-base N``, default none) fixes the host port of each
+slot's Nextcloud app: ``ncXX`` publishes on ``N + XX - 1``, so the host's routes still fit
+after its engine restarts. Without it the engine picks random ports, anew at each start.
+Changing it needs no probe; the next converge of a slot recreates its app container.
+
 Placement (``provision`` of a new practice) probes the candidate hosts and skips any whose
 engine does not answer, so an unreachable host gets no new practices.
 """
@@ -26,7 +31,11 @@ from typing import Any
 from ..errors import ConflictError, NotFoundError, ServiceUnavailableError
 from ..inventory import HostRecord, Inventory
 from ..inventory.models import DEFAULT_PUBLISH_ADDRESS
-from ..inventory.store import validate_endpoint, validate_publish_address
+from ..inventory.store import (
+    validate_endpoint,
+    validate_publish_address,
+    validate_slot_port_base,
+)
 from .context import OpContext
 
 PROBE_TIMEOUT = 10  # seconds for one engine probe
@@ -107,6 +116,7 @@ def list_hosts(ctx: OpContext) -> list[HostRecord]:
 def add_host_plan(
     ctx: OpContext, name: str, endpoint: str, *, capacity: int, tls: dict[str, str] | None,
     bootstrapping: bool, publish_address: str = DEFAULT_PUBLISH_ADDRESS,
+    slot_port_base: int | None = None,
 ) -> dict[str, Any]:
     """What ``hosts add --dry-run`` shows (the endpoint is checked, the engine not probed)."""
     validate_endpoint(endpoint, tls)
@@ -115,6 +125,7 @@ def add_host_plan(
         "endpoint": endpoint,
         "capacity": capacity,
         "publish_address": validate_publish_address(publish_address, name),
+        "slot_port_base": validate_slot_port_base(slot_port_base, capacity, name),
         "state": "bootstrapping" if bootstrapping else "active",
         "exists": ctx.inventory.get_host(name) is not None,
         "probe": "no (bootstrapping)" if bootstrapping else "the engine must answer",
@@ -130,20 +141,23 @@ def add_host(
     tls: dict[str, str] | None,
     bootstrapping: bool,
     publish_address: str = DEFAULT_PUBLISH_ADDRESS,
+    slot_port_base: int | None = None,
 ) -> HostChange:
     """Register a host after probing its engine (unprobed with ``bootstrapping``); a host
     registered with the same settings is left as it is, with other settings refused."""
     validate_endpoint(endpoint, tls)
     address = validate_publish_address(publish_address, name)
+    validate_slot_port_base(slot_port_base, capacity, name)
     existing = ctx.inventory.get_host(name)
     if existing is not None and (
-        existing.endpoint, existing.capacity, existing.tls or {}, existing.publish_address
-    ) != (endpoint, capacity, tls or {}, address):
+        existing.endpoint, existing.capacity, existing.tls or {}, existing.publish_address,
+        existing.slot_port_base,
+    ) != (endpoint, capacity, tls or {}, address, slot_port_base):
         raise ConflictError(
             f"host {name} exists with other settings; nothing was changed",
             obj=name,
             hint=f"smartpraxx-provision hosts set {name} "
-            "--endpoint/--capacity/--tls-*/--publish-address ...",
+            "--endpoint/--capacity/--tls-*/--publish-address/--slot-port-base ...",
         )
     if existing is not None:
         ctx.reporter.skip(f"host {name} exists, up to date")
@@ -152,10 +166,11 @@ def add_host(
     state = "bootstrapping" if bootstrapping else "active"
     record = ctx.inventory.add_host(
         name, endpoint, capacity=capacity, state=state, tls=tls, engine=_engine_facts(engine),
-        publish_address=address,
+        publish_address=address, slot_port_base=slot_port_base,
     )
     seen = f"; engine {engine['id']} (Docker {engine['version']})" if engine else ""
     where = f", publish address {address}" if address != DEFAULT_PUBLISH_ADDRESS else ""
+    where += f", slot ports from {slot_port_base}" if slot_port_base is not None else ""
     ctx.reporter.change(
         f"host {name} added ({endpoint}, capacity {capacity}, {state}{where}){seen}"
     )
@@ -187,10 +202,11 @@ def set_host(
     capacity: int | None = None,
     tls: dict[str, str] | bool | None = False,
     publish_address: str | None = None,
+    slot_port_base: int | bool | None = False,
     dry_run: bool = False,
 ) -> HostChange:
-    """Change endpoint, TLS files, capacity or publish address; an endpoint/TLS change
-    re-probes the engine."""
+    """Change endpoint, TLS files, capacity, publish address or slot port base (``None``:
+    random ports again, ``False``: unchanged); an endpoint/TLS change re-probes the engine."""
     inv = ctx.inventory
     current = _require(inv, name)
     new_endpoint = endpoint if endpoint is not None else current.endpoint
@@ -202,11 +218,14 @@ def set_host(
         if publish_address is None
         else validate_publish_address(publish_address, name)
     )
+    base = current.slot_port_base if slot_port_base is False else slot_port_base
+    assert not isinstance(base, bool)
+    validate_slot_port_base(base, current.capacity if capacity is None else capacity, name)
     engine: dict[str, str] | None = None
     if (new_endpoint, new_tls) != (current.endpoint, current.tls):
         engine = _probe_moved_endpoint(current, new_endpoint, new_tls)
-    changed = (new_endpoint, new_tls, address) != (
-        current.endpoint, current.tls, current.publish_address
+    changed = (new_endpoint, new_tls, address, base) != (
+        current.endpoint, current.tls, current.publish_address, current.slot_port_base
     ) or (capacity is not None and capacity != current.capacity)
     if dry_run or not changed:
         if not dry_run:
@@ -214,7 +233,7 @@ def set_host(
         return HostChange(current, changed, engine)
     record = inv.update_host(
         name, endpoint=new_endpoint, capacity=capacity, tls=new_tls, engine=_engine_facts(engine),
-        publish_address=address,
+        publish_address=address, slot_port_base=base,
     )
     ctx.engines_reset(name)
     where = (
@@ -222,6 +241,8 @@ def set_host(
         if address != current.publish_address
         else ""
     )
+    if base != current.slot_port_base:
+        where += f", slot ports from {base}" if base is not None else ", random slot ports"
     ctx.reporter.change(
         f"host {name}: endpoint {record.endpoint}, capacity {record.capacity}{where}"
     )

@@ -373,14 +373,17 @@ def launch_stack(
     reporter: Reporter,
     *,
     image_source: DockerEngine | None = None,
+    app_port: int = 0,
 ) -> dict[str, Any]:
     """Converge the slot's images (``ensure_stack_images``, from ``image_source``), network,
     volumes and containers (``slot_stack``, in its order); wait until Nextcloud is ready.
-    The secret-free bundle is written to ``bundle_dir``."""
+    The app publishes on host port ``app_port`` (0: a random free one). The secret-free
+    bundle is written to ``bundle_dir``."""
     start = time.monotonic()
-    stack = slot_stack(spec, slot, settings)
+    stack = slot_stack(spec, slot, settings, app_port=app_port)
     refs = slot_secret_refs(slot)
-    write_bundle(render_slot_bundle(spec, slot, settings, refs), bundle_dir(settings, slot))
+    bundle = render_slot_bundle(spec, slot, settings, refs, app_port=app_port)
+    write_bundle(bundle, bundle_dir(settings, slot))
     result: dict[str, Any] = {"slot": slot.id, "containers": {}}
     result["images_copied"] = ensure_stack_images(engine, stack, reporter, image_source)
     _ensure_network_and_volumes(engine, stack, reporter)

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..domain.lifecycle import check_operation
-from ..domain.model import PracticeSpec, Slot
+from ..domain.model import PracticeSpec, Slot, app_host_port
 from ..domain.seats import billable_seats
-from ..errors import ConflictError, SmartpraxxError
+from ..errors import ConflictError, SmartpraxxError, UsageError
 from ..inventory.models import PracticeRecord
 from ..output import Reporter
 from ..render.bundle import backchannel_issuer_url
@@ -331,6 +331,20 @@ def _allocate_owned(
     return record, skipped_hosts
 
 
+def slot_app_port(ctx: OpContext, slot: Slot) -> int:
+    """The host port the slot's app publishes on: fixed by its host's slot port base
+    (``hosts add|set --slot-port-base``), else 0 (random)."""
+    host = ctx.inventory.get_host(slot.host)
+    base = host.slot_port_base if host is not None else None
+    try:
+        return app_host_port(slot.number, base)
+    except ValueError as err:
+        raise UsageError(
+            str(err), obj=slot.id, hint=f"smartpraxx-provision hosts set {slot.host} "
+            "--slot-port-base with a lower base (or 0 for random ports)",
+        ) from None
+
+
 def _realm_and_stack(
     ctx: OpContext,
     spec: PracticeSpec,
@@ -345,6 +359,7 @@ def _realm_and_stack(
     from . import identity, nextcloud_stack
 
     branch_seconds = out.branch_seconds
+    port = slot_app_port(ctx, slot)
 
     def do_realm() -> IdentityResult:
         t0 = time.monotonic()
@@ -366,7 +381,7 @@ def _realm_and_stack(
         t0 = time.monotonic()
         try:
             return nextcloud_stack.launch_stack(
-                engine, spec, slot, ctx.settings, ctx.secrets, ctx.reporter
+                engine, spec, slot, ctx.settings, ctx.secrets, ctx.reporter, app_port=port
             )
         finally:
             branch_seconds["stack"] = time.monotonic() - t0

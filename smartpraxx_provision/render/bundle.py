@@ -372,14 +372,20 @@ def _compose_service(c: ContainerPlan) -> dict[str, Any]:
 
 
 def render_slot_bundle(
-    spec: PracticeSpec, slot: Slot, settings: Settings, secret_refs: Mapping[str, str]
+    spec: PracticeSpec,
+    slot: Slot,
+    settings: Settings,
+    secret_refs: Mapping[str, str],
+    *,
+    app_port: int = 0,
 ) -> dict[str, bytes]:
-    """Render the slot's bundle ``{relative path: bytes}`` (sorted by path)."""
+    """Render the slot's bundle ``{relative path: bytes}`` (sorted by path); ``app_port``:
+    the app's host port as ``slot_stack`` takes it (0: a random one, ``127.0.0.1::80``)."""
     from .stack import HEALTH_RETRIES, HEALTH_TIMEOUT, slot_stack  # stack.py imports bundle.py
 
     refs = _check_refs(secret_refs)
     ctx = _context(spec, slot, settings)
-    stack = slot_stack(spec, slot, settings)
+    stack = slot_stack(spec, slot, settings, app_port=app_port)
     ctx.update(
         refs=refs,
         stack=stack,

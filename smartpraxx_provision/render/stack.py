@@ -1,6 +1,6 @@
 """The containers of one slot, described once (pure).
 
-``slot_stack(spec, slot, settings)`` returns a :class:`StackPlan`: the slot's network, its
+``slot_stack(spec, slot, settings, app_port=...)`` returns a :class:`StackPlan`: the slot's network, its
 volumes and, in launch order, every container with everything it is made of (image,
 environment, labels, mounts, ports, limits, user, command, health check, hardening, the
 secrets it reads, what it waits for) and the containers that must be absent (the idp gateway
@@ -193,8 +193,11 @@ def idp_gateway(settings: Settings, slot: Slot) -> ContainerPlan:
     )
 
 
-def slot_stack(spec: PracticeSpec, slot: Slot, settings: Settings) -> StackPlan:
-    """Everything Docker runs for the slot (see the module doc)."""
+def slot_stack(
+    spec: PracticeSpec, slot: Slot, settings: Settings, *, app_port: int = 0
+) -> StackPlan:
+    """Everything Docker runs for the slot (see the module doc); the app publishes on host
+    port ``app_port`` (0: a random free one; see domain/model.py ``app_host_port``)."""
     names = slot_names(slot)
     service = partial(_service, spec, slot, settings)
     built: dict[str, ContainerPlan] = {
@@ -218,7 +221,7 @@ def slot_stack(spec: PracticeSpec, slot: Slot, settings: Settings) -> StackPlan:
             "app",
             image=settings.nextcloud_image,
             volumes={names.data_volume: DATA_MOUNT},
-            ports={APP_PORT: 0},
+            ports={APP_PORT: app_port},
             mem_limit=settings.app_mem_limit,
             depends_on=("db", "redis"),
         ),

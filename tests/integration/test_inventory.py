@@ -95,6 +95,19 @@ def test_publish_address_round_trips_and_changes(inventory: Inventory) -> None:
     assert [h.publish_address for h in inventory.list_hosts()] == ["::", "0.0.0.0"]
 
 
+def test_slot_port_base_round_trips_and_changes(inventory: Inventory) -> None:
+    """Migration 0010's second column on both backends: NULL (random ports) unless set."""
+    assert inventory.add_host("cloud001", ENGINE).slot_port_base is None
+    assert inventory.add_host("cloud002", ENGINE, capacity=5, slot_port_base=21000).slot_port_base == (
+        21000
+    )
+    with pytest.raises(UsageError, match="--slot-port-base"):
+        inventory.update_host("cloud002", capacity=50000)
+    inventory.update_host("cloud001", slot_port_base=30000)
+    inventory.update_host("cloud002", slot_port_base=None)
+    assert [h.slot_port_base for h in inventory.list_hosts()] == [30000, None]
+
+
 def test_loopback_tcp_without_tls_is_allowed(inventory: Inventory) -> None:
     assert inventory.add_host("cloud009", "tcp://127.0.0.1:23750").endpoint.startswith("tcp://")
 
@@ -406,6 +419,7 @@ ALLOWED_COLUMNS = {
         "engine_id",
         "engine_version",
         "publish_address",  # migration 0010: where the slots' containers publish their ports
+        "slot_port_base",  # migration 0010: the slots' fixed app ports (NULL: random)
     },
     "practices": {
         "slot_id",
