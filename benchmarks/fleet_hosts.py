@@ -51,7 +51,7 @@ def register(settings: Settings, engines: int) -> list[fleet_host.FleetHost]:
     for name in FLEET_HOSTS[: engines - 1]:
         host = fleet_host.ensure_fleet_host(settings, Reporter(quiet=True), name)
         ctx.inventory.add_host(
-            name, host.endpoint, capacity=100, tls=host.tls,
+            name, host.endpoint, capacity=fleet_host.SLOT_PORTS, tls=host.tls,
             publish_address=fleet_host.PUBLISH_ADDRESS, slot_port_base=host.ports[0],
         )
         hosts.append(host)
