@@ -88,7 +88,7 @@ def test_the_container_spec_pins_engine_and_slot_ports(settings: Settings) -> No
     assert all(spec.ports[p] == p for p in block)  # same numbers outside and inside
     assert spec.extra["sysctls"] == {"net.ipv4.ip_local_port_range": f"{block[0]} {block[-1]}"}
     assert "privileged" not in spec.extra
-    assert spec.extra["cap_add"] == ["SYS_ADMIN", "NET_ADMIN"]
+    assert spec.extra["cap_add"] == ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"]
     assert spec.volumes[str(server_dir.resolve())] == "/etc/docker/tls"
     assert spec.labels == fleet_host.fleet_labels(settings, "cloud950")
 
