@@ -239,6 +239,7 @@ class _Outcome:
 
     changes: int = 0
     skipped_hosts: list[str] = field(default_factory=list)  # engines silent at placement
+    images_copied: list[str] = field(default_factory=list)  # images the host lacked
     branch_seconds: dict[str, float] = field(default_factory=dict)
     app_port: Any = None
     occ_calls: int = 0
@@ -397,6 +398,7 @@ def _realm_and_stack(
         identity_result = realm_future.result()
         stack_result = stack_future.result()
     out.app_port = stack_result["app_port"]
+    out.images_copied = list(stack_result["images_copied"])
     changed_containers: int = sum(o != "running" for o in stack_result["containers"].values())
     return identity_result.changes + changed_containers
 
@@ -506,6 +508,7 @@ class ProvisionResult(OperationResult):
     invitations: dict[str, Any]
     nextcloud_standin: bool
     skipped_hosts: list[str]  # engines that did not answer at placement
+    images_copied: list[str]  # images copied to the host's engine by this run
     steps: list[dict[str, Any]]
     parallel_branches: dict[str, float]
     seconds: float
@@ -531,6 +534,7 @@ def _result(
         invitations=out.invitations,
         nextcloud_standin=uses_standin(ctx),
         skipped_hosts=out.skipped_hosts,
+        images_copied=out.images_copied,
         steps=[
             {"name": t.name, "seconds": round(t.seconds, 3), "status": t.status}
             for t in ctx.reporter.timings

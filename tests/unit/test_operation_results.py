@@ -24,6 +24,7 @@ def test_provision_result_document() -> None:
         invitations={"sent": 0},
         nextcloud_standin=False,
         skipped_hosts=[],
+        images_copied=[],
         steps=[{"name": "allocate slot", "seconds": 0.1, "status": "ok"}],
         parallel_branches={"realm": 1.0, "stack": 2.0},
         seconds=3.0,
@@ -32,7 +33,7 @@ def test_provision_result_document() -> None:
     assert list(doc) == [
         "ok", "operation", "praxisname", "slot", "fqdn", "realm", "urls",
         "local_nextcloud_url", "changes", "no_changes", "billable_seats", "occ_calls",
-        "smoke", "invitations", "nextcloud_standin", "skipped_hosts", "steps",
+        "smoke", "invitations", "nextcloud_standin", "skipped_hosts", "images_copied", "steps",
         "parallel_branches", "seconds",
     ]
     assert doc["ok"] is True
