@@ -79,6 +79,11 @@ class HostRecord:
     # the host port of slot nc01's app (ncXX: base + XX - 1); None: random free ports
     slot_port_base: int | None = None
 
+    def registration(self) -> tuple[str, int, dict[str, str], str, int | None]:
+        """What ``hosts add`` registered: adding the host again must name the same."""
+        return (self.endpoint, self.capacity, dict(self.tls or {}), self.publish_address,
+                self.slot_port_base)
+
     @property
     def free(self) -> int:
         return max(self.capacity - self.used, 0)

@@ -365,9 +365,7 @@ class Inventory:
             rows = self._host_rows(tx, name)
             if rows:
                 existing = self._host(rows[0])
-                wanted = (endpoint, capacity, tls, address, slot_port_base)
-                if (existing.endpoint, existing.capacity, existing.tls or {},
-                        existing.publish_address, existing.slot_port_base) != wanted:
+                if existing.registration() != (endpoint, capacity, tls, address, slot_port_base):
                     raise ConflictError(
                         f"host {name} exists with other settings",
                         obj=name,

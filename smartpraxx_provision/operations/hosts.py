@@ -149,10 +149,9 @@ def add_host(
     address = validate_publish_address(publish_address, name)
     validate_slot_port_base(slot_port_base, capacity, name)
     existing = ctx.inventory.get_host(name)
-    if existing is not None and (
-        existing.endpoint, existing.capacity, existing.tls or {}, existing.publish_address,
-        existing.slot_port_base,
-    ) != (endpoint, capacity, tls or {}, address, slot_port_base):
+    if existing is not None and existing.registration() != (
+        endpoint, capacity, tls or {}, address, slot_port_base
+    ):
         raise ConflictError(
             f"host {name} exists with other settings; nothing was changed",
             obj=name,
