@@ -32,6 +32,7 @@ PRACTICES = {
     "mvz-rheinaue": SAMPLES / "mvz-rheinaue.xlsx",
 }
 FOURTH = "praxis-vierte"
+FIFTH = "praxis-fuenfte"
 BACK_TIMEOUT = 240.0
 
 
@@ -54,11 +55,12 @@ def fleet(tls: Tls) -> Iterator[list[fleet_host.FleetHost]]:
             fleet_host.remove_fleet_host(settings, name)
 
 
-def _fourth_sample(tmp: Path) -> Path:
+def _gp_variant(tmp: Path, praxisname: str, order: str) -> Path:
+    """The GP sample under another praxisname and order number."""
     wb = openpyxl.load_workbook(PRACTICES["praxis-mueller"])
-    wb["Praxis"]["B2"] = FOURTH
-    wb["Praxis"]["B8"] = "SPX-2026-000999"
-    path = tmp / f"{FOURTH}.xlsx"
+    wb["Praxis"]["B2"] = praxisname
+    wb["Praxis"]["B8"] = order
+    path = tmp / f"{praxisname}.xlsx"
     wb.save(path)
     return path
 
@@ -128,7 +130,7 @@ def test_practices_spread_a_host_stops_and_comes_back(
     assert down.endpoint in json.dumps(smoke), smoke
 
     # the next practice goes elsewhere; the silent host is named
-    fourth = _provision(tls, _fourth_sample(tmp_path))
+    fourth = _provision(tls, _gp_variant(tmp_path, FOURTH, "SPX-2026-000998"))
     assert fourth["slot"].split("-", 1)[1] != down.name, fourth["slot"]
     assert fourth["skipped_hosts"] == [down.name], fourth["skipped_hosts"]
     assert all(_checks(fourth).values()), fourth["smoke"]
@@ -142,3 +144,12 @@ def test_practices_spread_a_host_stops_and_comes_back(
         assert {c["check"] for c in doc["checks"]} >= {"nextcloud-login", "login", "apps"}
     code, by_name = _verdicts(tls)
     assert code == 0, {n: p["verdict"] for n, p in by_name.items()}
+
+    # drain works across hosts: the drained TLS host gets nothing, the restarted one does
+    other = fleet[1]
+    code, drained = tls.json("hosts", "drain", other.name)
+    assert code == 0, drained
+    fifth = _provision(tls, _gp_variant(tmp_path, FIFTH, "SPX-2026-000999"))
+    assert fifth["slot"] == f"nc02-{down.name}", fifth["slot"]  # fewest used, not drained
+    assert all(_checks(fifth).values()), fifth["smoke"]
+    assert not fifth["images_copied"]  # the host kept its images over the restart
