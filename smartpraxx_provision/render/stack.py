@@ -1,7 +1,7 @@
 """The containers of one slot, described once (pure).
 
-``slot_stack(spec, slot, settings, app_port=...)`` returns a :class:`StackPlan`: the slot's network, its
-volumes and, in launch order, every container with everything it is made of (image,
+``slot_stack(spec, slot, settings, app_port=...)`` returns a :class:`StackPlan`: the slot's
+network, its volumes and, in launch order, every container with everything it is made of (image,
 environment, labels, mounts, ports, limits, user, command, health check, hardening, the
 secrets it reads, what it waits for) and the containers that must be absent (the idp gateway
 without the local TLS proxy, cron with ``nextcloud_cron`` off). It is the single source for:
