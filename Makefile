@@ -56,4 +56,4 @@ test: test-deps stack lint
 	SMARTPRAXX_TEST_KEYCLOAK_STATE="$$($(SETTING) state_dir)" \
 	SMARTPRAXX_TEST_KEYCLOAK_PORT="$$($(SETTING) keycloak_port)" \
 	SMARTPRAXX_REQUIRE_STACK=1 \
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q --durations=40
