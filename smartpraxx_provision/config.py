@@ -93,6 +93,38 @@ INTERNAL_IDP_HOST = "idp-internal"
 INTERNAL_IDP_PORT = 8080
 INTERNAL_IDP_URL = f"http://{INTERNAL_IDP_HOST}:{INTERNAL_IDP_PORT}"
 
+# Identity shards (issue 18): the Keycloak cluster of keycloak_url (+ keycloak_failover_urls)
+# is the shard named PRIMARY_SHARD; identity_shards names the further ones.
+PRIMARY_SHARD = "primary"
+_SHARD_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+
+@dataclass(frozen=True)
+class IdentityShard:
+    """One Keycloak cluster that holds practice realms: its name and admin API bases (the
+    first one first, the others tried in order when it fails)."""
+
+    name: str
+    urls: tuple[str, ...]
+
+    @property
+    def upstream(self) -> str:
+        """``host:port`` of the first node: where the identity host's routes send its realms."""
+        parts = urlsplit(self.urls[0])
+        return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def parse_identity_shards(value: str) -> tuple[IdentityShard, ...]:
+    """``name=url[|url ...], ...`` as shards (no check; see the rule ``shard_list``)."""
+    shards = []
+    for entry in (e.strip() for e in value.split(",")):
+        if entry:
+            name, _, urls = entry.partition("=")
+            shards.append(IdentityShard(name.strip(),
+                                        tuple(u.strip() for u in urls.split("|") if u.strip())))
+    return tuple(shards)
+
+
 # Keys that may only come from the environment (they are secrets).
 SECRET_ENV_ONLY = ("vault_token", "vault_secret_id")
 
@@ -174,6 +206,15 @@ class Settings:
     # dev-stack starts Keycloak with --hostname=<public> --hostname-backchannel-dynamic=true.
     proxy_port: int = 8443
     keycloak_internal_url: str = ""
+    # identity shards (issue 18): further Keycloak clusters, ``name=url[|failover-url...]``
+    # comma-separated. A new practice's realm goes to the first shard (primary first) holding
+    # fewer than realms_per_shard live practices; the inventory records it. All shards sit
+    # behind one front (the identity host, which routes /realms/<realm> to the realm's shard),
+    # so issuer URLs never depend on the shard: shards need keycloak_public_url to differ from
+    # keycloak_url (embedded: public_scheme https). Shard X's admin password lives at
+    # platform/keycloak-admin-X in the secret store.
+    identity_shards: str = ""
+    realms_per_shard: int = 500
 
     # Docker images (profile defaults). local_image_tag is the tag of the images `dev-stack up`
     # builds; a second checkout on the same engine sets its own so the two never share images.
@@ -245,12 +286,31 @@ class Settings:
             object.__setattr__(self, "keycloak_internal_url", internal)
         for f in fields(self):
             _check(f.name, getattr(self, f.name), "settings")
+        _check_shards(self)
         _check_extras(self)
 
     # --- derived URLs ----------------------------------------------------------------
     @property
     def keycloak_failover_url_list(self) -> tuple[str, ...]:
         return tuple(u.strip() for u in self.keycloak_failover_urls.split(",") if u.strip())
+
+    @property
+    def identity_shard_list(self) -> tuple[IdentityShard, ...]:
+        """All identity shards, the primary (keycloak_url + failovers) first."""
+        primary = IdentityShard(PRIMARY_SHARD, (self.keycloak_url, *self.keycloak_failover_url_list))
+        return (primary, *parse_identity_shards(self.identity_shards))
+
+    def identity_shard(self, name: str) -> IdentityShard:
+        """The shard ``name``; one the settings do not name is an error."""
+        for shard in self.identity_shard_list:
+            if shard.name == name:
+                return shard
+        raise ConfigError(
+            f"identity shard {name} is not in the settings (identity_shards: "
+            f"{self.identity_shards or 'none'})",
+            obj=f"identity shard {name}",
+            hint=f"add {name}=<url> to the setting identity_shards (smartpraxx-provision config show)",
+        )
 
     @property
     def local_tls_proxy(self) -> bool:
@@ -395,6 +455,19 @@ def url_list(*schemes: str) -> Rule:
     return rule
 
 
+def shard_list(value: Any) -> str | None:
+    """``name=url[|url ...]`` comma-separated (or empty); names unique and not the primary's."""
+    expected = "empty or name=url[|url ...] comma-separated (name: a-z, 0-9, -)"
+    one = url("http", "https")
+    names: list[str] = []
+    for shard in parse_identity_shards(str(value)):
+        if (not _SHARD_NAME_RE.match(shard.name) or shard.name in (PRIMARY_SHARD, *names)
+                or not shard.urls or any(one(u) for u in shard.urls)):
+            return f"{expected}; {shard.name or '(no name)'} is not (unique names, not {PRIMARY_SHARD})"
+        names.append(shard.name)
+    return None
+
+
 def pattern(regex: re.Pattern[str], expected: str) -> Rule:
     def rule(value: Any) -> str | None:
         return None if regex.match(value) else expected
@@ -457,6 +530,8 @@ RULES: dict[str, Rule] = {
     "keycloak_port": PORT,
     "proxy_port": PORT,
     "keycloak_internal_url": url("http", "https"),
+    "identity_shards": shard_list,
+    "realms_per_shard": int_range(1, 100000),
     "keycloak_timeout": duration,
     "java_home": optional(path),
     "keycloak_login_theme": optional(pattern(_NAME_RE, "a theme name")),
@@ -530,6 +605,19 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _check_shards(settings: Settings) -> None:
+    """Shards need a front that routes each realm to its shard (issuers are the front's)."""
+    if settings.identity_shards and (
+        settings.keycloak_public_url.rstrip("/") == settings.keycloak_url.rstrip("/")
+    ):
+        raise ConfigError(
+            "identity_shards needs a front for all shards: keycloak_public_url must be the "
+            "identity host that routes /realms/<realm> to the realm's shard, not keycloak_url",
+            obj="setting identity_shards",
+            hint="set keycloak_public_url (production) or public_scheme=https (embedded)",
+        )
+
+
 def _check_extras(settings: Settings) -> None:
     for needs, module, extra, why in _EXTRAS:
         if needs(settings) and not _importable(module):
@@ -543,9 +631,6 @@ def _check_extras(settings: Settings) -> None:
 def _nearest(name: str, candidates: list[str]) -> str:
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f"did you mean {close[0]}?" if close else "see README 'Configuration'"
-
-
-_FIELDS = {f.name: f for f in fields(Settings)}
 
 
 _FIELDS = {f.name: f for f in fields(Settings)}

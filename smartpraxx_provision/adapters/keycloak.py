@@ -44,12 +44,17 @@ from keycloak.exceptions import (
     KeycloakError,
 )
 
-from ..config import Settings
+from ..config import PRIMARY_SHARD, Settings
 from ..domain.ownership import Owner, describe_owner, owner_from_realm, scan_hint, verdict
 from ..errors import ExternalServiceError, SafetyRefusal, ServiceUnavailableError
 from ..secrets import SecretStore, open_secret_store
 
 ADMIN_SECRET = "platform/keycloak-admin"  # noqa: S105 - a path, not a secret
+
+
+def admin_secret(shard: str = PRIMARY_SHARD) -> str:
+    """The secret store path of identity shard ``shard``'s admin password."""
+    return ADMIN_SECRET if shard == PRIMARY_SHARD else f"{ADMIN_SECRET}-{shard}"
 UP_HINT = "smartpraxx-provision dev-stack up"
 
 
@@ -224,6 +229,7 @@ class KeycloakAdapter:
         )
         self.admin = KeycloakAdmin(connection=self._connection)
 
+    shard: str = PRIMARY_SHARD  # the identity shard this door reaches (from_settings)
     # the realm owner of an owner-bound view (see owned_by); None on the plain adapter
     owner: Owner | None = None
     owner_realm: str | None = None
@@ -289,17 +295,20 @@ class KeycloakAdapter:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, secrets: SecretStore | None = None
+        cls, settings: Settings, secrets: SecretStore | None = None, shard: str = PRIMARY_SHARD
     ) -> KeycloakAdapter:
+        """The admin door of identity shard ``shard`` (default: the primary, keycloak_url)."""
         store = secrets or open_secret_store(settings)
-        password = store.require(ADMIN_SECRET)
+        nodes = settings.identity_shard(shard).urls
+        password = store.require(admin_secret(shard))
         adapter = cls(
-            settings.keycloak_url,
+            nodes[0],
             settings.keycloak_admin_user,
             password,
             timeout=settings.keycloak_timeout,
-            failover_urls=settings.keycloak_failover_url_list,
+            failover_urls=nodes[1:],
         )
+        adapter.shard = shard
         adapter.connect()
         return adapter
 
@@ -365,7 +374,7 @@ class KeycloakAdapter:
                 f"Keycloak at {self.url} refused the admin credential of user "
                 f"{self.admin_user!r} (master realm) while trying to {what}",
                 obj=self.url,
-                hint=f"check the secret {ADMIN_SECRET} and the setting keycloak_admin_user "
+                hint=f"check the secret {admin_secret(self.shard)} and the setting keycloak_admin_user "
                 "('smartpraxx-provision dev-stack status' for the local stack)",
             ) from exc
         except KeycloakConnectionError as exc:

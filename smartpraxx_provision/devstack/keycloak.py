@@ -28,17 +28,17 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
-from ..adapters.keycloak import admin_login_ok
-from ..config import Settings
+from ..adapters.keycloak import ADMIN_SECRET, admin_login_ok, admin_secret
+from ..config import Settings, replace
 from ..errors import ConflictError, ServiceUnavailableError
 from ..output import Reporter
-from ..secrets import open_secret_store
+from ..secrets import SecretStore, open_secret_store
 from .service import Service, exited_during_start, port_open, spawn, wait_until
 
-ADMIN_SECRET = "platform/keycloak-admin"  # noqa: S105 - a path, not a secret
 UP = "smartpraxx-provision dev-stack up"
 HEAP_OPTS = "-Xms64m -Xmx768m"
 STARTUP_TIMEOUT = 300.0  # seconds; a cold first start (augmentation + schema) takes ~30-60 s
@@ -316,10 +316,10 @@ def _discovery_ok(url: str, timeout: float = 5.0) -> bool:
     return resp.status_code == 200 and "issuer" in resp.text
 
 
-def _mismatch_error(settings: Settings) -> ConflictError:
+def _mismatch_error(settings: Settings, secret: str = ADMIN_SECRET) -> ConflictError:
     return ConflictError(
         f"the Keycloak database in {data_dir(settings)} does not accept the admin password "
-        f"stored at secret {ADMIN_SECRET} (the secret store was replaced or wiped while the "
+        f"stored at secret {secret} (the secret store was replaced or wiped while the "
         "Keycloak data stayed)",
         obj=str(data_dir(settings)),
         hint=f"restore the secret store of {settings.state_dir}, or discard the local Keycloak "
@@ -361,7 +361,7 @@ def _restart_on_new_hostname(settings: Settings, reporter: Reporter) -> None:
 
 
 def _already_running(
-    settings: Settings, reporter: Reporter, user: str, password: str
+    settings: Settings, reporter: Reporter, user: str, password: str, secret: str
 ) -> KeycloakInfo | None:
     """The server listening on the port when it is ours and takes the admin login; None when
     the port is free; raises when something else (or a server of another database) holds it."""
@@ -379,7 +379,7 @@ def _already_running(
             if admin_login_ok(url, user, password):
                 reporter.skip(f"Keycloak at {url} is running (pid {pid}), admin login ok")
                 return KeycloakInfo(url=url, admin_user=user, pid=pid, started=False)
-        raise _mismatch_error(settings)
+        raise _mismatch_error(settings, secret)
     raise ConflictError(
         f"port {settings.keycloak_port} on 127.0.0.1 is taken by a process that is not this "
         f"state dir's Keycloak (or one that refuses the admin user {user!r})",
@@ -419,8 +419,12 @@ def _server_argv(settings: Settings, server: Path) -> list[str]:
     ]
 
 
-def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
-    """Start the local Keycloak (idempotent); return where it answers.
+def ensure_keycloak(
+    settings: Settings, reporter: Reporter, *, secret: str = ADMIN_SECRET,
+    store: SecretStore | None = None,
+) -> KeycloakInfo:
+    """Start the local Keycloak (idempotent); return where it answers. Its admin password
+    is ``secret`` in ``store`` (default: the settings' secret store).
 
     A running server of this state dir started with other hostname options is restarted."""
     url = local_url(settings)
@@ -431,12 +435,12 @@ def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
             "set both (SMARTPRAXX_KEYCLOAK_URL and SMARTPRAXX_KEYCLOAK_PORT)"
         )
     user = settings.keycloak_admin_user
-    store = open_secret_store(settings)
-    existing_password = store.get(ADMIN_SECRET)
+    store = store or open_secret_store(settings)
+    existing_password = store.get(secret)
     if existing_password is None and _database_exists(settings):
-        raise _mismatch_error(settings)
-    password = store.ensure(ADMIN_SECRET)
-    running = _already_running(settings, reporter, user, password)
+        raise _mismatch_error(settings, secret)
+    password = store.ensure(secret)
+    running = _already_running(settings, reporter, user, password, secret)
     if running is not None:
         return running
 
@@ -456,7 +460,7 @@ def ensure_keycloak(settings: Settings, reporter: Reporter) -> KeycloakInfo:
         _wait_until_up(settings, url, proc.pid, proc)
         if not admin_login_ok(url, user, password):
             if had_database:
-                raise _mismatch_error(settings)
+                raise _mismatch_error(settings, secret)
             raise ServiceUnavailableError(
                 f"Keycloak at {url} started but refuses the bootstrap admin {user!r}",
                 obj=url,
@@ -516,3 +520,34 @@ def keycloak_status(settings: Settings) -> dict[str, Any]:
         "database": _database_exists(settings),
         "log": str(_service(settings).log_file),
     }
+
+
+# --- further identity shards served from this machine (issue 18) ---------------------------
+
+
+def local_shards(settings: Settings) -> list[tuple[str, Settings]]:
+    """The further identity shards whose first node is on 127.0.0.1: each shard's name and
+    the settings of its local Keycloak (own port; server, database and log under
+    ``<state_dir>/identity-shards/<name>/``; same hostname options as the primary)."""
+    out = []
+    for shard in settings.identity_shard_list[1:]:
+        parts = urlsplit(shard.urls[0])
+        if parts.hostname == "127.0.0.1" and parts.port:
+            out.append((shard.name, replace(
+                settings, state_dir=settings.state_dir / "identity-shards" / shard.name,
+                keycloak_port=parts.port, keycloak_url=shard.urls[0], keycloak_failover_urls="",
+                identity_shards="")))
+    return out
+
+
+def ensure_shards(settings: Settings, reporter: Reporter) -> dict[str, KeycloakInfo]:
+    """Start the Keycloak of every local further shard (idempotent); its admin password is
+    the shard's secret (``platform/keycloak-admin-<name>``) in the settings' secret store."""
+    store = open_secret_store(settings)
+    return {name: ensure_keycloak(shard, reporter, secret=admin_secret(name), store=store)
+            for name, shard in local_shards(settings)}
+
+
+def stop_shards(settings: Settings, reporter: Reporter) -> list[str]:
+    """Stop the local shards' Keycloaks this state dir started; the names of those stopped."""
+    return [name for name, shard in local_shards(settings) if stop_keycloak(shard, reporter)]

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from ..config import Settings
 from ..errors import ConflictError, ServiceUnavailableError
 from ..output import Reporter
+from ..render.proxy import IDP_REALMS_PART
 from .service import Service, exited_during_start, port_open, wait_until
 
 START_TIMEOUT = 30.0
@@ -93,10 +94,15 @@ def render_main_caddyfile(settings: Settings) -> str:
         "\t}\n"
         "}\n"
         "\n"
-        "# The identity provider for the slots' idp gateways (http, Host passed through).\n"
+        "# The identity provider for the slots' idp gateways (http, Host passed through); the\n"
+        "# realms on further identity shards are routed by the imported part (a glob: the\n"
+        "# part may not exist yet).\n"
         "http:// {\n"
         f"\tbind unix/{idp_socket(settings)}\n"
-        f"\treverse_proxy {keycloak_upstream(settings)}\n"
+        f"\timport {routes}/{IDP_REALMS_PART}*\n"
+        "\thandle {\n"
+        f"\t\treverse_proxy {keycloak_upstream(settings)}\n"
+        "\t}\n"
         "}\n"
         "\n"
         f"import {routes}/*.caddy\n"

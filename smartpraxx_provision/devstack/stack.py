@@ -67,8 +67,13 @@ def _keycloak_phase(
         reporter.warn(f"Keycloak support missing: module {KEYCLOAK_MODULE} is not installed")
         missing.append(f"Keycloak ({KEYCLOAK_MODULE} missing)")
         return {"status": "module-missing"}
-    info = _phase("keycloak", reporter, timings, lambda: kc.ensure_keycloak(settings, reporter))
-    return _as_dict(info)
+    info = _as_dict(
+        _phase("keycloak", reporter, timings, lambda: kc.ensure_keycloak(settings, reporter)))
+    if settings.identity_shards:
+        shards = _phase("identity shards", reporter, timings,
+                        lambda: kc.ensure_shards(settings, reporter))
+        info["shards"] = {name: _as_dict(shard) for name, shard in shards.items()}
+    return info
 
 
 def up(
@@ -138,6 +143,7 @@ def down(settings: Settings, reporter: Reporter) -> dict[str, Any]:
         result["keycloak_stopped"] = bool(
             _phase("keycloak", reporter, timings, lambda: kc.stop_keycloak(settings, reporter))
         )
+        result["identity_shards_stopped"] = kc.stop_shards(settings, reporter)
     result["mail_stopped"] = _phase(
         "mail sink", reporter, timings, lambda: mailsink.stop_mailsink(settings, reporter)
     )

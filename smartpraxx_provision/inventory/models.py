@@ -10,6 +10,7 @@ from dataclasses import Field, dataclass, field, fields, is_dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..config import PRIMARY_SHARD
 from ..domain.model import Slot
 
 if TYPE_CHECKING:
@@ -134,6 +135,8 @@ class PracticeRecord:
     export_sha256: str | None = None
     # "basis" / "premium" (domain.packages); None: provisioned before the inventory kept it
     package: str | None = None
+    # the identity shard (settings: identity_shards) that holds its realm; never changes
+    identity_shard: str = PRIMARY_SHARD
 
     @property
     def slot_id(self) -> str:
@@ -154,6 +157,7 @@ class PracticeRecord:
             "slot": self.slot.id,
             "host": self.slot.host,
             "realm": self.realm,
+            "identity_shard": self.identity_shard,
             "order_id": self.order_id,
             "display_name": self.display_name,
             "kv": self.kv,

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from ..config import Settings
+from ..config import PRIMARY_SHARD, Settings
 from ..domain.model import HOST_RE, MAX_PORT, MIN_SLOT_PORT, Slot
 from ..errors import ConfigError, ConflictError, InventoryError, NotFoundError, UsageError
 from .backend import Backend, IntegrityViolation, Tx, split_statements
@@ -500,6 +500,7 @@ class Inventory:
             owner_installation=row["owner_installation"],
             export_sha256=row.get("export_sha256"),
             package=row.get("package"),
+            identity_shard=row.get("identity_shard") or PRIMARY_SHARD,
         )
 
     def _one(self, tx: Tx, where: str, params: Sequence[Any]) -> PracticeRecord | None:
@@ -539,8 +540,13 @@ class Inventory:
         apps: Sequence[str] = (),
         live_numbers: Mapping[str, Collection[int]] | None = None,
         skip_hosts: Sequence[str] = (),
+        shards: Sequence[str] = (PRIMARY_SHARD,),
+        realms_per_shard: int = 0,
     ) -> PracticeRecord:
         """Allocate a slot for ``praxisname`` atomically (state ``allocated``).
+
+        Its realm goes to the first of ``shards`` holding fewer than ``realms_per_shard``
+        live practices (0: no limit, the first shard).
 
         Re-running with the same ``order_id`` returns the existing practice (resume).
         ``live_numbers`` maps a host to the slot numbers live on its engine (objects of any
@@ -564,6 +570,7 @@ class Inventory:
             while number in busy:
                 number += 1
             slot = Slot(host=target["name"], number=number)
+            shard = self._pick_shard(tx, shards, realms_per_shard)
             now = self._now()
             tx.execute(
                 "UPDATE hosts SET next_number = ?, updated_at = ?"
@@ -573,7 +580,7 @@ class Inventory:
             self._insert_practice(
                 tx, slot, praxisname, state="allocated", practice_id=str(uuid.uuid4()), now=now,
                 order_id=order_id, display_name=display_name, kv=kv, specialties=specialties,
-                billable_seats=billable_seats, apps=apps,
+                billable_seats=billable_seats, apps=apps, identity_shard=shard,
             )
             record = self._live(tx, praxisname)
             assert record is not None
@@ -613,14 +620,15 @@ class Inventory:
         billable_seats: int = 0,
         apps: Sequence[str] = (),
         owner_installation: str | None = None,
+        identity_shard: str = PRIMARY_SHARD,
     ) -> None:
         """The practices row of ``praxisname`` on ``slot`` (the host's numbering is the
         caller's)."""
         tx.execute(
             "INSERT INTO practices (slot_id, host, slot_number, praxisname, realm, order_id,"
             " display_name, kv, specialties, billable_seats, apps, state, created_at,"
-            " updated_at, practice_id, owner_installation)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " updated_at, practice_id, owner_installation, identity_shard)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 slot.id,
                 slot.host,
@@ -638,7 +646,27 @@ class Inventory:
                 now,
                 practice_id,
                 owner_installation,
+                identity_shard,
             ),
+        )
+
+    @staticmethod
+    def _pick_shard(tx: Tx, shards: Sequence[str], limit: int) -> str:
+        """The first of ``shards`` with fewer than ``limit`` live practices (0: the first)."""
+        rows = tx.query(
+            "SELECT identity_shard, COUNT(*) AS n FROM practices"
+            " WHERE state <> 'tombstoned' GROUP BY identity_shard"
+        )
+        counts = {str(r["identity_shard"]): int(r["n"]) for r in rows}
+        for shard in shards:
+            if not limit or counts.get(shard, 0) < limit:
+                return shard
+        raise ConflictError(
+            f"every identity shard holds {limit} realms (realms_per_shard): "
+            + ", ".join(f"{s} {counts.get(s, 0)}" for s in shards),
+            obj="identity shards",
+            hint="add a Keycloak cluster to the setting identity_shards (name=url), "
+            "or raise realms_per_shard",
         )
 
     def _pick_host(
@@ -701,8 +729,10 @@ class Inventory:
         installation: str,
         order_id: str = "",
         display_name: str = "",
+        identity_shard: str = PRIMARY_SHARD,
     ) -> PracticeRecord:
         """Take over the owner of a slot's live objects (explicit ``practices adopt`` only).
+        ``identity_shard``: where its realm was found.
 
         A practice this inventory knows on ``slot`` gets the practice id the objects carry
         (and their installation, when it is not ours). A practice it does not know (created
@@ -736,13 +766,14 @@ class Inventory:
                     )
                 tx.execute(
                     "UPDATE practices SET practice_id = ?, owner_installation = ?,"
-                    " updated_at = ? WHERE slot_id = ?",
-                    (practice_id, owner_installation, now, slot.id),
+                    " identity_shard = ?, updated_at = ? WHERE slot_id = ?",
+                    (practice_id, owner_installation, identity_shard, now, slot.id),
                 )
             else:
                 self._register_adopted(
                     tx, praxisname, slot, practice_id=practice_id, order_id=order_id,
                     display_name=display_name, owner_installation=owner_installation, now=now,
+                    identity_shard=identity_shard,
                 )
             adopted = self._one(tx, "slot_id = ?", (slot.id,))
             assert adopted is not None
@@ -750,7 +781,7 @@ class Inventory:
 
     def _register_adopted(
         self, tx: Tx, praxisname: str, slot: Slot, *, practice_id: str, order_id: str,
-        display_name: str, owner_installation: str | None, now: str,
+        display_name: str, owner_installation: str | None, now: str, identity_shard: str,
     ) -> None:
         """Register a practice this inventory does not know on ``slot`` as ``active`` and move
         the host's high-water mark past the slot number."""
@@ -773,7 +804,7 @@ class Inventory:
             self._insert_practice(
                 tx, slot, praxisname, state="active", practice_id=practice_id, now=now,
                 order_id=order_id, display_name=display_name or praxisname,
-                owner_installation=owner_installation,
+                owner_installation=owner_installation, identity_shard=identity_shard,
             )
         except IntegrityViolation as exc:
             raise ConflictError(

@@ -7,7 +7,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..config import Settings
+from ..config import PRIMARY_SHARD, Settings
 from ..errors import NotFoundError
 from ..output import Reporter
 from ..secrets import SecretStore, open_secret_store
@@ -31,7 +31,7 @@ class OpContext:
     reporter: Reporter = field(default_factory=Reporter)
     _secrets: SecretStore | None = None
     _inventory: Inventory | None = None
-    _keycloak: KeycloakAdapter | None = None
+    _keycloaks: dict[str, KeycloakAdapter] = field(default_factory=dict)
     _engines: dict[str, DockerEngine] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,12 +51,22 @@ class OpContext:
 
     @property
     def keycloak(self) -> KeycloakAdapter:
+        """The primary identity shard (keycloak_url)."""
+        return self.identity_shard(PRIMARY_SHARD)
+
+    def identity_shard(self, name: str) -> KeycloakAdapter:
+        """The admin door of identity shard ``name`` (settings: identity_shards)."""
         with self._lock:
-            if self._keycloak is None:
+            if name not in self._keycloaks:
                 from ..adapters.keycloak import KeycloakAdapter
 
-                self._keycloak = KeycloakAdapter.from_settings(self.settings, self.secrets)
-            return self._keycloak
+                self._keycloaks[name] = KeycloakAdapter.from_settings(
+                    self.settings, self.secrets, name)
+            return self._keycloaks[name]
+
+    def identity_shards(self) -> list[KeycloakAdapter]:
+        """The doors of all identity shards, the primary first."""
+        return [self.identity_shard(s.name) for s in self.settings.identity_shard_list]
 
     def engine(self, host: str) -> DockerEngine:
         """The Docker engine of fleet host ``host`` (from the inventory's host record)."""
@@ -86,8 +96,8 @@ class OpContext:
         return self.engine(record.slot.host).owned_by(self.owner(record), accepted)
 
     def practice_keycloak(self, record: PracticeRecord, *, adopt: bool = False) -> KeycloakAdapter:
-        """The Keycloak door acting on the practice's realm only as its owner."""
-        return self.keycloak.owned_by(
+        """The door of the practice's identity shard, acting on its realm only as its owner."""
+        return self.identity_shard(record.identity_shard).owned_by(
             record.realm, self.owner(record), host=record.slot.host, adopt_unlabelled=adopt
         )
 

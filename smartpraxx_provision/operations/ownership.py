@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain.model import Slot
 from ..domain.ownership import (
@@ -34,10 +34,22 @@ from ..inventory.models import PracticeRecord
 from ..render.realm import PRAXISNAME_ATTR, SLOT_ATTR
 from .context import OpContext
 
+if TYPE_CHECKING:
+    from ..adapters.keycloak import KeycloakAdapter
+
 
 def _realms(ctx: OpContext) -> list[dict[str, Any]]:
-    """Every realm with its attributes (one admin call)."""
-    return ctx.keycloak.realms()
+    """Every realm of every identity shard with its attributes (one admin call each)."""
+    return [realm for kc in ctx.identity_shards() for realm in kc.realms()]
+
+
+def find_realm(ctx: OpContext, name: str) -> tuple[KeycloakAdapter, dict[str, Any]] | None:
+    """The identity shard that holds realm ``name``, and the realm (first shard first)."""
+    for kc in ctx.identity_shards():
+        realm = kc.get_realm(name)
+        if realm is not None:
+            return kc, realm
+    return None
 
 
 def live_slot_numbers(ctx: OpContext, pinned: str | None = None) -> dict[str, set[int]]:
@@ -285,9 +297,9 @@ def slot_owners(ctx: OpContext, slot: Slot) -> SlotOwners:
             found.unlabelled.append((kind, name))
         else:
             strangers.append(f"{kind} {name}")
-    realm = ctx.keycloak.get_realm(slot.realm)
-    if realm is not None:
-        attrs = realm.get("attributes") or {}
+    held = find_realm(ctx, slot.realm)
+    if held is not None:
+        attrs = held[1].get("attributes") or {}
         owner = owner_from_realm(attrs)
         if owner is not None:
             owners.setdefault(owner, []).append(f"realm {slot.realm}")
@@ -388,7 +400,8 @@ def adopt_practice(
     owner = owner_from_labels(plan["objects_owner"])
     assert owner is not None
     slot = Slot.parse(plan["slot"])
-    realm = ctx.keycloak.get_realm(slot.realm) or {}
+    held = find_realm(ctx, slot.realm)
+    kc, realm = held if held is not None else (ctx.keycloak, {})
     record = ctx.inventory.adopt_practice(
         praxisname,
         slot=slot,
@@ -396,12 +409,13 @@ def adopt_practice(
         installation=owner.installation,
         order_id=order_id,
         display_name=str(realm.get("displayName") or ""),
+        identity_shard=kc.shard,
     )
     unlabelled = [tuple(o.split(" ", 1)) for o in plan["adopt_unlabelled"]]
     ctx.inventory.accept_unlabelled(slot.id, [(k, n) for k, n in unlabelled])
     if plan["label_realm"]:
         attrs = {**(realm.get("attributes") or {}), **owner.realm_attributes()}
-        ctx.keycloak.update_realm(slot.realm, {"attributes": attrs})
+        kc.update_realm(slot.realm, {"attributes": attrs})
     ctx.reporter.change(
         f"{praxisname} ({record.slot.id}) adopted: its objects' owner is now this practice "
         f"({owner.describe()})"

@@ -25,7 +25,7 @@ from ..output import Reporter
 from ..render.bundle import backchannel_issuer_url
 from ..render.stack import container_roles
 from ..secrets import practice_prefix
-from .context import OpContext, OperationResult
+from .context import OpContext, OperationResult, provisioned_practice
 from .packages import require_package_unchanged
 from .runner import JournaledOperation
 
@@ -199,9 +199,12 @@ def _allocate(
         apps=spec.apps.app_ids(),
         live_numbers=live,
         skip_hosts=skip,
+        shards=[s.name for s in ctx.settings.identity_shard_list],
+        realms_per_shard=ctx.settings.realms_per_shard if ctx.settings.identity_shards else 0,
     )
     if existing is None:
-        ctx.reporter.change(f"slot {record.slot.id} allocated to {spec.praxisname}")
+        ctx.reporter.change(f"slot {record.slot.id} allocated to {spec.praxisname}"
+                            f" (realm on identity shard {record.identity_shard})")
     else:
         ctx.reporter.skip(f"slot {record.slot.id} already belongs to {spec.praxisname}")
     if record.state in ("allocated", "failed"):
@@ -498,6 +501,7 @@ class ProvisionResult(OperationResult):
 
     fqdn: str
     realm: str
+    identity_shard: str  # the Keycloak cluster that holds the realm (settings: identity_shards)
     urls: dict[str, str]
     local_nextcloud_url: str
     changes: int
@@ -524,6 +528,7 @@ def _result(
         slot=slot.id,
         fqdn=slot.fqdn(ctx.settings.domain),
         realm=slot.realm,
+        identity_shard=provisioned_practice(ctx, spec.praxisname).identity_shard,
         urls=urls(ctx, spec.praxisname, slot),
         local_nextcloud_url=f"http://127.0.0.1:{out.app_port}",
         changes=out.changes,

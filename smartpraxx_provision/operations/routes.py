@@ -14,13 +14,16 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ..config import PRIMARY_SHARD
 from ..domain.startpage import ExternalApp, StartPageView, start_page_tiles
 from ..inventory.models import PracticeRecord
 from ..render.bundle import nextcloud_base_url, realm_issuer
 from ..render.proxy import (
+    IDP_REALMS_PART,
     KEYCLOAK_UPSTREAM,
     START_PAGE_ASSETS_DIR,
     render_host_routes,
+    render_realm_routes,
     render_start_page_routes,
 )
 from ..render.startpage import render_start_page, start_page_assets
@@ -47,19 +50,26 @@ def start_pages_dir(ctx: OpContext) -> Path:
 
 
 def write_start_page_routes(ctx: OpContext) -> bool:
-    practices = [
-        (p.praxisname, p.realm, list(p.redirecting_names)) for p in ctx.inventory.list_practices()
-    ]
+    """``identity-routes.caddy`` (the identity host's site) and ``idp-realms.caddy-part``
+    (the realms of further identity shards, which the local proxy's idp socket site also
+    imports); true when one changed."""
+    records = ctx.inventory.list_practices()
+    practices = [(p.praxisname, p.realm, list(p.redirecting_names)) for p in records]
     issuer = urlparse(ctx.settings.keycloak_public_url)
     # the local Caddy (embedded TLS mode) proxies to the local Keycloak
     upstream = (f"127.0.0.1:{ctx.settings.keycloak_port}" if ctx.settings.local_tls_proxy
                 else KEYCLOAK_UPSTREAM)
+    realm_upstreams = {p.realm: ctx.settings.identity_shard(p.identity_shard).upstream
+                       for p in records if p.identity_shard != PRIMARY_SHARD}
     text = render_start_page_routes(
         ctx.settings, practices, keycloak_upstream=upstream,
         pages_root=str(start_pages_dir(ctx).resolve()),
         issuer_origin=f"{issuer.scheme}://{issuer.netloc}",
+        realm_upstreams=realm_upstreams,
     )
-    return _write_if_changed(ctx, proxy_dir(ctx) / "identity-routes.caddy", text)
+    changed = _write_if_changed(ctx, proxy_dir(ctx) / "identity-routes.caddy", text)
+    part = render_realm_routes(realm_upstreams)
+    return _write_if_changed(ctx, proxy_dir(ctx) / IDP_REALMS_PART, part) or changed
 
 
 def start_page_view(ctx: OpContext, record: PracticeRecord) -> StartPageView:
@@ -69,7 +79,7 @@ def start_page_view(ctx: OpContext, record: PracticeRecord) -> StartPageView:
     from .subscription import is_suspended
 
     external = []
-    for client in ctx.keycloak.clients(record.realm):
+    for client in ctx.identity_shard(record.identity_shard).clients(record.realm):
         attrs = client.get("attributes") or {}
         client_id = str(client.get("clientId", ""))
         if (client_id.startswith("app-") and attrs.get(realm.MANAGED_ATTR) == client_id

@@ -198,14 +198,16 @@ def _ensure_consent_client(ctx: OpContext, kc: KeycloakAdapter, realm: str) -> s
     return str(live["id"])
 
 
-def consent_client_secret(ctx: OpContext, realm: str) -> str:
+def consent_client(ctx: OpContext, realm: str) -> tuple[str, str]:
+    """The consent client of ``realm``: its identity shard's URL (where its token endpoint
+    is) and its secret."""
     record = _practice_of_realm(ctx, realm)
     kc = ctx.practice_keycloak(record)
     live = kc.find_client(realm, CONSENT_CLIENT)
     secret = kc.client_secret(realm, str(live["id"])) if live else None
     if not secret:
         raise NotFoundError(f"realm {realm} has no consent client", obj=f"realm {realm}")
-    return secret
+    return kc.active_url, secret
 
 
 # --- the consent page's part --------------------------------------------------------------------

@@ -21,7 +21,7 @@ from a practice's data can inject Caddyfile syntax. No I/O besides reading the t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,10 @@ TEMPLATE_DIR = "proxy"
 
 # Keycloak on the identity host listens here (http, behind Caddy); see ansible identity_host.
 KEYCLOAK_UPSTREAM = "127.0.0.1:8080"
+
+# The file (next to the routing files) of the realms on further identity shards that the
+# local proxy's idp socket site imports; not a *.caddy file, so the route glob skips it.
+IDP_REALMS_PART = "idp-realms.caddy-part"
 
 # Where the identity host keeps the rendered start pages (the identity_host role copies
 # <state_dir>/proxy/startseiten/ there); the embedded profile serves the state dir itself.
@@ -139,6 +143,22 @@ def render_host_routes(settings: Settings, sites: Sequence[tuple[Slot, str]]) ->
     return _render("host_routes.caddy.j2", host=host, sites=blocks)
 
 
+def _realm_upstreams(realms: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The checked (realm, shard upstream) pairs, sorted by realm."""
+    for realm, upstream in realms.items():
+        _require(bool(_REALM_RE.match(realm)), f"realm name {realm!r} is invalid",
+                 obj=f"realm {realm}", hint="check the inventory")
+        _check_upstream(upstream, f"identity shard of realm {realm}")
+    return sorted(realms.items())
+
+
+def render_realm_routes(realms: Mapping[str, str]) -> str:
+    """The ``handle /realms/<realm>/*`` blocks of the realms on further identity shards,
+    for the local proxy's idp socket site to import (:data:`IDP_REALMS_PART`)."""
+    return render(f"{TEMPLATE_DIR}/realm_routes.caddy.j2", standalone=True,
+                  realms=_realm_upstreams(realms))
+
+
 def _start_pages(practices: Iterable[tuple[str, str, Sequence[str]]]) -> list[_StartPage]:
     """The checked start pages, sorted by name, each with the former names that redirect."""
     pages: list[_StartPage] = []
@@ -198,8 +218,12 @@ def render_start_page_routes(
     keycloak_upstream: str = KEYCLOAK_UPSTREAM,
     pages_root: str = START_PAGES_ROOT,
     issuer_origin: str | None = None,
+    realm_upstreams: Mapping[str, str] | None = None,
 ) -> str:
     """The identity host's site: ``/<praxisname>/`` serves ``<pages_root>/<praxisname>/``.
+
+    ``realm_upstreams`` maps the realms of further identity shards to their shard's
+    ``host:port``; every other realm goes to ``keycloak_upstream`` (the primary shard).
 
     ``issuer_origin`` is where the pages' script talks to Keycloak (default: the identity
     host itself); it is the only origin besides the page's own in the Content-Security-Policy.
@@ -223,6 +247,7 @@ def render_start_page_routes(
         local_tls=settings.local_tls_proxy,
         practices=pages,
         keycloak_upstream=_check_upstream(keycloak_upstream, "keycloak upstream"),
+        realms=_realm_upstreams(realm_upstreams or {}),
         pages_root=pages_root,
         assets_dir=START_PAGE_ASSETS_DIR,
         assets_path=ASSETS_PATH,

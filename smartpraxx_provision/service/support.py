@@ -147,8 +147,8 @@ class _ConsentPages:
 
     def _exchange(self, pending: _Pending, code: str) -> str:
         ctx = self.ctx
-        secret = ops.consent_client_secret(ctx, pending.realm)
-        client = OidcClient(ctx.settings.keycloak_url, pending.realm, ops.CONSENT_CLIENT,
+        shard_url, secret = ops.consent_client(ctx, pending.realm)
+        client = OidcClient(shard_url, pending.realm, ops.CONSENT_CLIENT,
                             secret, ops.callback_url(ctx),
                             timeout=ctx.settings.keycloak_timeout,
                             verify=tls_verify(ctx.settings))

@@ -147,7 +147,7 @@ def slot_objects(engine: DockerEngine, slot_id: str) -> dict[str, list[str]]:
     }
 
 
-def _tls_free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -183,24 +183,34 @@ class Tls:
 
 
 @pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory, docker_engine: DockerEngine) -> Iterator[Tls]:
+def tls_settings() -> dict[str, str]:
+    """Further SMARTPRAXX_* settings of a module's TLS stack (a module overrides this)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def tls(
+    tmp_path_factory: pytest.TempPathFactory, docker_engine: DockerEngine,
+    tls_settings: dict[str, str],
+) -> Iterator[Tls]:
     reuse = os.environ.get("SMARTPRAXX_TEST_TLS_STATE")
     state = Path(reuse) if reuse else tmp_path_factory.mktemp("tls-state")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTPRAXX_")}
     if "SMARTPRAXX_LOCAL_IMAGE_TAG" in os.environ:
         env["SMARTPRAXX_LOCAL_IMAGE_TAG"] = os.environ["SMARTPRAXX_LOCAL_IMAGE_TAG"]
-    kc_port = int(os.environ.get("SMARTPRAXX_TEST_TLS_KEYCLOAK_PORT") or _tls_free_port())
+    kc_port = int(os.environ.get("SMARTPRAXX_TEST_TLS_KEYCLOAK_PORT") or free_port())
     env.update({
         "PYTHONPATH": str(REPO),
         "SMARTPRAXX_STATE_DIR": str(state),
         "SMARTPRAXX_KEYCLOAK_PORT": str(kc_port),
         "SMARTPRAXX_KEYCLOAK_URL": f"http://127.0.0.1:{kc_port}",
-        "SMARTPRAXX_PROXY_PORT": os.environ.get("SMARTPRAXX_TEST_TLS_PROXY_PORT") or str(_tls_free_port()),
-        "SMARTPRAXX_SMTP_PORT": os.environ.get("SMARTPRAXX_TEST_TLS_SMTP_PORT") or str(_tls_free_port()),
+        "SMARTPRAXX_PROXY_PORT": os.environ.get("SMARTPRAXX_TEST_TLS_PROXY_PORT") or str(free_port()),
+        "SMARTPRAXX_SMTP_PORT": os.environ.get("SMARTPRAXX_TEST_TLS_SMTP_PORT") or str(free_port()),
         "SMARTPRAXX_DOMAIN": "smartpraxx.localhost",
         "SMARTPRAXX_IDENTITY_HOST": "mein.smartpraxx.localhost",
         "SMARTPRAXX_PUBLIC_SCHEME": "https",
         "SMARTPRAXX_HEALTH_TIMEOUT": "240",
+        **tls_settings,
     })
     t = Tls(state, env, f"cloud7{secrets.randbelow(100):02d}")
     up = t.cli("dev-stack", "up")
@@ -226,5 +236,6 @@ def tls(tmp_path_factory: pytest.TempPathFactory, docker_engine: DockerEngine) -
     from smartpraxx_provision.output import Reporter
 
     s = load_settings(env={k: v for k, v in env.items() if k.startswith("SMARTPRAXX_")})
-    for stop in (keycloak.stop_keycloak, mailsink.stop_mailsink, proxy.stop_proxy):
+    for stop in (keycloak.stop_keycloak, keycloak.stop_shards, mailsink.stop_mailsink,
+                 proxy.stop_proxy):
         stop(s, Reporter(quiet=True))

@@ -1,9 +1,14 @@
-"""The embedded stack behind the local TLS proxy (issue 12): one issuer for browser and slots.
+"""The embedded stack behind the local TLS proxy (issue 12): one issuer for browser and slots;
+and two identity shards behind it (issue 18).
 
 Real Caddy (`tls internal` on 127.0.0.1), real Keycloak started by `dev-stack up` with
 ``--hostname=<browser URL> --hostname-backchannel-dynamic=true``, the real Docker engine and
 the Nextcloud stand-in doing user_oidc's code flow. A fresh state dir and Keycloak per module
 (~90 s); export SMARTPRAXX_TEST_TLS_STATE=<dir> to reuse a running one while developing.
+
+The module's stack has a second identity shard ``kc2`` (a second Keycloak process that
+`dev-stack up` starts) and ``realms_per_shard=1``: the first practice's realm goes to the
+primary Keycloak, the second practice's to kc2, and the proxy routes each realm to its shard.
 """
 
 from __future__ import annotations
@@ -17,12 +22,25 @@ import requests
 
 from smartpraxx_provision.adapters import localhost_names
 from smartpraxx_provision.adapters.docker_engine import DockerEngine
+from smartpraxx_provision.config import PRIMARY_SHARD
+from smartpraxx_provision.operations.context import OpContext
+from smartpraxx_provision.output import Reporter
 
-from .conftest import Tls
+from .conftest import Tls, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "starter_excel_samples" / "hausarztpraxis-mueller.xlsx"
 DENTAL_SAMPLE = REPO / "starter_excel_samples" / "zahnarztpraxis-sonnenschein.xlsx"
+MVZ_SAMPLE = REPO / "starter_excel_samples" / "mvz-rheinaue.xlsx"
+
+
+SHARD = "kc2"
+
+
+@pytest.fixture(scope="module")
+def tls_settings() -> dict[str, str]:
+    return {"SMARTPRAXX_IDENTITY_SHARDS": f"{SHARD}=http://127.0.0.1:{free_port()}",
+            "SMARTPRAXX_REALMS_PER_SHARD": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +49,18 @@ def provisioned(tls: Tls) -> dict[str, object]:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc: dict[str, object] = json.loads(proc.stdout)
     return doc
+
+
+@pytest.fixture(scope="module")
+def second(tls: Tls, provisioned: dict) -> dict[str, object]:
+    """The dental practice, provisioned after the GP one: its realm goes to shard kc2."""
+    code, doc = tls.json("provision", str(DENTAL_SAMPLE), "--yes")
+    assert code == 0, doc
+    return doc
+
+
+def _shards(tls: Tls) -> OpContext:
+    return OpContext(tls.settings, Reporter(quiet=True))
 
 
 def test_provision_smoke_logs_in_through_the_nextcloud_code_flow(provisioned: dict) -> None:
@@ -105,10 +135,9 @@ def test_the_idp_gateway_is_on_the_slot_network_only(
 
 
 def test_a_slot_reaches_neither_another_slots_containers_nor_its_gateway(
-    tls: Tls, provisioned: dict, docker_engine: DockerEngine
+    provisioned: dict, second: dict, docker_engine: DockerEngine
 ) -> None:
-    code, other = tls.json("provision", str(DENTAL_SAMPLE), "--yes")
-    assert code == 0, other
+    other = second
     mine, theirs = str(provisioned["slot"]), str(other["slot"])
     assert mine != theirs
     probe = (
@@ -141,3 +170,57 @@ def test_a_slot_reaches_neither_another_slots_containers_nor_its_gateway(
     resolved = docker_engine.exec(f"{mine}-app", [
         "python3", "-c", "import socket; print(socket.gethostbyname('idp-internal'))"])
     assert resolved.stdout.strip() == ip(f"{mine}-idp", f"{mine}-net")
+
+
+# --- identity shards (issue 18) -------------------------------------------------------------
+
+
+def test_the_second_realm_lives_on_the_second_shard_only(
+    tls: Tls, provisioned: dict, second: dict
+) -> None:
+    assert (provisioned["identity_shard"], second["identity_shard"]) == (PRIMARY_SHARD, SHARD)
+    ctx = _shards(tls)
+    primary, kc2 = ctx.identity_shard(PRIMARY_SHARD), ctx.identity_shard(SHARD)
+    assert primary.url != kc2.url  # two Keycloak processes
+    assert kc2.get_realm(second["realm"]) is not None
+    assert primary.get_realm(second["realm"]) is None
+    assert primary.get_realm(provisioned["realm"]) is not None
+    assert kc2.get_realm(provisioned["realm"]) is None
+    # one issuer front for both: the second practice's staff log in to its Nextcloud through
+    # the proxy's route to kc2 (browser side) and its idp gateway (backchannel side)
+    checks = {c["check"]: c for c in second["smoke"]["checks"]}
+    assert checks["nextcloud-login"]["ok"] and checks["login"]["ok"], checks
+    assert second["urls"]["issuer"].startswith(
+        provisioned["urls"]["issuer"].rsplit("/realms/", 1)[0] + "/realms/")
+    routes = (tls.state / "proxy" / "identity-routes.caddy").read_text()
+    assert f"handle @realm_{second['realm']}" in routes
+    assert f"@realm_{provisioned['realm']} " not in routes  # the primary's take the default
+    doc = requests.get(f"{second['urls']['issuer']}/.well-known/openid-configuration",
+                       verify=tls.ca, timeout=15).json()
+    assert doc["issuer"] == second["urls"]["issuer"]
+
+
+def test_a_full_shard_takes_no_more_realms(tls: Tls, second: dict) -> None:
+    code, doc = tls.json("provision", str(MVZ_SAMPLE), "--yes")
+    assert code == 1, doc
+    assert "every identity shard holds 1 realms" in doc["error"]["message"], doc
+    assert "identity_shards" in doc["error"]["next"]
+    code, listing = tls.json("practices", "list", "--all")
+    assert code == 0 and len(listing["practices"]) == 2, listing  # nothing allocated
+
+
+def test_rename_and_decommission_find_the_realm_on_its_shard(
+    tls: Tls, second: dict, tmp_path: Path
+) -> None:
+    old, new = str(second["praxisname"]), f"{second['praxisname']}-neu"
+    code, doc = tls.json("rename", old, new, "--confirm-fee", "--yes")
+    assert code == 0, doc
+    kc2 = _shards(tls).identity_shard(SHARD)
+    realm = kc2.get_realm(str(second["realm"]))
+    assert realm is not None and realm["attributes"]["smartpraxx.praxisname"] == new
+    code, smoke = tls.json("smoke", new)
+    assert code == 0 and smoke["ok"], smoke
+    code, gone = tls.json("decommission", new, "--export-to", str(tmp_path), "--yes")
+    assert code == 0, gone
+    assert kc2.get_realm(str(second["realm"])) is None
+    assert list(tmp_path.glob("*.tar")), "the export came first"

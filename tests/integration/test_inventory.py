@@ -442,6 +442,7 @@ ALLOWED_COLUMNS = {
         "owner_installation",
         "export_sha256",  # migration 0006: the export a decommission's deletion began with
         "package",  # migration 0009: basis / premium
+        "identity_shard",  # migration 0011: the Keycloak cluster of the practice's realm
     },
     # migration 0005: the stable installation id of this inventory (one row)
     "installation": {"id", "created_at"},
@@ -605,3 +606,27 @@ def test_open_inventory_errors(tmp_path: Any) -> None:
         open_inventory(unreachable)
     assert "hunter2secret" not in str(err.value) and "hunter2secret" not in str(err.value.obj)
     assert redact_url(url) == "postgresql://spx:***@127.0.0.1:1/inventory"
+
+
+# --- identity shards (migration 0011, issue 18) ---------------------------------------------
+
+
+def test_realms_fill_the_identity_shards_in_order(inventory: Inventory) -> None:
+    inventory.add_host("cloud001", ENGINE, capacity=10)
+    shards = ("primary", "kc2")
+    first = alloc(inventory, "praxis-a", shards=shards, realms_per_shard=2)
+    second = alloc(inventory, "praxis-b", shards=shards, realms_per_shard=2)
+    third = alloc(inventory, "praxis-c", shards=shards, realms_per_shard=2)
+    assert [r.identity_shard for r in (first, second, third)] == ["primary", "primary", "kc2"]
+    assert inventory.get_practice("praxis-c").identity_shard == "kc2"  # stored, read back
+    alloc(inventory, "praxis-d", shards=shards, realms_per_shard=2)
+    with pytest.raises(ConflictError, match="every identity shard holds 2 realms") as err:
+        alloc(inventory, "praxis-e", shards=shards, realms_per_shard=2)
+    assert "primary 2, kc2 2" in err.value.message and "identity_shards" in err.value.hint
+    assert inventory.get_practice("praxis-e") is None  # nothing allocated
+    # a tombstoned practice's realm is gone: its shard has room again
+    inventory.tombstone_practice("praxis-a")
+    assert alloc(inventory, "praxis-e", shards=shards, realms_per_shard=2).identity_shard == "primary"
+    # no limit (one shard): the first; a resumed allocation keeps its shard
+    assert alloc(inventory, "praxis-f").identity_shard == "primary"
+    assert alloc(inventory, "praxis-c", shards=("primary",)).identity_shard == "kc2"

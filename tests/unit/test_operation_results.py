@@ -14,6 +14,7 @@ def test_provision_result_document() -> None:
         slot="nc07-cloud023",
         fqdn="nc07.cloud023.example",
         realm="nc07-cloud023",
+        identity_shard="primary",
         urls={"nextcloud": "https://nc07.cloud023.example"},
         local_nextcloud_url="http://127.0.0.1:8080",
         changes=0,
@@ -31,7 +32,7 @@ def test_provision_result_document() -> None:
     )
     doc = result.to_json()
     assert list(doc) == [
-        "ok", "operation", "praxisname", "slot", "fqdn", "realm", "urls",
+        "ok", "operation", "praxisname", "slot", "fqdn", "realm", "identity_shard", "urls",
         "local_nextcloud_url", "changes", "no_changes", "billable_seats", "occ_calls",
         "smoke", "invitations", "nextcloud_standin", "skipped_hosts", "images_copied", "steps",
         "parallel_branches", "seconds",
