@@ -52,6 +52,11 @@ from ..secrets import SecretStore, open_secret_store
 ADMIN_SECRET = "platform/keycloak-admin"  # noqa: S105 - a path, not a secret
 
 
+# A realm DELETE through the master admin grows with the realm count (benchmarks/
+# RESULTS-realms.md: 0.3 s at 0 realms, 20-42 s at 300), past the door's 30 s: its own bound.
+REALM_DELETE_TIMEOUT = 300.0
+
+
 def admin_secret(shard: str = PRIMARY_SHARD) -> str:
     """The secret store path of identity shard ``shard``'s admin password."""
     return ADMIN_SECRET if shard == PRIMARY_SHARD else f"{ADMIN_SECRET}-{shard}"
@@ -517,8 +522,18 @@ class KeycloakAdapter:
             self._owner_checked = False
             if self.get_realm(realm) is None:  # checks the owner right before deleting
                 return
-        with self._guard(f"delete realm {realm}"):
+        with self._guard(f"delete realm {realm}"), self._timeout_at_least(REALM_DELETE_TIMEOUT):
             self.admin.delete_realm(realm)
+
+    @contextlib.contextmanager
+    def _timeout_at_least(self, seconds: float) -> Iterator[None]:
+        """Requests inside wait up to ``seconds`` (never less than the door's own timeout)."""
+        before = self._connection.timeout
+        self._connection.timeout = max(int(seconds), int(before or 0))
+        try:
+            yield
+        finally:
+            self._connection.timeout = before
 
     def partial_export(self, realm: str) -> dict[str, Any]:
         """Realm, clients, groups and roles; Keycloak masks secrets in a partial export."""

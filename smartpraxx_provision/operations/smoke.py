@@ -44,18 +44,37 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(getattr(exc, 'message', exc))[:200]}"
 
 
-def run_smoke(ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True) -> dict[str, Any]:
+LOGIN_CHECKS = ("login", "nextcloud-login")
+
+
+def run_smoke(
+    ctx: OpContext, praxisname: str, *, raise_on_failure: bool = True, logins: bool = True
+) -> dict[str, Any]:
     """Run every check; one that raises (an occ exception, Keycloak down) is recorded as
-    failed and the others still run; the result is always stored before anything is raised."""
+    failed and the others still run; the result is always stored before anything is raised.
+
+    ``logins=False`` leaves out the two login checks (they create and delete a throwaway
+    user, so they are not read-only): the result lists them under ``skipped``."""
     smoke = _Smoke.open(ctx, _practice(ctx, praxisname))
     smoke.remove_leftovers()
     smoke.nextcloud_status()
     smoke.discovery()
     smoke.client()
     smoke.apps()
-    smoke.login()
-    smoke.nextcloud_login()
+    if logins:
+        smoke.login()
+        smoke.nextcloud_login()
+    else:
+        smoke.skipped = LOGIN_CHECKS
     return _store_result(ctx, praxisname, smoke, raise_on_failure).to_json()
+
+
+def last_smoke_ok(record: PracticeRecord) -> bool:
+    """The practice's stored smoke result passed."""
+    try:
+        return bool(json.loads(record.last_smoke or "{}").get("ok"))
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,7 @@ class SmokeResult:
     slot: str
     checks: tuple[SmokeCheck, ...]
     at: int  # Unix time of the run
+    skipped: tuple[str, ...] = ()  # checks not run (a no-op provision's login checks)
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -113,6 +133,7 @@ class _Smoke:
     nc: NextcloudAdapter
     issuer: str
     checks: list[SmokeCheck] = field(default_factory=list)
+    skipped: tuple[str, ...] = ()
 
     @classmethod
     def open(cls, ctx: OpContext, record: PracticeRecord) -> _Smoke:
@@ -256,9 +277,8 @@ def _store_result(
     checks = tuple(smoke.checks)
     slot = smoke.slot
     ok = all(c.ok for c in checks)
-    result = SmokeResult(
-        ok=ok, praxisname=praxisname, slot=slot.id, checks=checks, at=int(time.time())
-    )
+    result = SmokeResult(ok=ok, praxisname=praxisname, slot=slot.id, checks=checks,
+                         at=int(time.time()), skipped=smoke.skipped)
     doc = result.to_json()
     ctx.inventory.update_practice(praxisname, last_smoke=json.dumps(doc, sort_keys=True))
     if not ok and raise_on_failure:

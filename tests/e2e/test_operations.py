@@ -169,6 +169,11 @@ def test_second_run_changes_nothing(
     _assert_unchanged(before, _live_state(e2e, docker_engine, kc, slot))
     assert doc["no_changes"] is True, doc
     assert doc["occ_calls"] <= 3
+    # nothing changed and the last smoke passed: the read-only checks ran, the logins
+    # (which create and delete a throwaway user) did not
+    assert doc["smoke"]["ok"] and doc["smoke"]["skipped"] == ["login", "nextcloud-login"]
+    assert {c["check"] for c in doc["smoke"]["checks"]} == {
+        "nextcloud-status", "oidc-discovery", "oidc-client", "apps"}
     # the dry run lists the occ changes a different setting would make, and makes none
     code, doc = e2e.json("--set", "domain=example.net", "provision", str(GP_SAMPLE), "--dry-run")
     assert code == 0, e2e.runs[-1].stderr

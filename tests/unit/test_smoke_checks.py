@@ -4,15 +4,17 @@ check that raises is recorded as failed while the checks after it still run."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from smartpraxx_provision.config import Settings
 from smartpraxx_provision.domain.model import Slot
+from smartpraxx_provision.inventory.models import PracticeRecord
 from smartpraxx_provision.operations import smoke
 from smartpraxx_provision.operations.context import OpContext
-from smartpraxx_provision.operations.smoke import SmokeCheck, SmokeResult
+from smartpraxx_provision.operations.smoke import SmokeCheck, SmokeResult, last_smoke_ok
 from smartpraxx_provision.output import Reporter
 from smartpraxx_provision.render.bundle import OIDC_PROVIDER_ID
 
@@ -111,6 +113,20 @@ def test_the_smoke_result_document_keeps_its_keys_and_order() -> None:
         at=1700000000,
     )
     doc = result.to_json()
-    assert list(doc) == ["ok", "praxisname", "slot", "checks", "at"]
+    assert list(doc) == ["ok", "praxisname", "slot", "checks", "at", "skipped"]
     assert doc["checks"] == [{"check": "apps", "ok": False, "detail": "missing: deck"}]
     assert list(doc["checks"][0]) == ["check", "ok", "detail"]
+
+
+@pytest.mark.parametrize(("stored", "ok"), [
+    (None, False), ("not json", False), ('{"ok": false}', False), ('{"ok": true}', True),
+])
+def test_a_no_op_provision_skips_the_logins_only_after_a_passed_smoke(
+    stored: str | None, ok: bool
+) -> None:
+    record = PracticeRecord(
+        praxisname="praxis-a", slot=Slot("cloud023", 7), realm="nc07-cloud023", order_id="o",
+        display_name="A", kv="KV Bayern", specialties=(), billable_seats=1, state="active",
+        created_at=datetime.now(UTC), updated_at=datetime.now(UTC), last_smoke=stored,
+    )
+    assert last_smoke_ok(record) is ok
