@@ -68,8 +68,8 @@ def live_slot_numbers(ctx: OpContext, pinned: str | None = None) -> dict[str, se
             found = slot_of_name(name)
             if found and found[0] == host.name:
                 live[host.name].add(found[1])
-    for realm in _realms(ctx):
-        found = slot_of_name(str(realm.get("realm", "")))
+    for name in (n for kc in ctx.identity_shards() for n in kc.realm_names()):
+        found = slot_of_name(name)
         if found and found[0] in live:
             live[found[0]].add(found[1])
     return live
