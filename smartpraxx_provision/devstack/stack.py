@@ -14,6 +14,7 @@ import dataclasses
 import importlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -67,12 +68,17 @@ def _keycloak_phase(
         reporter.warn(f"Keycloak support missing: module {KEYCLOAK_MODULE} is not installed")
         missing.append(f"Keycloak ({KEYCLOAK_MODULE} missing)")
         return {"status": "module-missing"}
-    info = _as_dict(
-        _phase("keycloak", reporter, timings, lambda: kc.ensure_keycloak(settings, reporter)))
-    if settings.identity_shards:
-        shards = _phase("identity shards", reporter, timings,
-                        lambda: kc.ensure_shards(settings, reporter))
-        info["shards"] = {name: _as_dict(shard) for name, shard in shards.items()}
+    if not settings.identity_shards:
+        return _as_dict(
+            _phase("keycloak", reporter, timings, lambda: kc.ensure_keycloak(settings, reporter)))
+    # the further shards' Keycloaks start beside the primary (each start is mostly waiting
+    # for its own JVM)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        shards = pool.submit(_phase, "identity shards", reporter, timings,
+                             lambda: kc.ensure_shards(settings, reporter))
+        info = _as_dict(
+            _phase("keycloak", reporter, timings, lambda: kc.ensure_keycloak(settings, reporter)))
+        info["shards"] = {name: _as_dict(shard) for name, shard in shards.result().items()}
     return info
 
 
