@@ -50,8 +50,7 @@ from ..errors import ExternalServiceError, SafetyRefusal, ServiceUnavailableErro
 from ..secrets import SecretStore, open_secret_store
 
 ADMIN_SECRET = "platform/keycloak-admin"  # noqa: S105 - a path, not a secret
-
-
+UP_HINT = "smartpraxx-provision dev-stack up"
 # A realm DELETE through the master admin grows with the realm count (benchmarks/
 # RESULTS-realms.md: 0.3 s at 0 realms, 20-42 s at 300), past the door's 30 s: its own bound.
 REALM_DELETE_TIMEOUT = 300.0
@@ -60,8 +59,6 @@ REALM_DELETE_TIMEOUT = 300.0
 def admin_secret(shard: str = PRIMARY_SHARD) -> str:
     """The secret store path of identity shard ``shard``'s admin password."""
     return ADMIN_SECRET if shard == PRIMARY_SHARD else f"{ADMIN_SECRET}-{shard}"
-UP_HINT = "smartpraxx-provision dev-stack up"
-
 
 
 # answers that send a request to the next node of a cluster (besides connection errors)
@@ -379,8 +376,8 @@ class KeycloakAdapter:
                 f"Keycloak at {self.url} refused the admin credential of user "
                 f"{self.admin_user!r} (master realm) while trying to {what}",
                 obj=self.url,
-                hint=f"check the secret {admin_secret(self.shard)} and the setting keycloak_admin_user "
-                "('smartpraxx-provision dev-stack status' for the local stack)",
+                hint=f"check the secret {admin_secret(self.shard)} and the setting "
+                "keycloak_admin_user ('smartpraxx-provision dev-stack status' for the local stack)",
             ) from exc
         except KeycloakConnectionError as exc:
             raise ServiceUnavailableError(

@@ -153,10 +153,9 @@ def _realm_upstreams(realms: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def render_realm_routes(realms: Mapping[str, str]) -> str:
-    """The ``handle /realms/<realm>/*`` blocks of the realms on further identity shards,
-    for the local proxy's idp socket site to import (:data:`IDP_REALMS_PART`)."""
-    return render(f"{TEMPLATE_DIR}/realm_routes.caddy.j2", standalone=True,
-                  realms=_realm_upstreams(realms))
+    """The route blocks (``/realms/<realm>`` and below) of the realms on further identity
+    shards, for the local proxy's idp socket site to import (:data:`IDP_REALMS_PART`)."""
+    return _render("realm_routes.caddy.j2", standalone=True, realms=_realm_upstreams(realms))
 
 
 def _start_pages(practices: Iterable[tuple[str, str, Sequence[str]]]) -> list[_StartPage]:
