@@ -19,9 +19,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document."
 
 def _rows(practices: list[PracticeRecord]) -> Iterator[str]:
     return table(
-        f"{'PRAXISNAME':<28} {'SLOT':<16} {'IDENTITY':<10} {'STATE':<16} {'SEATS':>5}  ORDER",
-        (f"{p.praxisname:<28} {p.slot.id:<16} {p.identity_shard:<10} {p.state:<16} "
-         f"{p.billable_seats:>5}  {p.order_id}"
+        f"{'PRAXISNAME':<28} {'SLOT':<16} {'STATE':<16} {'SEATS':>5}  {'IDENTITY':<10} ORDER",
+        (f"{p.praxisname:<28} {p.slot.id:<16} {p.state:<16} {p.billable_seats:>5}  "
+         f"{p.identity_shard:<10} {p.order_id}"
          + (f"  (formerly {', '.join(p.former_names)})" if p.former_names else "")
          for p in practices),
         "no practices",

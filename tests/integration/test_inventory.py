@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from smartpraxx_provision.config import load_settings
+from smartpraxx_provision.config import PRIMARY_SHARD, load_settings
 from smartpraxx_provision.domain.model import Slot
 from smartpraxx_provision.errors import (
     ConfigError,
@@ -557,6 +557,7 @@ def test_database_holds_only_values_we_put_there(inventory: Inventory) -> None:
         *(name for _, name, _ in Inventory.migrations()),
         inventory.installation_id,
         inventory.get_practice("praxis-b").practice_id,  # type: ignore[union-attr]
+        PRIMARY_SHARD,  # the identity shard's name (settings)
     }
     states = {"active", "allocated", "done"}
     timestamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")

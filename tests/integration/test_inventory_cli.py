@@ -126,8 +126,8 @@ def test_practices_list(cli: Any) -> None:
         inv.tombstone_practice("praxis-a")
     code, out, _ = cli("practices", "list")
     assert code == 0
-    assert [line.split()[:3] for line in out.splitlines()[1:]] == [
-        ["praxis-b", "nc02-cloud001", "allocated"]
+    assert [line.split() for line in out.splitlines()[1:]] == [
+        ["praxis-b", "nc02-cloud001", "allocated", "2", "primary", "SO-praxis-b"]
     ]
     code, out, _ = cli("practices", "list", "--json", "--all")
     docs = json.loads(out)["practices"]
@@ -135,7 +135,8 @@ def test_practices_list(cli: Any) -> None:
         ("praxis-a", "nc01-cloud001", "tombstoned"),
         ("praxis-b", "nc02-cloud001", "allocated"),
     ]
-    assert set(docs[0]) >= {"billable_seats", "kv", "specialties", "order_id", "former_names"}
+    assert set(docs[0]) >= {"billable_seats", "kv", "specialties", "order_id", "former_names",
+                            "identity_shard"}
 
 
 def test_operations_abandon_releases_a_lock_held_by_another_machine(cli: Any) -> None:
