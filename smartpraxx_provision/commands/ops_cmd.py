@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..config import PRIMARY_SHARD
 from ..errors import UsageError
 from .common import DryRunOpt, JsonOpt, YesOpt, add_commands, emit, op_context, plan_or_change
 
@@ -39,7 +40,12 @@ def _provision_lines(result: dict[str, Any], praxisname: str, op: OpContext) -> 
         yield f"  {'local':<12} {result['local_nextcloud_url']}  (published on 127.0.0.1)"
     smoke = result.get("smoke")
     if smoke is not None:
-        yield f"  {'smoke':<12} {'passed' if smoke['ok'] else 'FAILED'} ({len(smoke['checks'])} checks)"
+        skipped = (f"; not re-run, nothing changed: {', '.join(smoke['skipped'])} "
+                   f"(smartpraxx-provision smoke {praxisname})" if smoke.get("skipped") else "")
+        yield (f"  {'smoke':<12} {'passed' if smoke['ok'] else 'FAILED'} "
+               f"({len(smoke['checks'])} checks{skipped})")
+    if result["identity_shard"] != PRIMARY_SHARD:
+        yield f"  {'identity':<12} realm on identity shard {result['identity_shard']}"
     yield f"  {'seats':<12} {result['billable_seats']} billable"
     if result["nextcloud_standin"]:
         from ..operations.provision import standin_notice
