@@ -21,7 +21,6 @@ Measured on the dev machine (2 shared cores, Docker 20.10, overlay2), 2026-11-29
 from __future__ import annotations
 
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from typing import Any
 
 from smartpraxx_provision.adapters.docker_engine import ContainerSpec, DockerEngine
 from smartpraxx_provision.devstack.images import MARIADB_TAG, REDIS_TAG, from_tag
+from smartpraxx_provision.secrets.base import generate_token
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' wait helper
 
@@ -48,7 +48,7 @@ def main() -> None:
     tag = f"smartpraxx-bench/nextcloud-standin:{os.getpid()}"
     prefix = f"spx-bench-ncsi-{os.getpid()}"
     labels = {"de.smartpraxx.managed": "benchmark"}
-    pw_db, pw_redis = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    pw_db, pw_redis = generate_token(16), generate_token(16)
     net = f"{prefix}-net"
     names = [f"{prefix}-{n}" for n in ("db", "redis", "app")]
     volumes = [f"{prefix}-dbdata", f"{prefix}-appdata"]

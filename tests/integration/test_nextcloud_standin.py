@@ -24,6 +24,7 @@ import pytest
 
 from smartpraxx_provision.adapters.docker_engine import ContainerSpec, DockerEngine, ExecResult
 from smartpraxx_provision.errors import ExternalServiceError
+from smartpraxx_provision.secrets.base import generate_token
 from tests.fixtures.docker_wait import wait_healthy
 from tests.fixtures.stack import DockerScratch, new_scratch
 
@@ -34,7 +35,9 @@ EXIT_TIMEOUT = 60.0
 
 
 def _password() -> str:
-    return secrets.token_urlsafe(16) + "'\"$x"
+    # the product's generator: a value starting with "-" is an unknown option to occ
+    # (``--admin-pass -x...``), for the stand-in as for real Symfony Console
+    return generate_token(16) + "'\"$x"
 
 
 @dataclass

@@ -9,7 +9,6 @@ extra Python package needed). Every object is removed afterwards.
 
 from __future__ import annotations
 
-import secrets
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import pytest
 
 from smartpraxx_provision.adapters.docker_engine import ContainerSpec, DockerEngine, ExecResult
 from smartpraxx_provision.errors import ExternalServiceError
+from smartpraxx_provision.secrets.base import generate_token
 from tests.fixtures.docker_wait import wait_healthy
 from tests.fixtures.stack import DockerScratch, new_scratch
 
@@ -29,7 +29,7 @@ HEALTH_TIMEOUT = 120.0
 
 def _password() -> str:
     # quote and backslash characters prove the entrypoints escape what they write
-    return secrets.token_urlsafe(18) + "'\"\\x"
+    return generate_token(18) + "'\"\\x"
 
 
 @dataclass

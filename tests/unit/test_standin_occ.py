@@ -328,6 +328,16 @@ def test_install_then_status_equals_the_captured_status(nc: Path) -> None:
     assert code == 1 and 'Command "maintenance:install" is not defined.' in err
 
 
+def test_install_refuses_a_password_value_that_starts_with_a_dash(root: Path) -> None:
+    # why generated secrets never start with "-": the official entrypoint passes each one as
+    # a separate argument, and Symfony Console takes "-Xq3" for an option, not a value
+    code, out, err = run(root, "maintenance:install", "--database", "sqlite",
+                         "--admin-user", "admin", "--admin-pass", "-Xq3", "-n")
+    assert (code, out) == (1, "")
+    assert 'The "--admin-pass" option requires a value.' in err
+    assert not (root / "config" / "config.php").exists()
+
+
 def test_unknown_command_and_option_through_main(nc: Path) -> None:
     code, out, err = run(nc, "frobnicate")
     assert (code, out) == (1, "")
