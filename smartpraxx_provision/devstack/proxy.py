@@ -33,6 +33,7 @@ from ..config import Settings
 from ..errors import ConflictError, ServiceUnavailableError
 from ..output import Reporter
 from ..render.proxy import IDP_REALMS_PART
+from .engine import ensure_packages
 from .service import Service, exited_during_start, port_open, wait_until
 
 START_TIMEOUT = 30.0
@@ -172,7 +173,9 @@ def _ready(settings: Settings) -> bool:
 
 
 def ensure_proxy(settings: Settings, reporter: Reporter) -> dict[str, Any]:
-    """Start the embedded Caddy (idempotent); reload it when its config changed."""
+    """Start the embedded Caddy (idempotent); reload it when its config changed. Installs
+    Debian's ``caddy`` first when it is missing (like the Docker engine)."""
+    ensure_packages(settings, reporter, {"caddy": "caddy"})
     binary = _caddy_binary()
     changed = write_config(settings)
     pid = _our_pid(settings)
